@@ -161,7 +161,7 @@ type Finding struct {
 	Project   string   `json:"project"`
 	// Evidence holds the exact offending values; keys are lower camelCase.
 	Evidence map[string]any `json:"evidence"`
-	Playbook string         `json:"playbook,omitempty"`
+	Playbook string         `json:"playbook"`
 }
 
 // Skip records an asset a rule deliberately did not judge, with the reason.

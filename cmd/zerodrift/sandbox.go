@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/zerodrift/zerodrift/sandbox"
+)
+
+// builtinScenario is the value of --sandbox without a folder.
+const builtinScenario = "builtin"
+
+// loadScenario loads the built-in scenario, or the one in dir.
+func loadScenario(dir string) (*sandbox.Scenario, error) {
+	if dir == "" || dir == builtinScenario {
+		return sandbox.Builtin()
+	}
+	sc, err := sandbox.LoadScenario(os.DirFS(dir), ".")
+	if err != nil {
+		return nil, fmt.Errorf("loading scenario %s: %w", dir, err)
+	}
+	return sc, nil
+}
+
+// startSandbox serves a scenario on a free loopback port and returns the server.
+func startSandbox(dir, listen string) (*sandbox.Server, error) {
+	sc, err := loadScenario(dir)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sandbox.New(sc)
+	if err != nil {
+		return nil, fmt.Errorf("starting the sandbox: %w", err)
+	}
+	if _, err := srv.Start(listen); err != nil {
+		return nil, fmt.Errorf("starting the sandbox on %s: %w", listen, err)
+	}
+	return srv, nil
+}
+
+func newSandboxCmd(g *globals, s streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run the GCP emulator zerodrift tests and demos against",
+	}
+	var scenario, listen string
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a scenario at Google's REST paths until interrupted",
+		Long: `Serve the Compute Engine, Resource Manager and IAM REST endpoints zerodrift uses, from a
+scenario folder holding assets.json (a Cloud Asset Inventory export) and optionally
+sandbox.yaml (faults). State is kept in memory: a later GET shows a change. Point
+zerodrift at it with gcp.endpoint in the configuration.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(s)
+			if err != nil {
+				return err
+			}
+			srv, err := startSandbox(scenario, listen)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			log.Info("sandbox serving", zap.String("url", srv.URL()), zap.Strings("projects", srv.Projects()))
+			fmt.Fprintf(s.out, "sandbox serving %d projects at %s (gcp.endpoint: %s); interrupt to stop\n",
+				len(srv.Projects()), srv.URL(), srv.URL())
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	serve.Flags().StringVar(&scenario, "scenario", builtinScenario, "scenario folder, or builtin")
+	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:8085", "address to listen on")
+	cmd.AddCommand(serve)
+	return cmd
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/zerodrift/zerodrift/inventory"
+	"github.com/zerodrift/zerodrift/report"
+	"github.com/zerodrift/zerodrift/rules"
+	"github.com/zerodrift/zerodrift/scan"
+)
+
+type scanFlags struct {
+	projects    []string
+	assets      string
+	sandbox     string
+	format      string
+	output      string
+	failOn      string
+	skipInvalid bool
+}
+
+func newScanCmd(g *globals, s streams) *cobra.Command {
+	f := &scanFlags{}
+	cmd := &cobra.Command{
+		Use:   "scan",
+		Short: "Find drift from the zero-trust baseline and report it",
+		Long: `Scan projects through the live GCP APIs (--project, or scope.projects in the
+configuration), a Cloud Asset Inventory export (--assets FILE, - for standard input), or
+the built-in sandbox (--sandbox, or --sandbox=DIR for a scenario folder).
+
+Exit codes: 0 done and nothing at or above --fail-on; 3 findings at or above --fail-on;
+1 could not run.`,
+		Example: `  zerodrift scan --sandbox
+  zerodrift scan --project prod-1 --project prod-2 --format sarif --output zerodrift.sarif
+  gcloud asset export ... && zerodrift scan --assets export.json --fail-on high`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runScan(cmd, g, s, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.projects, "project", nil, "project ID to scan live (repeatable)")
+	fl.StringVar(&f.assets, "assets", "", "Cloud Asset Inventory export to scan (JSON lines or JSON array; - for stdin)")
+	fl.StringVar(&f.sandbox, "sandbox", "", "scan the built-in sandbox, or --sandbox=DIR for a scenario folder")
+	fl.Lookup("sandbox").NoOptDefVal = builtinScenario
+	fl.StringVar(&f.format, "format", "table", "output format: "+strings.Join(report.Formats, ", "))
+	fl.StringVar(&f.output, "output", "", "write the report to this file instead of standard output")
+	fl.StringVar(&f.failOn, "fail-on", "", "exit 3 when a finding is at or above this severity: low, medium, high, critical")
+	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "skip (and count) invalid records of --assets instead of failing")
+	return cmd
+}
+
+func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
+	ctx := cmd.Context()
+	if !slices.Contains(report.Formats, f.format) {
+		return fmt.Errorf("--format: %q is not one of %s", f.format, strings.Join(report.Formats, ", "))
+	}
+	failOn := rules.SeverityUnknown
+	if f.failOn != "" {
+		sev, err := rules.ParseSeverity(f.failOn)
+		if err != nil {
+			return fmt.Errorf("--fail-on: %w", err)
+		}
+		failOn = sev
+	}
+	if f.assets != "" && (f.sandbox != "" || len(f.projects) > 0) {
+		return errors.New("--assets reads an export: it cannot be combined with --sandbox or --project")
+	}
+	log, err := g.logger(s)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	now, err := g.clock()
+	if err != nil {
+		return err
+	}
+	env, err := cfg.Env(now)
+	if err != nil {
+		return err
+	}
+
+	var src inventory.Source
+	switch {
+	case f.assets != "":
+		r, name, closeFn, err := openAssets(f.assets, s.in)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		src = &inventory.ExportSource{Name: name, R: r, SkipInvalid: f.skipInvalid}
+	default:
+		lc := inventory.LiveConfig{Endpoint: cfg.GCP.Endpoint, Endpoints: cfg.GCP.Endpoints, Concurrency: cfg.GCP.Concurrency}
+		projects := f.projects
+		if len(projects) == 0 {
+			projects = cfg.Scope.Projects
+		}
+		if f.sandbox != "" {
+			srv, err := startSandbox(f.sandbox, "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			log.Info("scanning the sandbox", zap.String("url", srv.URL()))
+			// The sandbox replaces every GCP endpoint: nothing leaves this machine.
+			lc.Endpoint, lc.Endpoints = srv.URL(), nil
+			if len(projects) == 0 {
+				projects = srv.Projects()
+			}
+		}
+		if len(projects) == 0 {
+			return errors.New("nothing to scan: give --project (or scope.projects in --config), --assets FILE, or --sandbox")
+		}
+		live, err := inventory.NewLive(ctx, lc, log)
+		if err != nil {
+			return err
+		}
+		defer live.Close()
+		src = &inventory.LiveSource{Live: live, Projects: projects}
+	}
+
+	rep, err := scan.Run(ctx, src, scan.Options{Rules: cfg.Rules(), Env: env, CISVersion: cfg.Baseline.CISVersion})
+	if err != nil {
+		return err
+	}
+	out, color := s.out, isTerminal(s.out)
+	if f.output != "" {
+		file, err := os.Create(f.output)
+		if err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+		defer file.Close()
+		out, color = file, false
+	}
+	if err := report.Write(out, f.format, rep, report.Options{Color: color, Version: version}); err != nil {
+		return err
+	}
+	if c, ok := out.(io.Closer); ok && f.output != "" {
+		if err := c.Close(); err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+	}
+	if failOn != rules.SeverityUnknown {
+		if n := rep.AtOrAbove(failOn); n > 0 {
+			fmt.Fprintf(s.err, "zerodrift: %d findings at or above %s\n", n, failOn)
+			return exitError{code: exitFindings}
+		}
+	}
+	return nil
+}
+
+// openAssets opens --assets: a file, or standard input for "-".
+func openAssets(path string, stdin io.Reader) (io.Reader, string, func(), error) {
+	if path == "-" {
+		return stdin, "stdin", func() {}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("--assets: %w", err)
+	}
+	return f, path, func() { _ = f.Close() }, nil
+}

@@ -1,0 +1,368 @@
+// Package config reads zerodrift's YAML configuration strictly: an unknown key is an error,
+// and every problem is reported at once with its line and field path.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/zerodrift/zerodrift/rules"
+)
+
+// Config is the whole configuration file. Field names are the contract in DESIGN.md.
+type Config struct {
+	Scope        Scope       `yaml:"scope"`
+	GCP          GCP         `yaml:"gcp"`
+	Mode         string      `yaml:"mode"`
+	MaxChanges   *int        `yaml:"maxChanges"`
+	Paused       bool        `yaml:"paused"`
+	Ledger       string      `yaml:"ledger"`
+	GitHub       GitHub      `yaml:"github"`
+	IaC          IaC         `yaml:"iac"`
+	Baseline     Baseline    `yaml:"baseline"`
+	Exemptions   []Exemption `yaml:"exemptions"`
+	PlaybookDirs []string    `yaml:"playbookDirs"`
+	Schedule     string      `yaml:"schedule"`
+}
+
+// Scope says what to scan.
+type Scope struct {
+	Projects     []string `yaml:"projects"`
+	Organization string   `yaml:"organization"`
+	Folders      []string `yaml:"folders"`
+	Include      []string `yaml:"include"`
+	Exclude      []string `yaml:"exclude"`
+}
+
+// GCP configures the API clients.
+type GCP struct {
+	// Endpoint overrides every GCP API base URL (private endpoints, the sandbox).
+	Endpoint string `yaml:"endpoint"`
+	// Endpoints overrides it per service: compute, cloudresourcemanager, iam.
+	Endpoints map[string]string `yaml:"endpoints"`
+	// Concurrency bounds how many projects are read at once (default 4).
+	Concurrency int `yaml:"concurrency"`
+}
+
+// GitHub configures the IaC repository's pull requests.
+type GitHub struct {
+	Repository string     `yaml:"repository"`
+	BaseBranch string     `yaml:"baseBranch"`
+	APIURL     string     `yaml:"apiURL"`
+	TokenEnv   string     `yaml:"tokenEnv"`
+	App        *GitHubApp `yaml:"app"`
+}
+
+// GitHubApp authenticates as a GitHub App installation.
+type GitHubApp struct {
+	ID             int64  `yaml:"id"`
+	InstallationID int64  `yaml:"installationID"`
+	PrivateKeyFile string `yaml:"privateKeyFile"`
+}
+
+// IaC locates the Terraform roots in the repository.
+type IaC struct {
+	Roots []string `yaml:"roots"`
+}
+
+// Baseline tunes the rules.
+type Baseline struct {
+	TrustedSourceRanges []string `yaml:"trustedSourceRanges"`
+	KeyMaxAgeDays       int      `yaml:"keyMaxAgeDays"`
+	// SkipManagedFirewalls skips rules GKE and Google services create (default true).
+	SkipManagedFirewalls *bool `yaml:"skipManagedFirewalls"`
+	// CISVersion selects the benchmark version findings cite (default the newest).
+	CISVersion string `yaml:"cisVersion"`
+	// DisabledRules turns rules off by ID.
+	DisabledRules []string `yaml:"disabledRules"`
+}
+
+// Exemption exempts a resource (a full resource name, or a pattern with *) from rules.
+type Exemption struct {
+	Resource string   `yaml:"resource"`
+	Rules    []string `yaml:"rules"`
+	Reason   string   `yaml:"reason"`
+	Owner    string   `yaml:"owner"`
+	Expires  string   `yaml:"expires"`
+}
+
+// Modes lists the valid values of mode.
+var Modes = []string{"report", "apply"}
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	if c.Mode == "" {
+		c.Mode = "report"
+	}
+	if c.MaxChanges == nil {
+		n := 5
+		c.MaxChanges = &n
+	}
+	if len(c.Baseline.TrustedSourceRanges) == 0 {
+		c.Baseline.TrustedSourceRanges = []string{"35.235.240.0/20"}
+	}
+	if c.Baseline.KeyMaxAgeDays == 0 {
+		c.Baseline.KeyMaxAgeDays = 90
+	}
+	if c.Baseline.SkipManagedFirewalls == nil {
+		t := true
+		c.Baseline.SkipManagedFirewalls = &t
+	}
+	if c.Baseline.CISVersion == "" {
+		c.Baseline.CISVersion = rules.DefaultCISVersion
+	}
+	if c.GitHub.BaseBranch == "" {
+		c.GitHub.BaseBranch = "main"
+	}
+	if c.GitHub.TokenEnv == "" {
+		c.GitHub.TokenEnv = "GITHUB_TOKEN"
+	}
+}
+
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	File  string
+	Line  int
+	Field string // e.g. exemptions[1].expires
+	Msg   string
+}
+
+func (p Problem) String() string {
+	loc := p.File
+	if p.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	if p.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, p.Field, p.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, p.Msg)
+}
+
+// Error lists every problem found in a configuration file.
+type Error struct{ Problems []Problem }
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	if len(lines) == 1 {
+		return "invalid configuration: " + lines[0]
+	}
+	return fmt.Sprintf("invalid configuration (%d problems):\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	return Parse(path, b)
+}
+
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// Parse decodes and validates a configuration; name is used in messages.
+func Parse(name string, b []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, &Error{Problems: []Problem{yamlProblem(name, err.Error())}}
+	}
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var problems []Problem
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, &Error{Problems: []Problem{yamlProblem(name, err.Error())}}
+		}
+		for _, e := range te.Errors {
+			problems = append(problems, yamlProblem(name, e))
+		}
+	}
+	v := validator{file: name, root: &root}
+	v.validate(c)
+	problems = append(problems, v.problems...)
+	if len(problems) > 0 {
+		slices.SortStableFunc(problems, func(a, b Problem) int { return a.Line - b.Line })
+		return nil, &Error{Problems: problems}
+	}
+	c.applyDefaults()
+	return c, nil
+}
+
+func yamlProblem(file, msg string) Problem {
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		var line int
+		fmt.Sscanf(m[1], "%d", &line)
+		return Problem{File: file, Line: line, Msg: strings.Replace(m[2], "in type config.", "in ", 1)}
+	}
+	return Problem{File: file, Msg: msg}
+}
+
+// validator checks values the YAML decoder cannot, naming each field and its line.
+type validator struct {
+	file     string
+	root     *yaml.Node
+	problems []Problem
+}
+
+func (v *validator) add(path string, format string, args ...any) {
+	v.problems = append(v.problems, Problem{File: v.file, Line: v.line(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// line finds the line of a field path such as "exemptions[1].expires" in the document.
+func (v *validator) line(path string) int {
+	n := v.root
+	if n == nil || len(n.Content) == 0 {
+		return 0
+	}
+	n = n.Content[0]
+	line := n.Line
+	for _, part := range strings.Split(path, ".") {
+		key, idx := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			key = part[:i]
+			fmt.Sscanf(part[i:], "[%d]", &idx)
+		}
+		next := (*yaml.Node)(nil)
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == key {
+					next = n.Content[i+1]
+					line = n.Content[i].Line
+				}
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+		if idx >= 0 && n.Kind == yaml.SequenceNode && idx < len(n.Content) {
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+func (v *validator) validate(c *Config) {
+	if c.Mode != "" && !slices.Contains(Modes, c.Mode) {
+		v.add("mode", "%q is not a mode: want one of %s", c.Mode, strings.Join(Modes, ", "))
+	}
+	if c.MaxChanges != nil && *c.MaxChanges < 0 {
+		v.add("maxChanges", "must be 0 or more, got %d", *c.MaxChanges)
+	}
+	for i, r := range c.Baseline.TrustedSourceRanges {
+		if _, err := netip.ParsePrefix(r); err != nil {
+			v.add(fmt.Sprintf("baseline.trustedSourceRanges[%d]", i), "%q is not a CIDR range such as 35.235.240.0/20", r)
+		} else if r == "0.0.0.0/0" || r == "::/0" {
+			v.add(fmt.Sprintf("baseline.trustedSourceRanges[%d]", i), "%s is the whole internet, not a trusted range", r)
+		}
+	}
+	if c.Baseline.KeyMaxAgeDays < 0 {
+		v.add("baseline.keyMaxAgeDays", "must be a positive number of days, got %d", c.Baseline.KeyMaxAgeDays)
+	}
+	if cv := c.Baseline.CISVersion; cv != "" && !slices.Contains(rules.CISVersions, cv) {
+		v.add("baseline.cisVersion", "%q is not a CIS benchmark version zerodrift knows: want one of %s", cv, strings.Join(rules.CISVersions, ", "))
+	}
+	known := map[string]bool{}
+	for _, r := range rules.Default() {
+		known[r.Meta().ID] = true
+	}
+	for i, id := range c.Baseline.DisabledRules {
+		if !known[id] {
+			v.add(fmt.Sprintf("baseline.disabledRules[%d]", i), "no rule is named %q", id)
+		}
+	}
+	if c.GCP.Concurrency < 0 {
+		v.add("gcp.concurrency", "must be 0 (default) or more, got %d", c.GCP.Concurrency)
+	}
+	for svc := range c.GCP.Endpoints {
+		if !slices.Contains([]string{"compute", "cloudresourcemanager", "iam", "cloudasset"}, svc) {
+			v.add("gcp.endpoints."+svc, "unknown service: want compute, cloudresourcemanager, iam or cloudasset")
+		}
+	}
+	if r := c.GitHub.Repository; r != "" && strings.Count(r, "/") != 1 {
+		v.add("github.repository", "%q is not OWNER/NAME", r)
+	}
+	if c.Ledger != "" && !strings.HasPrefix(c.Ledger, "sqlite://") && !strings.HasPrefix(c.Ledger, "postgres://") && !strings.HasPrefix(c.Ledger, "postgresql://") {
+		v.add("ledger", "%q is not a ledger URL: want sqlite:///path or postgres://...", c.Ledger)
+	}
+	for i, e := range c.Exemptions {
+		at := fmt.Sprintf("exemptions[%d]", i)
+		if e.Resource == "" {
+			v.add(at+".resource", "is required: a full resource name such as //compute.googleapis.com/projects/p/global/firewalls/x, or a pattern with *")
+		}
+		for j, id := range e.Rules {
+			if !known[id] && id != "*" {
+				v.add(fmt.Sprintf("%s.rules[%d]", at, j), "no rule is named %q", id)
+			}
+		}
+		if strings.TrimSpace(e.Reason) == "" {
+			v.add(at+".reason", "is required: say why the resource is exempt")
+		}
+		if e.Expires == "" {
+			v.add(at+".expires", "is required: a date such as 2027-03-31 (exemptions must be reviewed)")
+		} else if _, err := time.Parse(time.DateOnly, e.Expires); err != nil {
+			v.add(at+".expires", "%q is not a date: want YYYY-MM-DD", e.Expires)
+		}
+	}
+}
+
+// ExpiresAt returns the moment an exemption stops applying: the end of its expiry day, UTC.
+func (e Exemption) ExpiresAt() time.Time {
+	t, err := time.Parse(time.DateOnly, e.Expires)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.Add(24 * time.Hour)
+}
+
+// Env turns the baseline into the rules' environment at now.
+func (c *Config) Env(now time.Time) (*rules.Env, error) {
+	env := rules.DefaultEnv(now)
+	env.KeyMaxAge = time.Duration(c.Baseline.KeyMaxAgeDays) * 24 * time.Hour
+	if c.Baseline.SkipManagedFirewalls != nil {
+		env.SkipManagedFirewalls = *c.Baseline.SkipManagedFirewalls
+	}
+	env.TrustedSourceRanges = nil
+	for _, r := range c.Baseline.TrustedSourceRanges {
+		p, err := netip.ParsePrefix(r)
+		if err != nil {
+			return nil, fmt.Errorf("baseline.trustedSourceRanges: %w", err)
+		}
+		env.TrustedSourceRanges = append(env.TrustedSourceRanges, p)
+	}
+	return env, nil
+}
+
+// Rules returns the default rule set less the disabled rules.
+func (c *Config) Rules() []rules.Rule {
+	var out []rules.Rule
+	for _, r := range rules.Default() {
+		if !slices.Contains(c.Baseline.DisabledRules, r.Meta().ID) {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFullDesignExample(t *testing.T) {
+	in := `scope:
+  projects: [prod-1, prod-2]
+gcp:
+  endpoint: ""
+mode: report
+maxChanges: 5
+paused: false
+ledger: sqlite:///var/lib/zerodrift/ledger.db
+github:
+  repository: acme/infra
+  baseBranch: main
+  apiURL: ""
+  tokenEnv: GITHUB_TOKEN
+iac:
+  roots: [envs/prod, envs/dev]
+baseline:
+  trustedSourceRanges: [35.235.240.0/20]
+  keyMaxAgeDays: 90
+exemptions:
+  - resource: //compute.googleapis.com/projects/prod-1/global/firewalls/allow-lb
+    rules: [firewall-open-ingress]
+    reason: public load balancer health checks
+    owner: netsec@acme.example
+    expires: 2027-03-31
+playbookDirs: [/etc/zerodrift/playbooks]
+schedule: "*/30 * * * *"
+`
+	c, err := Parse("zerodrift.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Scope.Projects) != 2 || c.GitHub.Repository != "acme/infra" || *c.MaxChanges != 5 || c.Exemptions[0].Owner != "netsec@acme.example" {
+		t.Errorf("decoded %+v", c)
+	}
+	if got := c.Exemptions[0].ExpiresAt(); !got.Equal(time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("exemption expires at %v, want the end of 2027-03-31", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("empty.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := c.Env(time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mode != "report" || *c.MaxChanges != 5 || env.KeyMaxAge != 90*24*time.Hour || !env.SkipManagedFirewalls ||
+		env.TrustedSourceRanges[0].String() != "35.235.240.0/20" || c.Baseline.CISVersion != "5.0" {
+		t.Errorf("defaults: %+v, env %+v", c, env)
+	}
+	if len(c.Rules()) == 0 {
+		t.Error("no rules enabled by default")
+	}
+}
+
+func TestParseReportsEveryProblemWithLine(t *testing.T) {
+	in := `mode: apply
+maxChanges: -1
+unknownKey: 1
+baseline:
+  trustedSourceRanges: [0.0.0.0/0]
+  cisVersion: "9.9"
+  disabledRules: [firewall-open-ingress, nope]
+exemptions:
+  - resource: ""
+    reason: " "
+    expires: tomorrow
+`
+	_, err := Parse("c.yaml", []byte(in))
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v, want a *config.Error", err)
+	}
+	want := []string{
+		"c.yaml:2: maxChanges: must be 0 or more",
+		"c.yaml:3: field unknownKey not found",
+		"c.yaml:5: baseline.trustedSourceRanges[0]: 0.0.0.0/0 is the whole internet",
+		`c.yaml:6: baseline.cisVersion: "9.9" is not a CIS benchmark version`,
+		`c.yaml:7: baseline.disabledRules[1]: no rule is named "nope"`,
+		"c.yaml:9: exemptions[0].resource: is required",
+		"c.yaml:10: exemptions[0].reason: is required",
+		`c.yaml:11: exemptions[0].expires: "tomorrow" is not a date`,
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error lacks %q:\n%s", w, msg)
+		}
+	}
+	if len(ce.Problems) != len(want) {
+		t.Errorf("%d problems, want %d:\n%s", len(ce.Problems), len(want), msg)
+	}
+}
+
+func TestParseBrokenYAML(t *testing.T) {
+	_, err := Parse("c.yaml", []byte("scope:\n  projects: [a\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:") {
+		t.Fatalf("got %v, want an error naming the file and line", err)
+	}
+	_, err = Parse("c.yaml", []byte("maxChanges: lots\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:1:") {
+		t.Fatalf("got %v, want an error naming line 1", err)
+	}
+}

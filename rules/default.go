@@ -1,0 +1,28 @@
+package rules
+
+// Default returns zerodrift's built-in rules, each a fresh value the caller owns.
+func Default() []Rule {
+	return []Rule{
+		newFirewallOpenIngress(),
+		newNetworkDefault(),
+		newNetworkLegacy(),
+		newSAAdminRole(),
+		newSAUserProjectLevel(),
+		newSAUserManagedKey(),
+		newSAKeyNotRotated(),
+		newIAMPublicMember(),
+	}
+}
+
+// ByID indexes rules by their Meta().ID, leaving out nil entries. Should two rules share an ID, the later one wins;
+// Default never has duplicates.
+func ByID(rs []Rule) map[string]Rule {
+	m := make(map[string]Rule, len(rs))
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		m[r.Meta().ID] = r
+	}
+	return m
+}

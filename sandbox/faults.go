@@ -1,0 +1,138 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Faults are the failures the server injects into API calls, for testing retries, timeouts
+// and etag conflicts. The zero value injects nothing. Failures are drawn from a generator
+// seeded with Seed, so a sequence of calls fails the same way on every run.
+type Faults struct {
+	// Seed seeds the generator that decides which calls fail.
+	Seed int64
+	// Latency delays every matched call before it is answered.
+	Latency time.Duration
+	// ErrorRate is the probability (0 to 1) that a matched call fails with ErrorStatus
+	// instead of being served.
+	ErrorRate float64
+	// ErrorStatus is the HTTP status of injected failures: 503 (the default), 429, 500, ...
+	ErrorStatus int
+	// RetryAfter, when positive, is sent as the Retry-After header (in whole seconds, rounded
+	// up) of injected failures.
+	RetryAfter time.Duration
+	// EtagConflicts is the number of upcoming matched setIamPolicy calls that first see a
+	// concurrent writer grant ConcurrentWriterRole to ConcurrentWriterMember, so that a call
+	// carrying the etag it read fails with 409 ABORTED. It counts down as conflicts happen.
+	EtagConflicts int
+	// Match, when set, limits the faults to the calls for which it returns true; service is
+	// "compute", "cloudresourcemanager" or "iam" and method as in CallCount. It must not
+	// call the Server.
+	Match func(service, method string) bool
+}
+
+func (f Faults) validate() error {
+	switch {
+	case f.Latency < 0:
+		return fmt.Errorf("faults: latency %v is negative", f.Latency)
+	case f.ErrorRate < 0 || f.ErrorRate > 1:
+		return fmt.Errorf("faults: error rate %v is not between 0 and 1", f.ErrorRate)
+	case f.ErrorStatus != 0 && (f.ErrorStatus < 400 || f.ErrorStatus > 599):
+		return fmt.Errorf("faults: error status %d is not an HTTP error status", f.ErrorStatus)
+	case f.RetryAfter < 0:
+		return fmt.Errorf("faults: retry-after %v is negative", f.RetryAfter)
+	case f.EtagConflicts < 0:
+		return fmt.Errorf("faults: etag conflicts %d is negative", f.EtagConflicts)
+	}
+	return nil
+}
+
+// faultInjector holds the faults in force and the generator drawing them.
+type faultInjector struct {
+	mu  sync.Mutex
+	f   Faults
+	rng *rand.Rand
+}
+
+// SetFaults replaces the faults in force, from the next call on, and reseeds the generator.
+func (s *Server) SetFaults(f Faults) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.f = f
+	s.faults.rng = rand.New(rand.NewPCG(uint64(f.Seed), uint64(f.Seed)^0x9e3779b97f4a7c15))
+	return nil
+}
+
+// Faults returns the faults in force, with the etag conflicts still to come.
+func (s *Server) Faults() Faults {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	return s.faults.f
+}
+
+// inject applies latency and decides whether the call fails. It returns the error to
+// answer, or a non-nil error when the client went away while the call was delayed.
+func (fi *faultInjector) inject(ctx context.Context, service, method string) (*apiError, error) {
+	fi.mu.Lock()
+	f := fi.f
+	fi.mu.Unlock()
+	if f.Latency == 0 && f.ErrorRate == 0 || f.Match != nil && !f.Match(service, method) {
+		return nil, nil
+	}
+	failing := false
+	if f.ErrorRate > 0 {
+		fi.mu.Lock()
+		if fi.rng != nil {
+			failing = fi.rng.Float64() < f.ErrorRate
+		}
+		fi.mu.Unlock()
+	}
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+	if !failing {
+		return nil, nil
+	}
+	status := f.ErrorStatus
+	if status == 0 {
+		status = http.StatusServiceUnavailable
+	}
+	e := errFault(status)
+	if f.RetryAfter > 0 {
+		secs := int64((f.RetryAfter + time.Second - 1) / time.Second)
+		e.header = http.Header{"Retry-After": {strconv.FormatInt(secs, 10)}}
+	}
+	return e, nil
+}
+
+// takeEtagConflict reports whether this setIamPolicy call is to see a concurrent writer,
+// counting the conflict down.
+func (fi *faultInjector) takeEtagConflict(service, method string) bool {
+	fi.mu.Lock()
+	f := fi.f
+	fi.mu.Unlock()
+	if f.EtagConflicts == 0 || f.Match != nil && !f.Match(service, method) {
+		return false
+	}
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	if fi.f.EtagConflicts == 0 {
+		return false
+	}
+	fi.f.EtagConflicts--
+	return true
+}

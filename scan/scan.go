@@ -1,0 +1,190 @@
+// Package scan runs rules over the assets of a source and gathers a report: the findings,
+// what was skipped and why, and what could not be read.
+package scan
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/zerodrift/zerodrift/inventory"
+	"github.com/zerodrift/zerodrift/rules"
+)
+
+// Options configure a scan.
+type Options struct {
+	Rules []rules.Rule
+	Env   *rules.Env
+	// CISVersion selects the CIS benchmark version whose control numbers findings carry.
+	CISVersion string
+}
+
+// Report is the result of a scan. Its JSON form is a contract scripts rely on.
+type Report struct {
+	Findings []rules.Finding         `json:"findings"`
+	Skipped  []rules.Skip            `json:"skipped"`
+	Errors   []inventory.SourceError `json:"errors"`
+	Summary  Summary                 `json:"summary"`
+	Rules    map[string]*rules.Meta  `json:"-"` // the rules that ran, by ID, for reports
+}
+
+// Summary counts what the scan saw.
+type Summary struct {
+	Source       string         `json:"source"`
+	Assets       int            `json:"assets"`
+	Projects     int            `json:"projects"`
+	Findings     int            `json:"findings"`
+	BySeverity   map[string]int `json:"bySeverity"`
+	ByRule       map[string]int `json:"byRule"`
+	Skipped      int            `json:"skipped"`
+	Errors       int            `json:"errors"`
+	CISBenchmark string         `json:"cisBenchmark"`
+}
+
+// Scanner evaluates assets one at a time, so a source can stream into it.
+type Scanner struct {
+	opts     Options
+	byType   map[string][]rules.Rule
+	results  rules.Results
+	errs     []inventory.SourceError
+	assets   int
+	projects map[string]struct{}
+	numbers  map[string]string // "projects/NUMBER" → project ID, learnt from project assets
+}
+
+// New builds a scanner.
+func New(opts Options) *Scanner {
+	if opts.CISVersion == "" {
+		opts.CISVersion = rules.DefaultCISVersion
+	}
+	s := &Scanner{opts: opts, byType: map[string][]rules.Rule{}, projects: map[string]struct{}{}, numbers: map[string]string{}}
+	for _, r := range opts.Rules {
+		for _, t := range r.Meta().AssetTypes {
+			s.byType[t] = append(s.byType[t], r)
+		}
+	}
+	return s
+}
+
+// AssetTypes lists the asset types the configured rules read, sorted.
+func (s *Scanner) AssetTypes() []string {
+	var out []string
+	for t := range s.byType {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Add evaluates one asset. A rule that cannot judge it records an error and the scan goes on.
+func (s *Scanner) Add(a *inventory.Asset) error {
+	s.assets++
+	if a.AssetType == inventory.TypeProject {
+		s.learnProject(a)
+	}
+	for _, r := range s.byType[a.AssetType] {
+		if err := r.Evaluate(s.opts.Env, a, &s.results); err != nil {
+			s.errs = append(s.errs, inventory.SourceError{Project: a.Project(), Service: "rule " + r.Meta().ID,
+				Resource: a.Name, Reason: "invalid", Message: err.Error()})
+		}
+	}
+	return nil
+}
+
+// learnProject remembers a project's number and ID, so findings on IAM-policy-only lines
+// (named by number) report the project ID.
+func (s *Scanner) learnProject(a *inventory.Asset) {
+	p, err := a.ProjectData()
+	if err != nil || p.ProjectID == "" {
+		return
+	}
+	number := p.ProjectNumber
+	if number == "" {
+		number = a.ShortName()
+	}
+	s.numbers["projects/"+number] = p.ProjectID
+}
+
+// AddErrors records problems reported by the source.
+func (s *Scanner) AddErrors(errs []inventory.SourceError) { s.errs = append(s.errs, errs...) }
+
+// Report finishes the scan: findings deduplicated by ID and sorted deterministically.
+func (s *Scanner) Report(source string) *Report {
+	r := &Report{
+		Findings: make([]rules.Finding, 0, len(s.results.Findings)),
+		Skipped:  slices.Clone(s.results.Skipped),
+		Errors:   slices.Clone(s.errs),
+		Rules:    map[string]*rules.Meta{},
+	}
+	for _, rl := range s.opts.Rules {
+		r.Rules[rl.Meta().ID] = rl.Meta()
+	}
+	seen := map[string]bool{}
+	for _, f := range s.results.Findings {
+		if seen[f.ID] {
+			continue // the same drift listed twice in an export
+		}
+		seen[f.ID] = true
+		f.Project = s.projectID(f.Project)
+		if m := r.Rules[f.Rule]; m != nil {
+			f.CIS = m.CIS.Controls(s.opts.CISVersion)
+		}
+		if f.CIS == nil {
+			f.CIS = []string{}
+		}
+		r.Findings = append(r.Findings, f)
+	}
+	rules.Sort(r.Findings)
+	for i := range r.Skipped {
+		r.Skipped[i].Project = s.projectID(r.Skipped[i].Project)
+	}
+	slices.SortFunc(r.Skipped, func(a, b rules.Skip) int {
+		return strings.Compare(a.Project+"\x00"+a.Resource+"\x00"+a.Rule, b.Project+"\x00"+b.Resource+"\x00"+b.Rule)
+	})
+	projects := map[string]bool{}
+	r.Summary = Summary{Source: source, Assets: s.assets, Findings: len(r.Findings), BySeverity: map[string]int{},
+		ByRule: map[string]int{}, Skipped: len(r.Skipped), Errors: len(r.Errors), CISBenchmark: "v" + s.opts.CISVersion}
+	for _, f := range r.Findings {
+		r.Summary.BySeverity[f.Severity.String()]++
+		r.Summary.ByRule[f.Rule]++
+		if f.Project != "" {
+			projects[f.Project] = true
+		}
+	}
+	for _, p := range s.numbers {
+		projects[p] = true
+	}
+	r.Summary.Projects = len(projects)
+	return r
+}
+
+func (s *Scanner) projectID(p string) string {
+	if id, ok := s.numbers[p]; ok {
+		return id
+	}
+	return p
+}
+
+// Run reads every asset of src through a new scanner and returns its report. It fails only
+// when the source cannot run at all; partial failures are in Report.Errors.
+func Run(ctx context.Context, src inventory.Source, opts Options) (*Report, error) {
+	s := New(opts)
+	errs, err := src.Read(ctx, s.Add)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", src.Describe(), err)
+	}
+	s.AddErrors(errs)
+	return s.Report(src.Describe()), nil
+}
+
+// AtOrAbove counts the findings at or above sev.
+func (r *Report) AtOrAbove(sev rules.Severity) int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Severity >= sev {
+			n++
+		}
+	}
+	return n
+}
