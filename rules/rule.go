@@ -129,7 +129,7 @@ type Env struct {
 	// KeyMaxAge is how old a user-managed service account key may be.
 	KeyMaxAge time.Duration
 	// SkipManagedFirewalls skips firewall rules that GKE and Google services create and
-	// reconcile (gke-*, k8s-fw-*, k8s-*-http-hc); they are listed as skipped instead.
+	// reconcile (gke-*, k8s-fw-*, k8s2-*, k8s-*-http-hc); they are listed as skipped instead.
 	SkipManagedFirewalls bool
 	// TrustedSourceRanges are the ranges the baseline allows as firewall sources.
 	TrustedSourceRanges []netip.Prefix

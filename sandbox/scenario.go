@@ -184,8 +184,12 @@ func (m *servicesMap) UnmarshalYAML(n *yaml.Node) error {
 		if err := n.Content[i].Decode(&e.project); err != nil {
 			return err
 		}
-		if err := n.Content[i+1].Decode(&e.services); err != nil {
-			return fmt.Errorf("line %d: disabledServices: %s: expected a list of services: %w", n.Content[i+1].Line, e.project.value, err)
+		v := n.Content[i+1]
+		if v.Kind != yaml.SequenceNode {
+			return fmt.Errorf("line %d: disabledServices: %s: expected a list of services", v.Line, e.project.value)
+		}
+		if err := v.Decode(&e.services); err != nil {
+			return err
 		}
 		*m = append(*m, e)
 	}

@@ -73,6 +73,7 @@ func TestLoadScenarioOptionErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("LoadScenario accepted the options")
 			}
+			t.Log(err)
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not name %q", err, w)
