@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -82,7 +83,24 @@ type sarifResult struct {
 }
 
 type sarifLocation struct {
+	PhysicalLocation sarifPhysicalLocation  `json:"physicalLocation"`
 	LogicalLocations []sarifLogicalLocation `json:"logicalLocations"`
+}
+
+// sarifPhysicalLocation is required by GitHub code scanning, which rejects a whole upload
+// when a result has only a logical location. A cloud resource has no file, so its artifact
+// is a stable pseudo-path built from its resource name (gcp/compute.googleapis.com/...).
+type sarifPhysicalLocation struct {
+	ArtifactLocation sarifArtifactLocation `json:"artifactLocation"`
+	Region           sarifRegion           `json:"region"`
+}
+
+type sarifArtifactLocation struct {
+	URI string `json:"uri"`
+}
+
+type sarifRegion struct {
+	StartLine int `json:"startLine"`
 }
 
 type sarifLogicalLocation struct {
@@ -159,7 +177,7 @@ func writeSARIF(w io.Writer, r *scan.Report, opts Options) error {
 			RuleIndex: index[f.Rule],
 			Level:     sarifLevel(f.Severity),
 			Message:   sarifMessage{Text: fmt.Sprintf("%s: %s (%s, %s). Evidence: %s", f.Title, f.Resource, f.Category, f.Severity, evidence)},
-			Locations: []sarifLocation{{LogicalLocations: []sarifLogicalLocation{{
+			Locations: []sarifLocation{{PhysicalLocation: resourceArtifact(f.Resource), LogicalLocations: []sarifLogicalLocation{{
 				Name: f.Resource[strings.LastIndexByte(f.Resource, '/')+1:], FullyQualifiedName: f.Resource, Kind: "resource",
 			}}}},
 			PartialFingerprints: map[string]string{"zerodriftFindingId/v1": f.ID},
@@ -179,6 +197,12 @@ func writeSARIF(w io.Writer, r *scan.Report, opts Options) error {
 		return fmt.Errorf("writing SARIF: %w", err)
 	}
 	return nil
+}
+
+// resourceArtifact names a cloud resource as a relative URI GitHub accepts as an artifact.
+func resourceArtifact(resource string) sarifPhysicalLocation {
+	u := url.URL{Path: "gcp/" + strings.TrimPrefix(resource, "//")}
+	return sarifPhysicalLocation{ArtifactLocation: sarifArtifactLocation{URI: u.EscapedPath()}, Region: sarifRegion{StartLine: 1}}
 }
 
 // ruleName turns "firewall-open-ingress" into "FirewallOpenIngress", SARIF's name style.

@@ -89,6 +89,7 @@ func (r *firewallOpenIngress) Evaluate(env *Env, a *inventory.Asset, out *Result
 
 	f := NewFinding(&r.meta, a, open.offending(), open.evidence(fw))
 	f.Severity, f.Category = open.severity, open.category
+	f.CIS = open.cisControls // 3.6 and 3.7 are numbered alike in every benchmark version
 	out.Findings = append(out.Findings, f)
 	return nil
 }

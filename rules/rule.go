@@ -154,7 +154,9 @@ type Finding struct {
 	Title    string   `json:"title"`
 	Severity Severity `json:"severity"`
 	Category string   `json:"category"`
-	// CIS lists the controls in the reported benchmark version; the engine fills it.
+	// CIS lists the controls in the reported benchmark version. The engine fills it from
+	// Meta.CIS, unless the rule set it because the controls depend on the finding (an open
+	// firewall cites 3.6 only when it exposes SSH); such controls must not vary by version.
 	CIS       []string `json:"cis"`
 	Resource  string   `json:"resource"`
 	AssetType string   `json:"assetType"`

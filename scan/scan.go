@@ -127,7 +127,7 @@ func (s *Scanner) Report(source string) *Report {
 		}
 		seen[f.ID] = true
 		f.Project = s.projectID(f.Project)
-		if m := r.Rules[f.Rule]; m != nil {
+		if m := r.Rules[f.Rule]; m != nil && f.CIS == nil {
 			f.CIS = m.CIS.Controls(s.opts.CISVersion)
 		}
 		if f.CIS == nil {

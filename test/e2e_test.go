@@ -105,6 +105,7 @@ type expected struct {
 	Now      string `json:"now"`
 	Findings []struct {
 		Rule, Project, Resource, Category, Severity, Role, Member string
+		CIS                                                       []string
 	} `json:"findings"`
 	Skipped    []string `json:"skipped"`
 	LiveErrors []struct {
@@ -136,8 +137,8 @@ func decodeReport(t *testing.T, r result) jsonReport {
 }
 
 // key identifies a finding the way expected.json does.
-func key(rule, project, resource, category, severity, role, member string) string {
-	return strings.Join([]string{rule, project, resource, category, severity, role, member}, " | ")
+func key(rule, project, resource, category, severity, role, member string, cis []string) string {
+	return strings.Join([]string{rule, project, resource, category, severity, role, member, "CIS " + strings.Join(cis, ",")}, " | ")
 }
 
 func findingKeys(fs []finding) []string {
@@ -145,7 +146,7 @@ func findingKeys(fs []finding) []string {
 	for _, f := range fs {
 		role, _ := f.Evidence["role"].(string)
 		member, _ := f.Evidence["member"].(string)
-		out = append(out, key(f.Rule, f.Project, f.Resource, f.Category, f.Severity, role, member))
+		out = append(out, key(f.Rule, f.Project, f.Resource, f.Category, f.Severity, role, member, f.CIS))
 	}
 	slices.Sort(out)
 	return out
@@ -156,7 +157,7 @@ func checkFindings(t *testing.T, rep jsonReport, exp expected) {
 	t.Helper()
 	var want []string
 	for _, f := range exp.Findings {
-		want = append(want, key(f.Rule, f.Project, f.Resource, f.Category, f.Severity, f.Role, f.Member))
+		want = append(want, key(f.Rule, f.Project, f.Resource, f.Category, f.Severity, f.Role, f.Member, f.CIS))
 	}
 	slices.Sort(want)
 	got := findingKeys(rep.Findings)
@@ -321,6 +322,11 @@ func TestScanSARIF(t *testing.T) {
 					Text string `json:"text"`
 				} `json:"message"`
 				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct {
+							URI string `json:"uri"`
+						} `json:"artifactLocation"`
+					} `json:"physicalLocation"`
 					LogicalLocations []struct {
 						FullyQualifiedName string `json:"fullyQualifiedName"`
 						Kind               string `json:"kind"`
@@ -348,6 +354,10 @@ func TestScanSARIF(t *testing.T) {
 		if len(res.Locations) != 1 || res.Locations[0].LogicalLocations[0].Kind != "resource" ||
 			!strings.HasPrefix(res.Locations[0].LogicalLocations[0].FullyQualifiedName, "//") {
 			t.Errorf("result %s has no logical resource location: %+v", res.RuleID, res.Locations)
+		}
+		// GitHub rejects the whole upload when a result lacks a physical location.
+		if uri := res.Locations[0].PhysicalLocation.ArtifactLocation.URI; !strings.HasPrefix(uri, "gcp/") || strings.Contains(uri, "//") {
+			t.Errorf("result %s has artifact URI %q, want a relative gcp/... path", res.RuleID, uri)
 		}
 		if !slices.Contains([]string{"error", "warning", "note"}, res.Level) || res.PartialFingerprints["zerodriftFindingId/v1"] == "" {
 			t.Errorf("result %s: level %q, fingerprints %v", res.RuleID, res.Level, res.PartialFingerprints)
