@@ -25,13 +25,13 @@ func loadScenario(dir string) (*sandbox.Scenario, error) {
 	return sc, nil
 }
 
-// startSandbox serves a scenario on a free loopback port and returns the server.
-func startSandbox(dir, listen string) (*sandbox.Server, error) {
+// startSandbox serves a scenario on listen and returns the server.
+func startSandbox(dir, listen string, opts ...sandbox.Option) (*sandbox.Server, error) {
 	sc, err := loadScenario(dir)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := sandbox.New(sc)
+	srv, err := sandbox.New(sc, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("starting the sandbox: %w", err)
 	}
@@ -47,6 +47,7 @@ func newSandboxCmd(g *globals, s streams) *cobra.Command {
 		Short: "Run the GCP emulator zerodrift tests and demos against",
 	}
 	var scenario, listen string
+	var faults sandbox.Faults
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a scenario at Google's REST paths until interrupted",
@@ -60,7 +61,7 @@ zerodrift at it with gcp.endpoint in the configuration.`,
 			if err != nil {
 				return err
 			}
-			srv, err := startSandbox(scenario, listen)
+			srv, err := startSandbox(scenario, listen, sandbox.WithFaults(faults))
 			if err != nil {
 				return err
 			}
@@ -74,6 +75,12 @@ zerodrift at it with gcp.endpoint in the configuration.`,
 	}
 	serve.Flags().StringVar(&scenario, "scenario", builtinScenario, "scenario folder, or builtin")
 	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:8085", "address to listen on")
+	serve.Flags().DurationVar(&faults.Latency, "latency", 0, "delay every API call by this long (e.g. 100ms)")
+	serve.Flags().Float64Var(&faults.ErrorRate, "error-rate", 0, "fail this fraction (0 to 1) of API calls with --error-status")
+	serve.Flags().IntVar(&faults.ErrorStatus, "error-status", 503, "HTTP status of injected failures (e.g. 429, 500, 503)")
+	serve.Flags().DurationVar(&faults.RetryAfter, "retry-after", 0, "Retry-After sent with injected failures")
+	serve.Flags().IntVar(&faults.EtagConflicts, "etag-conflicts", 0, "make this many setIamPolicy calls meet a concurrent writer (409)")
+	serve.Flags().Int64Var(&faults.Seed, "seed", 1, "seed of the fault generator: the same seed fails the same calls")
 	cmd.AddCommand(serve)
 	return cmd
 }
