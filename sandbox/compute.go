@@ -223,21 +223,31 @@ func computeInsert(assetType string) func(*Server, *call) response {
 	}
 }
 
+// computeWrite finds the target of a patch or update and decodes and checks its body: it
+// may not change immutable fields and must carry the current fingerprint, if any.
+func (s *Server) computeWrite(c *call, col collection) (*entry, map[string]any, *apiError) {
+	e, aerr := s.computeTarget(c, col)
+	if aerr != nil {
+		return nil, nil, aerr
+	}
+	body, aerr := decodeResource(c.body)
+	if aerr != nil {
+		return nil, nil, aerr
+	}
+	if aerr := checkImmutable(e, body); aerr != nil {
+		return nil, nil, aerr
+	}
+	if aerr := checkFingerprint(e, body); aerr != nil {
+		return nil, nil, aerr
+	}
+	return e, body, nil
+}
+
 func computePatch(assetType string) func(*Server, *call) response {
 	col, _ := collectionOf(assetType)
 	return func(s *Server, c *call) response {
-		e, aerr := s.computeTarget(c, col)
+		e, patch, aerr := s.computeWrite(c, col)
 		if aerr != nil {
-			return fail(aerr)
-		}
-		patch, aerr := decodeResource(c.body)
-		if aerr != nil {
-			return fail(aerr)
-		}
-		if aerr := checkImmutable(e, patch); aerr != nil {
-			return fail(aerr)
-		}
-		if aerr := checkFingerprint(e, patch); aerr != nil {
 			return fail(aerr)
 		}
 		updated := cloneJSON(e.data)
@@ -254,18 +264,8 @@ func computePatch(assetType string) func(*Server, *call) response {
 func computeUpdate(assetType string) func(*Server, *call) response {
 	col, _ := collectionOf(assetType)
 	return func(s *Server, c *call) response {
-		e, aerr := s.computeTarget(c, col)
+		e, d, aerr := s.computeWrite(c, col)
 		if aerr != nil {
-			return fail(aerr)
-		}
-		d, aerr := decodeResource(c.body)
-		if aerr != nil {
-			return fail(aerr)
-		}
-		if aerr := checkImmutable(e, d); aerr != nil {
-			return fail(aerr)
-		}
-		if aerr := checkFingerprint(e, d); aerr != nil {
 			return fail(aerr)
 		}
 		for _, k := range []string{"id", "selfLink", "creationTimestamp", "kind", "name", "region", "zone"} {

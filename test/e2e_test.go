@@ -90,15 +90,17 @@ type jsonReport struct {
 	Skipped  []struct {
 		Rule, Resource, Project, Reason string
 	} `json:"skipped"`
-	Errors []struct {
-		Project  string `json:"project"`
-		Service  string `json:"service"`
-		Resource string `json:"resource"`
-		Code     int    `json:"code"`
-		Reason   string `json:"reason"`
-		Message  string `json:"message"`
-	} `json:"errors"`
+	Errors  []reportError  `json:"errors"`
 	Summary map[string]any `json:"summary"`
+}
+
+type reportError struct {
+	Project  string `json:"project"`
+	Service  string `json:"service"`
+	Resource string `json:"resource"`
+	Code     int    `json:"code"`
+	Reason   string `json:"reason"`
+	Message  string `json:"message"`
 }
 
 type expected struct {
@@ -198,14 +200,7 @@ func TestScanSandboxFindsExactlyTheExpectedDrift(t *testing.T) {
 		t.Errorf("got %d errors, want %d: %+v", len(rep.Errors), len(exp.LiveErrors), rep.Errors)
 	}
 	for _, want := range exp.LiveErrors {
-		found := slices.ContainsFunc(rep.Errors, func(e struct {
-			Project  string `json:"project"`
-			Service  string `json:"service"`
-			Resource string `json:"resource"`
-			Code     int    `json:"code"`
-			Reason   string `json:"reason"`
-			Message  string `json:"message"`
-		}) bool {
+		found := slices.ContainsFunc(rep.Errors, func(e reportError) bool {
 			return e.Service == want.Service && e.Code == want.Code &&
 				(want.Project == "" || e.Project == want.Project) && (want.Resource == "" || e.Resource == want.Resource)
 		})
