@@ -3,7 +3,9 @@
 package scan
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,6 +20,9 @@ type Options struct {
 	Env   *rules.Env
 	// CISVersion selects the CIS benchmark version whose control numbers findings carry.
 	CISVersion string
+	// LabelKeys are resource labels to remember (e.g. zerodrift-exempt), per resource and
+	// per project, for the decisions that follow the scan.
+	LabelKeys []string
 }
 
 // Report is the result of a scan. Its JSON form is a contract scripts rely on.
@@ -27,6 +32,9 @@ type Report struct {
 	Errors   []inventory.SourceError `json:"errors"`
 	Summary  Summary                 `json:"summary"`
 	Rules    map[string]*rules.Meta  `json:"-"` // the rules that ran, by ID, for reports
+	// Labels holds the values of Options.LabelKeys found on resources, by full resource
+	// name; a project's labels are also kept under "projects/PROJECT_ID".
+	Labels map[string]map[string]string `json:"-"`
 }
 
 // Summary counts what the scan saw.
@@ -51,6 +59,7 @@ type Scanner struct {
 	assets   int
 	projects map[string]struct{}
 	numbers  map[string]string // "projects/NUMBER" → project ID, learnt from project assets
+	labels   map[string]map[string]string
 }
 
 // New builds a scanner.
@@ -58,7 +67,8 @@ func New(opts Options) *Scanner {
 	if opts.CISVersion == "" {
 		opts.CISVersion = rules.DefaultCISVersion
 	}
-	s := &Scanner{opts: opts, byType: map[string][]rules.Rule{}, projects: map[string]struct{}{}, numbers: map[string]string{}}
+	s := &Scanner{opts: opts, byType: map[string][]rules.Rule{}, projects: map[string]struct{}{}, numbers: map[string]string{},
+		labels: map[string]map[string]string{}}
 	for _, r := range opts.Rules {
 		for _, t := range r.Meta().AssetTypes {
 			s.byType[t] = append(s.byType[t], r)
@@ -83,6 +93,7 @@ func (s *Scanner) Add(a *inventory.Asset) error {
 	if a.AssetType == inventory.TypeProject {
 		s.learnProject(a)
 	}
+	s.learnLabels(a)
 	for _, r := range s.byType[a.AssetType] {
 		if err := r.Evaluate(s.opts.Env, a, &s.results); err != nil {
 			s.errs = append(s.errs, inventory.SourceError{Project: a.Project(), Service: "rule " + r.Meta().ID,
@@ -106,6 +117,44 @@ func (s *Scanner) learnProject(a *inventory.Asset) {
 	s.numbers["projects/"+number] = p.ProjectID
 }
 
+// learnLabels remembers the labels of interest an asset carries. Most assets carry none, so
+// the data is searched for the keys before it is decoded.
+func (s *Scanner) learnLabels(a *inventory.Asset) {
+	if len(s.opts.LabelKeys) == 0 || a.Resource == nil || !bytes.Contains(a.Resource.Data, []byte(`"labels"`)) {
+		return
+	}
+	found := false
+	for _, k := range s.opts.LabelKeys {
+		if bytes.Contains(a.Resource.Data, []byte(`"`+k+`"`)) {
+			found = true
+		}
+	}
+	if !found {
+		return
+	}
+	var d struct {
+		Labels map[string]string `json:"labels"`
+	}
+	if err := json.Unmarshal(a.Resource.Data, &d); err != nil {
+		return // the rules report malformed data
+	}
+	kept := map[string]string{}
+	for _, k := range s.opts.LabelKeys {
+		if v, ok := d.Labels[k]; ok {
+			kept[k] = v
+		}
+	}
+	if len(kept) == 0 {
+		return
+	}
+	s.labels[a.Name] = kept
+	if a.AssetType == inventory.TypeProject {
+		if p := a.Project(); p != "" {
+			s.labels["projects/"+p] = kept
+		}
+	}
+}
+
 // AddErrors records problems reported by the source.
 func (s *Scanner) AddErrors(errs []inventory.SourceError) { s.errs = append(s.errs, errs...) }
 
@@ -116,6 +165,7 @@ func (s *Scanner) Report(source string) *Report {
 		Skipped:  slices.Clone(s.results.Skipped),
 		Errors:   slices.Clone(s.errs),
 		Rules:    map[string]*rules.Meta{},
+		Labels:   s.labels,
 	}
 	for _, rl := range s.opts.Rules {
 		r.Rules[rl.Meta().ID] = rl.Meta()
