@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 
@@ -29,6 +30,18 @@ type collection struct {
 	discovery string // the CAI discovery name, e.g. "Firewall"
 }
 
+// Asset types of the compute resources the sandbox serves besides those inventory names:
+// what uses a network, which deleting the default network must look for.
+const (
+	typeInstanceTemplate = "compute.googleapis.com/InstanceTemplate"
+	typeForwardingRule   = "compute.googleapis.com/ForwardingRule"
+	typeRouter           = "compute.googleapis.com/Router"
+	typeVpnGateway       = "compute.googleapis.com/VpnGateway"
+	typeTargetVpnGateway = "compute.googleapis.com/TargetVpnGateway"
+	typeVpnTunnel        = "compute.googleapis.com/VpnTunnel"
+	typeRoute            = "compute.googleapis.com/Route"
+)
+
 func collectionOf(assetType string) (collection, bool) {
 	switch assetType {
 	case inventory.TypeFirewall:
@@ -39,6 +52,20 @@ func collectionOf(assetType string) (collection, bool) {
 		return collection{assetType, "subnetworks", "compute#subnetwork", scopeRegion, "Subnetwork"}, true
 	case inventory.TypeInstance:
 		return collection{assetType, "instances", "compute#instance", scopeZone, "Instance"}, true
+	case typeInstanceTemplate:
+		return collection{assetType, "instanceTemplates", "compute#instanceTemplate", scopeGlobal, "InstanceTemplate"}, true
+	case typeRoute:
+		return collection{assetType, "routes", "compute#route", scopeGlobal, "Route"}, true
+	case typeForwardingRule:
+		return collection{assetType, "forwardingRules", "compute#forwardingRule", scopeRegion, "ForwardingRule"}, true
+	case typeRouter:
+		return collection{assetType, "routers", "compute#router", scopeRegion, "Router"}, true
+	case typeVpnGateway:
+		return collection{assetType, "vpnGateways", "compute#vpnGateway", scopeRegion, "VpnGateway"}, true
+	case typeTargetVpnGateway:
+		return collection{assetType, "targetVpnGateways", "compute#targetVpnGateway", scopeRegion, "TargetVpnGateway"}, true
+	case typeVpnTunnel:
+		return collection{assetType, "vpnTunnels", "compute#vpnTunnel", scopeRegion, "VpnTunnel"}, true
 	}
 	return collection{}, false
 }
@@ -204,6 +231,10 @@ func computeInsert(assetType string) func(*Server, *call) response {
 		if aerr := s.computeDefaults(col, proj, d, true); aerr != nil {
 			return fail(aerr)
 		}
+		if msg, failed := s.faults.takeOperationFailure(c.route.service, c.route.method); failed {
+			target := map[string]any{"selfLink": computeBase + strings.TrimPrefix(full, computePrefix)}
+			return reply(s.failedOperation(c, proj, scope, "insert", target, msg))
+		}
 		now := s.st.now()
 		e := &entry{
 			name: full, assetType: col.assetType, data: d, updateTime: now,
@@ -219,7 +250,7 @@ func computeInsert(assetType string) func(*Server, *call) response {
 		}
 		s.st.fillCompute(e, now)
 		s.st.entries[full] = e
-		return reply(s.newOperation(proj, scope, "insert", e.data))
+		return reply(s.newOperation(c, proj, scope, "insert", e.data))
 	}
 }
 
@@ -256,8 +287,11 @@ func computePatch(assetType string) func(*Server, *call) response {
 		if aerr := s.computeDefaults(col, e.project, updated, sentNetwork); aerr != nil {
 			return fail(aerr)
 		}
+		if msg, failed := s.faults.takeOperationFailure(c.route.service, c.route.method); failed {
+			return reply(s.failedOperation(c, e.project, e.scope, "patch", e.data, msg))
+		}
 		s.commitCompute(e, updated)
-		return reply(s.newOperation(e.project, e.scope, "patch", e.data))
+		return reply(s.newOperation(c, e.project, e.scope, "patch", e.data))
 	}
 }
 
@@ -277,8 +311,11 @@ func computeUpdate(assetType string) func(*Server, *call) response {
 		if aerr := s.computeDefaults(col, e.project, d, sentNetwork); aerr != nil {
 			return fail(aerr)
 		}
+		if msg, failed := s.faults.takeOperationFailure(c.route.service, c.route.method); failed {
+			return reply(s.failedOperation(c, e.project, e.scope, "update", e.data, msg))
+		}
 		s.commitCompute(e, d)
-		return reply(s.newOperation(e.project, e.scope, "update", e.data))
+		return reply(s.newOperation(c, e.project, e.scope, "update", e.data))
 	}
 }
 
@@ -293,15 +330,21 @@ func computeDelete(assetType string) func(*Server, *call) response {
 			if aerr := s.st.checkNetworkUnused(e); aerr != nil {
 				return fail(aerr)
 			}
-			// The subnetworks of an auto mode network go with it.
-			for _, sub := range s.st.networkUsers(e) {
-				if sub.assetType == inventory.TypeSubnetwork {
-					delete(s.st.entries, sub.name)
+		}
+		if msg, failed := s.faults.takeOperationFailure(c.route.service, c.route.method); failed {
+			return reply(s.failedOperation(c, e.project, e.scope, "delete", e.data, msg))
+		}
+		if col.assetType == inventory.TypeNetwork {
+			// The subnetworks of an auto mode network go with it, and so do the routes
+			// Google made for it (checkNetworkUnused let only those through).
+			for _, u := range s.st.networkUsers(e) {
+				if u.assetType == inventory.TypeSubnetwork || u.assetType == typeRoute {
+					delete(s.st.entries, u.name)
 				}
 			}
 		}
 		delete(s.st.entries, e.name)
-		return reply(s.newOperation(e.project, e.scope, "delete", e.data))
+		return reply(s.newOperation(c, e.project, e.scope, "delete", e.data))
 	}
 }
 
@@ -330,7 +373,54 @@ func (s *Server) computeDefaults(col collection, project string, d map[string]an
 	if _, both := d["denied"]; both && d["allowed"] != nil {
 		return errInvalid("Invalid value for field 'resource': a firewall rule sets either 'allowed' or 'denied', not both.")
 	}
+	if aerr := checkFirewallRanges(d); aerr != nil {
+		return aerr
+	}
+	// Log metadata can only be given while logging is on: turning logging off drops it.
+	if lc, ok := d["logConfig"].(map[string]any); ok && lc["enable"] != true {
+		delete(lc, "metadata")
+	}
 	return nil
+}
+
+// checkFirewallRanges checks a firewall's source and destination ranges as compute does:
+// each one a CIDR or an address, and all of one address family, since a firewall rule can
+// contain either IPv4 or IPv6 ranges but not both.
+func checkFirewallRanges(d map[string]any) *apiError {
+	family := ""
+	for _, field := range []string{"sourceRanges", "destinationRanges"} {
+		list, _ := d[field].([]any)
+		for i, v := range list {
+			r, _ := v.(string)
+			f, ok := rangeFamily(r)
+			if !ok {
+				return errInvalid(fmt.Sprintf("Invalid value for field 'resource.%s[%d]': '%s'. Must be a valid IPv4 or IPv6 CIDR range.", field, i, r))
+			}
+			if family != "" && f != family {
+				return errInvalid(fmt.Sprintf("Invalid value for field 'resource.%s[%d]': '%s'. "+
+					"A firewall rule can contain either IPv4 or IPv6 ranges, but not both.", field, i, r))
+			}
+			family = f
+		}
+	}
+	return nil
+}
+
+// rangeFamily returns "IPv4" or "IPv6" for a CIDR range or a bare address.
+func rangeFamily(r string) (string, bool) {
+	r = strings.TrimSpace(r)
+	var addr netip.Addr
+	if p, err := netip.ParsePrefix(r); err == nil {
+		addr = p.Addr()
+	} else if a, err := netip.ParseAddr(r); err == nil && a.Zone() == "" {
+		addr = a
+	} else {
+		return "", false
+	}
+	if addr.Is4() {
+		return "IPv4", true
+	}
+	return "IPv6", true
 }
 
 func checkImmutable(e *entry, d map[string]any) *apiError {
@@ -360,11 +450,14 @@ func fingerprint(seed string) string {
 	return base64.StdEncoding.EncodeToString(sum[:8])
 }
 
-// networkUsers returns the firewalls, subnetworks and instances that use a network.
+// networkUsers returns the resources that use a network and keep it from being deleted:
+// firewalls, subnetworks, instances, forwarding rules (by network or subnetwork), Cloud
+// Routers, VPN gateways and routes. Instance templates only name a network, and do not.
 func (st *state) networkUsers(network *entry) []*entry {
 	path := resourcePath(str(network.data, "selfLink"))
 	var users []*entry
-	for _, t := range []string{inventory.TypeFirewall, inventory.TypeSubnetwork, inventory.TypeInstance} {
+	for _, t := range []string{inventory.TypeFirewall, inventory.TypeSubnetwork, inventory.TypeInstance,
+		typeForwardingRule, typeRouter, typeVpnGateway, typeTargetVpnGateway, typeRoute} {
 		for _, e := range st.sortedEntries(t, nil) {
 			if e.data == nil {
 				continue
@@ -375,6 +468,11 @@ func (st *state) networkUsers(network *entry) []*entry {
 					if m, ok := n.(map[string]any); ok {
 						refs = append(refs, str(m, "network"))
 					}
+				}
+			}
+			if sub := str(e.data, "subnetwork"); sub != "" && e.assetType == typeForwardingRule {
+				if s := st.entries[computePrefix+resourcePath(sub)]; s != nil && s.data != nil {
+					refs = append(refs, str(s.data, "network"))
 				}
 			}
 			for _, r := range refs {
@@ -388,12 +486,26 @@ func (st *state) networkUsers(network *entry) []*entry {
 	return users
 }
 
+// isSystemRoute reports whether a route of the network is one Google makes and deletes with
+// the network: a subnet route (next hop the network itself) or the default route to the
+// internet gateway.
+func isSystemRoute(route *entry, networkPath string) bool {
+	if hop := str(route.data, "nextHopNetwork"); hop != "" && resourcePath(hop) == networkPath {
+		return true
+	}
+	dest := str(route.data, "destRange")
+	return strings.HasPrefix(route.short, "default-route-") && (dest == "0.0.0.0/0" || dest == "::/0") &&
+		strings.HasSuffix(str(route.data, "nextHopGateway"), "/global/gateways/default-internet-gateway")
+}
+
 // checkNetworkUnused answers 400 resourceInUseByAnotherResource, as compute does, when
-// something other than an auto mode network's own subnetworks uses the network.
+// something other than an auto mode network's own subnetworks and Google's routes for it
+// uses the network.
 func (st *state) checkNetworkUnused(network *entry) *apiError {
 	auto, _ := network.data["autoCreateSubnetworks"].(bool)
+	path := resourcePath(str(network.data, "selfLink"))
 	for _, u := range st.networkUsers(network) {
-		if u.assetType == inventory.TypeSubnetwork && auto {
+		if u.assetType == inventory.TypeSubnetwork && auto || u.assetType == typeRoute && isSystemRoute(u, path) {
 			continue
 		}
 		return &apiError{code: http.StatusBadRequest, reason: "resourceInUseByAnotherResource",
@@ -403,8 +515,43 @@ func (st *state) checkNetworkUnused(network *entry) *apiError {
 	return nil
 }
 
-// newOperation records a finished compute operation on target and returns it.
-func (s *Server) newOperation(project, scope, opType string, target map[string]any) map[string]any {
+// newOperation records a finished compute operation on target and returns it as the call
+// that started it sees it: RUNNING when Faults.PendingOperationPolls holds it back.
+func (s *Server) newOperation(c *call, project, scope, opType string, target map[string]any) map[string]any {
+	op, key := s.recordOperation(project, scope, opType, target)
+	if n := s.faults.pendingPolls(c.route.service, c.route.method); n > 0 {
+		s.st.opPolls[key] = n
+		return runningView(op)
+	}
+	return op
+}
+
+// failedOperation records an operation on target that ended with an error, as Compute
+// Engine reports a write it accepted but could not carry out, and returns it as newOperation does.
+func (s *Server) failedOperation(c *call, project, scope, opType string, target map[string]any, message string) map[string]any {
+	op := s.newOperation(c, project, scope, opType, target)
+	for _, o := range []map[string]any{op, s.st.ops[project+"/"+scope+"/"+str(op, "name")]} {
+		if o["status"] != "DONE" {
+			continue // the pending view: the error shows once the operation is done
+		}
+		o["httpErrorStatusCode"] = http.StatusInternalServerError
+		o["httpErrorMessage"] = "INTERNAL SERVER ERROR"
+		o["error"] = map[string]any{"errors": []any{map[string]any{"code": "INTERNAL_ERROR", "message": message}}}
+	}
+	return op
+}
+
+// runningView is an operation as it looks before it is done.
+func runningView(op map[string]any) map[string]any {
+	v := cloneJSON(op)
+	v["status"] = "RUNNING"
+	v["progress"] = 0
+	delete(v, "endTime")
+	return v
+}
+
+// recordOperation stores a DONE compute operation and returns it with its key in st.ops.
+func (s *Server) recordOperation(project, scope, opType string, target map[string]any) (map[string]any, string) {
 	now := s.st.now()
 	id := s.st.newID("operation")
 	name := fmt.Sprintf("operation-%d-%s", now.UnixMilli(), id)
@@ -415,7 +562,6 @@ func (s *Server) newOperation(project, scope, opType string, target map[string]a
 		"name":          name,
 		"operationType": opType,
 		"targetLink":    str(target, "selfLink"),
-		"targetId":      str(target, "id"),
 		"status":        "DONE",
 		"user":          "sandbox@zerodrift.invalid",
 		"progress":      100,
@@ -424,17 +570,22 @@ func (s *Server) newOperation(project, scope, opType string, target map[string]a
 		"endTime":       ts,
 		"selfLink":      computeBase + "projects/" + project + "/" + scope + "/operations/" + name,
 	}
+	if id := str(target, "id"); id != "" {
+		op["targetId"] = id
+	}
 	switch {
 	case strings.HasPrefix(scope, "regions/"):
 		op["region"] = computeBase + "projects/" + project + "/" + scope
 	case strings.HasPrefix(scope, "zones/"):
 		op["zone"] = computeBase + "projects/" + project + "/" + scope
 	}
-	s.st.ops[project+"/"+scope+"/"+name] = op
-	return op
+	key := project + "/" + scope + "/" + name
+	s.st.ops[key] = op
+	return op, key
 }
 
-// getOperation answers operations.get and operations.wait: every operation is DONE.
+// getOperation answers operations.get and operations.wait: every operation is DONE, but
+// for those Faults.PendingOperationPolls holds back for a few polls.
 func (s *Server) getOperation(c *call) response {
 	proj, aerr := s.computeProject(c)
 	if aerr != nil {
@@ -444,9 +595,14 @@ func (s *Server) getOperation(c *call) response {
 	if r, ok := c.params["region"]; ok {
 		scope = "regions/" + r
 	}
-	op := s.st.ops[proj+"/"+scope+"/"+c.params["operation"]]
+	key := proj + "/" + scope + "/" + c.params["operation"]
+	op := s.st.ops[key]
 	if op == nil {
 		return fail(errComputeNotFound(fmt.Sprintf("projects/%s/%s/operations/%s", c.params["project"], scope, c.params["operation"])))
+	}
+	if n := s.st.opPolls[key]; n > 0 {
+		s.st.opPolls[key] = n - 1
+		return reply(runningView(op))
 	}
 	return reply(op)
 }

@@ -30,6 +30,18 @@ type Faults struct {
 	// concurrent writer grant ConcurrentWriterRole to ConcurrentWriterMember, so that a call
 	// carrying the etag it read fails with 409 ABORTED. It counts down as conflicts happen.
 	EtagConflicts int
+	// FailOperations is the number of upcoming matched compute writes (insert, patch, update,
+	// delete) whose long-running operation fails: the call is answered 200 with an operation
+	// that ends DONE with an error, as Compute Engine reports a write it accepted and could
+	// not carry out, and the resource is left as it was. It counts down as operations fail.
+	FailOperations int
+	// OperationError is the message of the error a failed operation carries; empty means
+	// Compute Engine's "Internal error" message.
+	OperationError string
+	// PendingOperationPolls makes the operation of every matched compute write answer
+	// RUNNING to that many operations.get or operations.wait calls before it is DONE, so that
+	// callers must poll (and may time out). The write itself takes effect at once.
+	PendingOperationPolls int
 	// Match, when set, limits the faults to the calls for which it returns true; service is
 	// "compute", "cloudresourcemanager" or "iam" and method as in CallCount. It must not
 	// call the Server.
@@ -48,6 +60,10 @@ func (f Faults) validate() error {
 		return fmt.Errorf("faults: retry-after %v is negative", f.RetryAfter)
 	case f.EtagConflicts < 0:
 		return fmt.Errorf("faults: etag conflicts %d is negative", f.EtagConflicts)
+	case f.FailOperations < 0:
+		return fmt.Errorf("faults: failed operations %d is negative", f.FailOperations)
+	case f.PendingOperationPolls < 0:
+		return fmt.Errorf("faults: pending operation polls %d is negative", f.PendingOperationPolls)
 	}
 	return nil
 }
@@ -135,4 +151,39 @@ func (fi *faultInjector) takeEtagConflict(service, method string) bool {
 	}
 	fi.f.EtagConflicts--
 	return true
+}
+
+// defaultOperationError is the message Compute Engine gives an operation that failed inside.
+const defaultOperationError = "Internal error. Please try again or contact Google Support. (Code: 'zerodrift-sandbox-injected')"
+
+// takeOperationFailure reports whether this compute write's operation is to fail, and with
+// which message, counting the failure down.
+func (fi *faultInjector) takeOperationFailure(service, method string) (string, bool) {
+	fi.mu.Lock()
+	f := fi.f
+	fi.mu.Unlock()
+	if f.FailOperations == 0 || f.Match != nil && !f.Match(service, method) {
+		return "", false
+	}
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	if fi.f.FailOperations == 0 {
+		return "", false
+	}
+	fi.f.FailOperations--
+	if fi.f.OperationError != "" {
+		return fi.f.OperationError, true
+	}
+	return defaultOperationError, true
+}
+
+// pendingPolls returns how many polls the operation of this compute write answers RUNNING.
+func (fi *faultInjector) pendingPolls(service, method string) int {
+	fi.mu.Lock()
+	f := fi.f
+	fi.mu.Unlock()
+	if f.PendingOperationPolls == 0 || f.Match != nil && !f.Match(service, method) {
+		return 0
+	}
+	return f.PendingOperationPolls
 }

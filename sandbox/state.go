@@ -76,9 +76,11 @@ type state struct {
 	parents map[string]string
 	// nodes holds every folders/F and organizations/O the scenario names.
 	nodes map[string]bool
-	// ops holds compute operations by project, scope and name.
-	ops map[string]map[string]any
-	seq uint64
+	// ops holds compute operations by project, scope and name; opPolls, by the same key,
+	// how many more polls a pending operation answers RUNNING (Faults.PendingOperationPolls).
+	ops     map[string]map[string]any
+	opPolls map[string]int
+	seq     uint64
 }
 
 // newState builds the state from merged assets; now dates what the scenario leaves undated.
@@ -94,6 +96,7 @@ func newState(assets []*inventory.Asset, now func() time.Time) (*state, error) {
 		parents:  map[string]string{},
 		nodes:    map[string]bool{},
 		ops:      map[string]map[string]any{},
+		opPolls:  map[string]int{},
 	}
 	var ents []*entry
 	for _, a := range assets {
@@ -227,12 +230,14 @@ func (st *state) addProject(e *entry) error {
 // addResource parses the name of the resources the sandbox serves, fills what Google
 // fills (selfLink, id, creationTimestamp) and registers the project it names.
 func (st *state) addResource(e *entry) error {
-	switch e.assetType {
-	case inventory.TypeFirewall, inventory.TypeNetwork, inventory.TypeSubnetwork, inventory.TypeInstance:
+	if _, ok := collectionOf(e.assetType); ok {
 		if err := st.parseComputeName(e); err != nil {
 			return err
 		}
 		st.fillCompute(e, st.createdAt(e))
+		return nil
+	}
+	switch e.assetType {
 	case inventory.TypeServiceAccount:
 		return st.addServiceAccount(e)
 	case inventory.TypeServiceAccountKey:

@@ -1,0 +1,393 @@
+package iampolicy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/zerodrift/zerodrift/inventory"
+	"github.com/zerodrift/zerodrift/remediators"
+	"github.com/zerodrift/zerodrift/remediators/internal/gcputil"
+	"github.com/zerodrift/zerodrift/rules"
+)
+
+// removeBinding is iam.removeBinding. Its snapshot's Data is the policy (version 3, with
+// its etag) in the asset model's shape; Plan.Before and Plan.After hold the policy's
+// bindings before and after, from which Restore knows which pairs to put back.
+type removeBinding struct{ r *Remediator }
+
+func (a *removeBinding) Name() string      { return ActionRemoveBinding }
+func (a *removeBinding) AssetType() string { return inventory.TypeProject }
+func (a *removeBinding) Close() error      { return a.r.Close() }
+
+// AssetTypes lists the kinds of resources whose policies the action edits.
+func (a *removeBinding) AssetTypes() []string {
+	return []string{inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization}
+}
+
+func (a *removeBinding) Snapshot(ctx context.Context, resource string) (*remediators.Snapshot, error) {
+	t, err := parseTarget(resource)
+	if err != nil {
+		return nil, err
+	}
+	p, err := a.r.read(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return &remediators.Snapshot{Resource: resource, AssetType: t.assetType(), Data: gcputil.MustJSON(p), ReadAt: time.Now().UTC()}, nil
+}
+
+// request is what the action is asked: the grant to remove, read from the finding's
+// evidence, and the optional narrower role to grant instead.
+type request struct {
+	role, member string
+	// cond, when set, selects the conditional grant whose condition has this expression
+	// (and title, when given); nil selects the unconditional grant.
+	cond        *inventory.Condition
+	replaceWith string
+}
+
+func parseRequest(req remediators.Request) (request, error) {
+	var rq request
+	var err error
+	if rq.role, err = req.EvidenceString("role"); err != nil {
+		return rq, err
+	}
+	if rq.member, err = req.EvidenceString("member"); err != nil {
+		return rq, err
+	}
+	if rq.role == "" || rq.member == "" {
+		return rq, fmt.Errorf("%w: evidence.role and evidence.member name the grant to remove, and are required", remediators.ErrInvalidRequest)
+	}
+	cond, err := req.EvidenceMap("condition")
+	if err != nil {
+		return rq, err
+	}
+	switch {
+	case cond != nil && strings.TrimSpace(cond["expression"]) == "":
+		return rq, fmt.Errorf("%w: evidence.condition has no expression", remediators.ErrInvalidRequest)
+	case cond != nil:
+		rq.cond = &inventory.Condition{Title: cond["title"], Expression: cond["expression"]}
+	case req.Evidence["conditional"] == true:
+		return rq, fmt.Errorf("%w: evidence.conditional is true and evidence.condition is missing", remediators.ErrInvalidRequest)
+	}
+	if rq.replaceWith, err = req.ParamString("replaceWith"); err != nil {
+		return rq, err
+	}
+	if r := rq.replaceWith; r != "" {
+		switch {
+		case !isRoleName(r):
+			return rq, fmt.Errorf("%w: params.replaceWith %q is not a role (roles/NAME, projects/P/roles/NAME or organizations/O/roles/NAME)", remediators.ErrInvalidRequest, r)
+		case r == rq.role:
+			return rq, fmt.Errorf("%w: params.replaceWith is the role being removed, %s", remediators.ErrInvalidRequest, r)
+		case rules.IsPrivilegedRole(r):
+			return rq, fmt.Errorf("%w: params.replaceWith %s is an owner, editor or admin role, not a narrower one", remediators.ErrInvalidRequest, r)
+		}
+	}
+	return rq, nil
+}
+
+func isRoleName(r string) bool {
+	parts := strings.Split(r, "/")
+	switch {
+	case len(parts) == 2:
+		return parts[0] == "roles" && parts[1] != ""
+	case len(parts) == 4:
+		return (parts[0] == "projects" || parts[0] == "organizations") && parts[1] != "" && parts[2] == "roles" && parts[3] != ""
+	}
+	return false
+}
+
+// selects reports whether a pair of the policy is the grant the request names.
+func (rq request) selects(p pair) bool {
+	if p.role != rq.role || p.member != rq.member {
+		return false
+	}
+	if rq.cond == nil || p.cond == nil {
+		return rq.cond == nil && p.cond == nil
+	}
+	return p.cond.Expression == rq.cond.Expression && (rq.cond.Title == "" || p.cond.Title == rq.cond.Title)
+}
+
+// change is a planned edit of a policy.
+type change struct {
+	after          []inventory.Binding
+	removed, added []pair
+}
+
+// plan computes the edit of policy p the request asks, refusing what is unsafe.
+func (a *removeBinding) plan(t target, p *inventory.Policy, rq request) (change, error) {
+	if a.r.isSelf(rq.member) {
+		return change{}, &remediators.RefusedError{Reason: fmt.Sprintf(
+			"%s is zerodrift's own identity: removing its grant of %s could cut zerodrift off", rq.member, rq.role)}
+	}
+	var targets []pair
+	for _, q := range pairs(p.Bindings) {
+		if rq.selects(q) {
+			targets = append(targets, q)
+		}
+	}
+	if len(targets) == 0 {
+		what := "unconditionally"
+		if rq.cond != nil {
+			what = fmt.Sprintf("under condition %q", rq.cond.Expression)
+		}
+		return change{}, fmt.Errorf("%s does not hold %s %s in the policy of %s: %w", rq.member, rq.role, what, t.name, remediators.ErrNothingToDo)
+	}
+	after := p.Bindings
+	for _, q := range targets {
+		after = without(after, q)
+	}
+	if rq.replaceWith != "" {
+		for _, q := range targets {
+			after = with(after, pair{rq.replaceWith, q.member, q.cond}, nil)
+		}
+	}
+	if slices.Contains(ownerRoles(t.kind), rq.role) && len(owners(after, t.kind)) == 0 {
+		return change{}, &remediators.RefusedError{Reason: fmt.Sprintf(
+			"removing %s from %s would leave %s without an owner (%s held unconditionally by anyone)",
+			rq.member, rq.role, t.name, strings.Join(ownerRoles(t.kind), " or "))}
+	}
+	removed, added := diff(p.Bindings, after)
+	return change{after: after, removed: removed, added: added}, nil
+}
+
+// bindingsView is what Plan.Before and Plan.After hold.
+type bindingsView struct {
+	Bindings []inventory.Binding `json:"bindings"`
+}
+
+func viewJSON(bs []inventory.Binding) json.RawMessage {
+	if bs == nil {
+		bs = []inventory.Binding{}
+	}
+	return gcputil.MustJSON(bindingsView{Bindings: bs})
+}
+
+func readView(raw json.RawMessage, what string) ([]inventory.Binding, error) {
+	var v bindingsView
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("%w: reading the plan's %s bindings: %w", remediators.ErrInvalidRequest, what, err)
+	}
+	return v.Bindings, nil
+}
+
+func decodePolicy(snap *remediators.Snapshot) (*inventory.Policy, error) {
+	var p inventory.Policy
+	if err := json.Unmarshal(snap.Data, &p); err != nil {
+		return nil, fmt.Errorf("reading the policy snapshot of %s: %w", snap.Resource, err)
+	}
+	return &p, nil
+}
+
+func pairsText(ps []pair) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (a *removeBinding) checkSnapshot(snap *remediators.Snapshot, plan *remediators.Plan) (target, error) {
+	if snap == nil {
+		return target{}, fmt.Errorf("%w: %s needs a snapshot", remediators.ErrInvalidRequest, ActionRemoveBinding)
+	}
+	t, err := parseTarget(snap.Resource)
+	if err != nil {
+		return t, err
+	}
+	return t, gcputil.CheckSnapshot(snap, t.assetType(), plan, ActionRemoveBinding)
+}
+
+func (a *removeBinding) Plan(_ context.Context, snap *remediators.Snapshot, req remediators.Request) (*remediators.Plan, error) {
+	t, err := a.checkSnapshot(snap, nil)
+	if err != nil {
+		return nil, err
+	}
+	rq, err := parseRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	p, err := decodePolicy(snap)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := a.plan(t, p, rq)
+	if err != nil {
+		return nil, fmt.Errorf("planning %s on the policy of %s: %w", ActionRemoveBinding, t.name, err)
+	}
+	summary := "remove " + pairsText(ch.removed)
+	if len(ch.added) > 0 {
+		summary += "; grant " + pairsText(ch.added)
+	}
+	return &remediators.Plan{Action: ActionRemoveBinding, Resource: snap.Resource, Request: req, Summary: summary,
+		Before: viewJSON(p.Bindings), After: viewJSON(ch.after)}, nil
+}
+
+func samePairs(a, b []pair) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(p pair) bool { return !slices.ContainsFunc(b, p.same) })
+}
+
+func (a *removeBinding) Apply(ctx context.Context, snap *remediators.Snapshot, plan *remediators.Plan) (string, error) {
+	t, err := a.checkSnapshot(snap, plan)
+	if err != nil {
+		return "", err
+	}
+	rq, err := parseRequest(plan.Request)
+	if err != nil {
+		return "", err
+	}
+	before, err := readView(plan.Before, "before")
+	if err != nil {
+		return "", err
+	}
+	after, err := readView(plan.After, "after")
+	if err != nil {
+		return "", err
+	}
+	wantRemoved, wantAdded := diff(before, after)
+	// The first write carries the snapshot's etag: if anything changed since, it fails
+	// with a conflict and the policy is read again, so no change is ever written over.
+	p, err := decodePolicy(snap)
+	if err != nil {
+		return "", err
+	}
+	for attempt := 0; ; attempt++ {
+		ch, err := a.plan(t, p, rq)
+		if err != nil {
+			return "", fmt.Errorf("planning %s on the policy of %s (etag %s): %w", ActionRemoveBinding, t.name, p.Etag, err)
+		}
+		if !samePairs(ch.removed, wantRemoved) || !samePairs(ch.added, wantAdded) {
+			return "", fmt.Errorf("the policy of %s changed since the plan: the change would now remove [%s] and grant [%s]: %w",
+				t.name, pairsText(ch.removed), pairsText(ch.added), remediators.ErrChanged)
+		}
+		next := clonePolicy(p)
+		next.Bindings = ch.after
+		a.r.log.Info("setting IAM policy", zap.String("action", ActionRemoveBinding), zap.String("resource", t.name),
+			zap.String("etag", p.Etag), zap.Int("attempt", attempt+1), zap.String("remove", pairsText(ch.removed)),
+			zap.String("grant", pairsText(ch.added)))
+		written, err := a.r.write(ctx, t, next)
+		if err == nil {
+			if err := a.verify(ctx, t, ch.removed, ch.added); err != nil {
+				return "", fmt.Errorf("verifying the IAM policy of %s: %w", t.name, err)
+			}
+			return fmt.Sprintf("policy of %s written at attempt %d, etag %s → %s: %s", t.name, attempt+1, p.Etag, written.Etag, plan.Summary), nil
+		}
+		if err := a.retry(ctx, t, attempt, err); err != nil {
+			return "", err
+		}
+		if p, err = a.r.read(ctx, t); err != nil {
+			return "", err
+		}
+	}
+}
+
+// retry handles a failed write: a conflict within the retry budget waits and returns nil
+// (the caller reads the policy again and plans again); anything else is returned.
+func (a *removeBinding) retry(ctx context.Context, t target, attempt int, err error) error {
+	if !gcputil.IsConflict(err) {
+		return err
+	}
+	if attempt >= a.r.set.ConflictRetries {
+		return fmt.Errorf("the policy of %s kept changing under concurrent writers; gave up after %d attempts: %w (last: %w)",
+			t.name, attempt+1, remediators.ErrChanged, err)
+	}
+	a.r.log.Info("IAM policy changed concurrently; reading it again", zap.String("resource", t.name), zap.Int("attempt", attempt+1), zap.Error(err))
+	if err := a.r.pause(ctx, attempt); err != nil {
+		return fmt.Errorf("waiting to retry the IAM policy of %s: %w", t.name, err)
+	}
+	return nil
+}
+
+// pause waits before retry number attempt+1: the backoff doubles, with jitter.
+func (r *Remediator) pause(ctx context.Context, attempt int) error {
+	d := r.set.ConflictBackoff
+	for range attempt {
+		d = min(2*d, remediators.MaxConflictBackoff)
+	}
+	d = d/2 + rand.N(d/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// verify re-reads the policy and checks the removed pairs are gone and the added ones there.
+func (a *removeBinding) verify(ctx context.Context, t target, gone, there []pair) error {
+	p, err := a.r.read(ctx, t)
+	if err != nil {
+		return err
+	}
+	for _, q := range gone {
+		if has(p.Bindings, q) {
+			return fmt.Errorf("%s is still granted", q)
+		}
+	}
+	for _, q := range there {
+		if !has(p.Bindings, q) {
+			return fmt.Errorf("%s is not granted", q)
+		}
+	}
+	return nil
+}
+
+// Restore puts back, on the policy as it is now (read-modify-write with its etag, never
+// the snapshot's whole policy), the pairs the change removed, and takes away those it added.
+func (a *removeBinding) Restore(ctx context.Context, snap *remediators.Snapshot, plan *remediators.Plan) error {
+	t, err := a.checkSnapshot(snap, plan)
+	if err != nil {
+		return err
+	}
+	before, err := readView(plan.Before, "before")
+	if err != nil {
+		return err
+	}
+	after, err := readView(plan.After, "after")
+	if err != nil {
+		return err
+	}
+	removed, added := diff(before, after)
+	for attempt := 0; ; attempt++ {
+		cur, err := a.r.read(ctx, t)
+		if err != nil {
+			return fmt.Errorf("restoring: %w", err)
+		}
+		next := cur.Bindings
+		for _, q := range added {
+			next = without(next, q)
+		}
+		for _, q := range removed {
+			next = with(next, q, before)
+		}
+		if bytes.Equal(viewJSON(next), viewJSON(cur.Bindings)) {
+			a.r.log.Info("IAM policy already restored", zap.String("resource", t.name))
+			return nil
+		}
+		p := clonePolicy(cur)
+		p.Bindings = next
+		a.r.log.Info("restoring IAM policy", zap.String("action", ActionRemoveBinding), zap.String("resource", t.name),
+			zap.String("etag", cur.Etag), zap.Int("attempt", attempt+1), zap.String("grant", pairsText(removed)),
+			zap.String("remove", pairsText(added)))
+		_, err = a.r.write(ctx, t, p)
+		if err == nil {
+			if err := a.verify(ctx, t, added, removed); err != nil {
+				return fmt.Errorf("verifying the restored IAM policy of %s: %w", t.name, err)
+			}
+			return nil
+		}
+		if err := a.retry(ctx, t, attempt, err); err != nil {
+			return fmt.Errorf("restoring: %w", err)
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package remediators_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerodrift/zerodrift/remediators"
+)
+
+func TestRegistry(t *testing.T) {
+	e := newEnv(t)
+	want := []string{"firewall.denyPorts", "firewall.disable", "firewall.enableLogging", "firewall.restrictSources",
+		"iam.removeBinding", "network.deleteDefault", "serviceAccountKey.disable"}
+	if got := e.reg.Names(); !slices.Equal(got, want) {
+		t.Errorf("Names() = %v, want %v", got, want)
+	}
+	if err := e.reg.Check(); err != nil {
+		t.Error(err)
+	}
+	if _, err := e.reg.Lookup("firewall.delete"); err == nil || !strings.Contains(err.Error(), "firewall.disable") {
+		t.Errorf("Lookup of an unknown action: %v", err)
+	}
+	// The registry is the map the engine takes.
+	var actions map[string]remediators.Action = e.reg
+	if actions["iam.removeBinding"] == nil {
+		t.Error("iam.removeBinding missing")
+	}
+	if got := remediators.AssetTypesOf(actions["iam.removeBinding"]); len(got) != 3 {
+		t.Errorf("AssetTypesOf(iam.removeBinding) = %v", got)
+	}
+	bad := remediators.Registry{"firewall.block": actions["firewall.disable"]}
+	if err := bad.Check(); err == nil {
+		t.Error("Check accepted an action under another name")
+	}
+}
+
+func TestConfigOptions(t *testing.T) {
+	c := remediators.Config{Endpoint: "http://127.0.0.1:1/", Endpoints: map[string]string{"iam": "http://127.0.0.1:2"}}
+	if n := len(c.Options("compute")); n != 2 {
+		t.Errorf("compute options: %d, want endpoint and no authentication", n)
+	}
+	if n := len((remediators.Config{}).Options("compute")); n != 0 {
+		t.Errorf("default options: %d, want none", n)
+	}
+	s := remediators.Settings{}.WithDefaults()
+	if s.OperationTimeout != 2*time.Minute || s.ConflictRetries != 5 {
+		t.Errorf("defaults = %+v", s)
+	}
+}
