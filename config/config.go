@@ -32,7 +32,10 @@ type Config struct {
 	Baseline     Baseline    `yaml:"baseline"`
 	Exemptions   []Exemption `yaml:"exemptions"`
 	PlaybookDirs []string    `yaml:"playbookDirs"`
-	Schedule     string      `yaml:"schedule"`
+	// UnattendedPlaybooks turns unattended running on or off per playbook name, e.g.
+	// {iam-remove-admin-binding: true}.
+	UnattendedPlaybooks map[string]bool `yaml:"unattendedPlaybooks"`
+	Schedule            string          `yaml:"schedule"`
 }
 
 // Scope says what to scan.
@@ -52,6 +55,11 @@ type GCP struct {
 	Endpoints map[string]string `yaml:"endpoints"`
 	// Concurrency bounds how many projects are read at once (default 4).
 	Concurrency int `yaml:"concurrency"`
+	// Identity lists zerodrift's own IAM members (e.g.
+	// serviceAccount:zerodrift@ops.iam.gserviceaccount.com); no change may remove their access.
+	Identity []string `yaml:"identity"`
+	// OperationTimeout bounds the wait for a long-running operation (default 2m).
+	OperationTimeout time.Duration `yaml:"operationTimeout"`
 }
 
 // GitHub configures the IaC repository's pull requests.
@@ -126,6 +134,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Baseline.CISVersion == "" {
 		c.Baseline.CISVersion = rules.DefaultCISVersion
+	}
+	if c.GCP.OperationTimeout == 0 {
+		c.GCP.OperationTimeout = 2 * time.Minute
 	}
 	if c.GitHub.BaseBranch == "" {
 		c.GitHub.BaseBranch = "main"
@@ -293,6 +304,14 @@ func (v *validator) validate(c *Config) {
 		if !known[id] {
 			v.add(fmt.Sprintf("baseline.disabledRules[%d]", i), "no rule is named %q", id)
 		}
+	}
+	for i, m := range c.GCP.Identity {
+		if kind, _, ok := strings.Cut(m, ":"); !ok || !slices.Contains([]string{"serviceAccount", "user", "group"}, kind) {
+			v.add(fmt.Sprintf("gcp.identity[%d]", i), "%q is not an IAM member such as serviceAccount:zerodrift@ops.iam.gserviceaccount.com", m)
+		}
+	}
+	if c.GCP.OperationTimeout < 0 {
+		v.add("gcp.operationTimeout", "must be positive, got %v", c.GCP.OperationTimeout)
 	}
 	if c.GCP.Concurrency < 0 {
 		v.add("gcp.concurrency", "must be 0 (default) or more, got %d", c.GCP.Concurrency)

@@ -76,7 +76,7 @@ func (r *firewallOpenIngress) Evaluate(env *Env, a *inventory.Asset, out *Result
 	}
 
 	name := cmp.Or(fw.Name, a.ShortName())
-	if pattern, managed := managedFirewallPattern(name); managed && env.SkipManagedFirewalls {
+	if pattern, managed := ManagedFirewallPattern(name); managed && env.SkipManagedFirewalls {
 		out.Skipped = append(out.Skipped, Skip{
 			Rule:     r.meta.ID,
 			Resource: a.Name,
@@ -198,9 +198,9 @@ func (v *openIngress) evidence(fw *inventory.Firewall) map[string]any {
 	return ev
 }
 
-// managedFirewallPattern reports whether a firewall rule's name is one GKE or Kubernetes
+// ManagedFirewallPattern reports whether a firewall rule's name is one GKE or Kubernetes
 // creates and reconciles, and which pattern it matches.
-func managedFirewallPattern(name string) (pattern string, ok bool) {
+func ManagedFirewallPattern(name string) (pattern string, ok bool) {
 	for _, prefix := range []string{"gke-", "k8s-fw-", "k8s2-"} {
 		if strings.HasPrefix(name, prefix) {
 			return prefix + "*", true

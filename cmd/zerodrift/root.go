@@ -84,7 +84,8 @@ Try it with no Google account against the built-in sandbox:
 	pf.StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
 	pf.StringVar(&g.now, "now", "", "evaluate as of this RFC 3339 time instead of the clock (reproducible reports)")
 	_ = pf.MarkHidden("now")
-	root.AddCommand(newScanCmd(g, s), newSandboxCmd(g, s), newValidateCmd(g, s), newVersionCmd(s))
+	root.AddCommand(newScanCmd(g, s), newRunCmd(g, s), newPlaybookCmd(g, s), newHistoryCmd(g, s), newRollbackCmd(g, s),
+		newSandboxCmd(g, s), newValidateCmd(g, s), newVersionCmd(s))
 	return root
 }
 

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zerodrift/zerodrift/engine"
+	"github.com/zerodrift/zerodrift/report"
+)
+
+type runFlags struct {
+	projects   []string
+	sandbox    string
+	apply      bool
+	maxChanges int
+	format     string
+}
+
+func newRunCmd(g *globals, s streams) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Scan, decide per finding, and fix what may be fixed (a dry run unless --apply)",
+		Long: `Scan the scope, decide for every finding (exempt, fix, report, refused, already-fixed,
+skipped-limit) and, with --apply (or mode: apply in the configuration), fix what a playbook
+may fix unattended, at most maxChanges per run. Without --apply nothing changes: the run
+prints the plan. Every run, decision and change is recorded in the ledger.`,
+		Example: `  zerodrift run --sandbox                 # what would be fixed, changing nothing
+  zerodrift run --sandbox --apply
+  zerodrift run --config zerodrift.yaml --apply --max-changes 2 --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains([]string{"table", "json"}, f.format) {
+				return fmt.Errorf("--format: %q is not table or json", f.format)
+			}
+			ctx := cmd.Context()
+			rt, err := g.newRuntime(ctx, s, f.sandbox, f.projects)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			src, err := rt.source(ctx)
+			if err != nil {
+				return err
+			}
+			res, err := rt.engine.Run(ctx, src, engine.RunOptions{Apply: f.apply, MaxChanges: f.maxChanges})
+			if res != nil {
+				if werr := report.WriteRun(s.out, f.format, res, report.Options{Color: isTerminal(s.out), Version: version}); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.projects, "project", nil, "project ID to run on (repeatable; default scope.projects)")
+	fl.StringVar(&f.sandbox, "sandbox", "", "run against the built-in sandbox, or --sandbox=DIR for a scenario folder")
+	fl.Lookup("sandbox").NoOptDefVal = builtinScenario
+	fl.BoolVar(&f.apply, "apply", false, "make live changes (otherwise a dry run that changes nothing)")
+	fl.IntVar(&f.maxChanges, "max-changes", -1, "live changes at most in this run (default: maxChanges in the configuration)")
+	fl.StringVar(&f.format, "format", "table", "output format: table or json")
+	return cmd
+}

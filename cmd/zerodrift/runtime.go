@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/zerodrift/zerodrift/config"
+	"github.com/zerodrift/zerodrift/engine"
+	"github.com/zerodrift/zerodrift/inventory"
+	"github.com/zerodrift/zerodrift/ledger"
+	"github.com/zerodrift/zerodrift/playbooks"
+	"github.com/zerodrift/zerodrift/remediators"
+	"github.com/zerodrift/zerodrift/remediators/registry"
+	"github.com/zerodrift/zerodrift/sandbox"
+)
+
+// runtime is everything a command that acts needs, wired from flags and configuration.
+type runtime struct {
+	cfg      *config.Config
+	log      *zap.Logger
+	live     inventory.LiveConfig
+	projects []string
+	sandbox  *sandbox.Server
+	ledger   ledger.Store
+	actions  remediators.Registry
+	engine   *engine.Engine
+	closers  []func() error
+}
+
+func (r *runtime) Close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		if err := r.closers[i](); err != nil {
+			r.log.Warn("closing", zap.Error(err))
+		}
+	}
+}
+
+// defaultLedgerURL is where the ledger lives when the configuration does not say: a file in
+// the user's state folder. A sandbox run keeps its ledger in memory, since the sandbox's
+// state goes with the process.
+func defaultLedgerURL(sandboxed bool) (string, error) {
+	if sandboxed {
+		return "sqlite://:memory:", nil
+	}
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("finding a place for the ledger (set ledger: in the configuration): %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return "sqlite://" + filepath.Join(dir, "zerodrift", "ledger.db"), nil
+}
+
+// newRuntime loads the configuration, starts the sandbox when asked, opens the ledger and
+// builds the live actions and the engine.
+func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, projects []string) (_ *runtime, err error) {
+	log, err := g.logger(s)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	r := &runtime{cfg: cfg, log: log, closers: []func() error{func() error { _ = log.Sync(); return nil }}}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	r.live = inventory.LiveConfig{Endpoint: cfg.GCP.Endpoint, Endpoints: cfg.GCP.Endpoints, Concurrency: cfg.GCP.Concurrency}
+	r.projects = projects
+	if len(r.projects) == 0 {
+		r.projects = cfg.Scope.Projects
+	}
+	if sandboxDir != "" {
+		srv, err := startSandbox(sandboxDir, "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		r.closers = append(r.closers, srv.Close)
+		r.sandbox = srv
+		r.live.Endpoint, r.live.Endpoints = srv.URL(), nil
+		if len(r.projects) == 0 {
+			r.projects = srv.Projects()
+		}
+	}
+	url := cfg.Ledger
+	if url == "" {
+		if url, err = defaultLedgerURL(sandboxDir != ""); err != nil {
+			return nil, err
+		}
+	}
+	r.ledger, err = ledger.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, r.ledger.Close)
+	r.actions, err = registry.New(ctx, remediators.Config{Endpoint: r.live.Endpoint, Endpoints: r.live.Endpoints,
+		Settings: remediators.Settings{OperationTimeout: cfg.GCP.OperationTimeout}}, cfg.GCP.Identity, log)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, r.actions.Close)
+	set, err := loadPlaybooks(cfg)
+	if err != nil {
+		return nil, err
+	}
+	now, err := g.clock()
+	if err != nil {
+		return nil, err
+	}
+	env, err := cfg.Env(now)
+	if err != nil {
+		return nil, err
+	}
+	clock := time.Now
+	if g.now != "" {
+		clock = func() time.Time { return now }
+	}
+	r.engine = engine.New(engine.Deps{Config: cfg, Rules: cfg.Rules(), Env: env, Playbooks: set,
+		Actions: r.actions, Defaults: playbooks.ConfigDefaults(env), Ledger: r.ledger, Log: log, Now: clock, Version: version})
+	return r, nil
+}
+
+// source is what `run` scans: the live scope (the sandbox's, with --sandbox).
+func (r *runtime) source(ctx context.Context) (inventory.Source, error) {
+	if len(r.projects) == 0 {
+		return nil, errors.New("nothing to scan: give --project (or scope.projects in --config), or --sandbox")
+	}
+	live, err := inventory.NewLive(ctx, r.live, r.log)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, live.Close)
+	return &inventory.LiveSource{Live: live, Projects: r.projects}, nil
+}
