@@ -21,17 +21,20 @@ import (
 
 // Config is the whole configuration file. Field names are the contract in DESIGN.md.
 type Config struct {
-	Scope        Scope       `yaml:"scope"`
-	GCP          GCP         `yaml:"gcp"`
-	Mode         string      `yaml:"mode"`
-	MaxChanges   *int        `yaml:"maxChanges"`
-	Paused       bool        `yaml:"paused"`
-	Ledger       string      `yaml:"ledger"`
-	GitHub       GitHub      `yaml:"github"`
-	IaC          IaC         `yaml:"iac"`
-	Baseline     Baseline    `yaml:"baseline"`
-	Exemptions   []Exemption `yaml:"exemptions"`
-	PlaybookDirs []string    `yaml:"playbookDirs"`
+	Scope      Scope  `yaml:"scope"`
+	GCP        GCP    `yaml:"gcp"`
+	Mode       string `yaml:"mode"`
+	MaxChanges *int   `yaml:"maxChanges"`
+	// MaxChangesPerProject bounds live changes in one project per run; 0 means no bound
+	// beyond maxChanges.
+	MaxChangesPerProject int         `yaml:"maxChangesPerProject"`
+	Paused               bool        `yaml:"paused"`
+	Ledger               string      `yaml:"ledger"`
+	GitHub               GitHub      `yaml:"github"`
+	IaC                  IaC         `yaml:"iac"`
+	Baseline             Baseline    `yaml:"baseline"`
+	Exemptions           []Exemption `yaml:"exemptions"`
+	PlaybookDirs         []string    `yaml:"playbookDirs"`
 	// UnattendedPlaybooks turns unattended running on or off per playbook name, e.g.
 	// {iam-remove-admin-binding: true}.
 	UnattendedPlaybooks map[string]bool `yaml:"unattendedPlaybooks"`
@@ -43,8 +46,32 @@ type Scope struct {
 	Projects     []string `yaml:"projects"`
 	Organization string   `yaml:"organization"`
 	Folders      []string `yaml:"folders"`
-	Include      []string `yaml:"include"`
-	Exclude      []string `yaml:"exclude"`
+	// Include, when set, keeps only what lies in these projects or folders; Exclude drops
+	// what lies in them. Entries are project IDs (or projects/ID) and folders/NUMBER.
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+}
+
+// Allows reports whether an asset of project (its ID) with the given ancestors (projects/N,
+// folders/N, organizations/N) is in scope. Organization- and folder-level assets have no
+// project and are matched by their ancestors only.
+func (s Scope) Allows(project string, ancestors []string) bool {
+	in := func(list []string) bool {
+		for _, e := range list {
+			if strings.HasPrefix(e, "folders/") || strings.HasPrefix(e, "organizations/") {
+				if slices.Contains(ancestors, e) {
+					return true
+				}
+			} else if project != "" && strings.TrimPrefix(e, "projects/") == project {
+				return true
+			}
+		}
+		return false
+	}
+	if in(s.Exclude) {
+		return false
+	}
+	return len(s.Include) == 0 || in(s.Include)
 }
 
 // GCP configures the API clients.
@@ -282,6 +309,20 @@ func (v *validator) validate(c *Config) {
 	}
 	if c.MaxChanges != nil && *c.MaxChanges < 0 {
 		v.add("maxChanges", "must be 0 or more, got %d", *c.MaxChanges)
+	}
+	if c.MaxChangesPerProject < 0 {
+		v.add("maxChangesPerProject", "must be 0 (no bound) or more, got %d", c.MaxChangesPerProject)
+	}
+	for _, list := range []struct {
+		name    string
+		entries []string
+	}{{"scope.include", c.Scope.Include}, {"scope.exclude", c.Scope.Exclude}} {
+		for i, e := range list.entries {
+			if e == "" || strings.HasPrefix(e, "organizations/") || strings.Count(e, "/") > 1 ||
+				(strings.Contains(e, "/") && !strings.HasPrefix(e, "projects/") && !strings.HasPrefix(e, "folders/")) {
+				v.add(fmt.Sprintf("%s[%d]", list.name, i), "%q is not a project ID, projects/ID or folders/NUMBER", e)
+			}
+		}
 	}
 	for i, r := range c.Baseline.TrustedSourceRanges {
 		if _, err := netip.ParsePrefix(r); err != nil {

@@ -114,3 +114,26 @@ func TestParseBrokenYAML(t *testing.T) {
 		t.Fatalf("got %v, want an error naming line 1", err)
 	}
 }
+
+func TestScopeAllows(t *testing.T) {
+	anc := []string{"projects/42", "folders/7", "organizations/1"}
+	for _, tc := range []struct {
+		scope   Scope
+		project string
+		want    bool
+	}{
+		{Scope{}, "p1", true},
+		{Scope{Exclude: []string{"p1"}}, "p1", false},
+		{Scope{Exclude: []string{"projects/p1"}}, "p1", false},
+		{Scope{Exclude: []string{"folders/7"}}, "p1", false},
+		{Scope{Exclude: []string{"folders/8"}}, "p1", true},
+		{Scope{Include: []string{"folders/7"}}, "p1", true},
+		{Scope{Include: []string{"p2"}}, "p1", false},
+		{Scope{Include: []string{"folders/7"}, Exclude: []string{"p1"}}, "p1", false},
+		{Scope{Include: []string{"folders/7"}}, "", true}, // the folder's own policy
+	} {
+		if got := tc.scope.Allows(tc.project, anc); got != tc.want {
+			t.Errorf("%+v allows %q: %v, want %v", tc.scope, tc.project, got, tc.want)
+		}
+	}
+}

@@ -63,6 +63,14 @@ type Fix struct {
 	Steps         []Step
 }
 
+// InScope filters assets by the configured scope's include and exclude lists.
+func InScope(s config.Scope) func(*inventory.Asset) bool {
+	if len(s.Include) == 0 && len(s.Exclude) == 0 {
+		return nil
+	}
+	return func(a *inventory.Asset) bool { return s.Allows(a.Project(), a.Ancestors) }
+}
+
 // FixOf is a playbook as the engine sees it.
 func FixOf(p *playbooks.Playbook) Fix {
 	fix := Fix{Playbook: p.Metadata.Name, Unattended: p.Spec.Unattended, Effect: Effect(p.Spec.Effect),
@@ -161,6 +169,8 @@ type RunSummary struct {
 	MaxChanges int            `json:"maxChanges"`
 	Paused     bool           `json:"paused"`
 	Errors     int            `json:"errors"`
+
+	perProject map[string]int // live changes per project in this run
 }
 
 // newID returns a random identifier with a prefix, e.g. run-3f2a….
@@ -205,7 +215,7 @@ func (e *Engine) run(ctx context.Context, log *zap.Logger, src inventory.Source,
 		return err
 	}
 	rep, err := scan.Run(ctx, src, scan.Options{Rules: e.d.Rules, Env: e.d.Env, CISVersion: cfg.Baseline.CISVersion,
-		LabelKeys: []string{ExemptLabel}})
+		LabelKeys: []string{ExemptLabel}, InScope: InScope(cfg.Scope)})
 	if err != nil {
 		return err
 	}
@@ -223,7 +233,7 @@ func (e *Engine) run(ctx context.Context, log *zap.Logger, src inventory.Source,
 		maxChanges = opts.MaxChanges
 	}
 	res.Summary = RunSummary{Findings: len(findings), ByAction: map[string]int{}, MaxChanges: maxChanges, Paused: cfg.Paused,
-		Errors: len(rep.Errors)}
+		Errors: len(rep.Errors), perProject: map[string]int{}}
 	for i := range findings {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("run %s stopped after %d of %d findings: %w", res.RunID, i, len(findings), err)
@@ -308,11 +318,16 @@ func (e *Engine) decide(ctx context.Context, log *zap.Logger, f *rules.Finding, 
 	case sum.Changes >= maxChanges:
 		d.Action, d.Reason = ActionSkippedLimit, fmt.Sprintf("this run reached maxChanges (%d): no more live changes", maxChanges)
 		return d
+	case cfg.MaxChangesPerProject > 0 && sum.perProject[f.Project] >= cfg.MaxChangesPerProject:
+		d.Action = ActionSkippedLimit
+		d.Reason = fmt.Sprintf("this run reached maxChangesPerProject (%d) in project %s", cfg.MaxChangesPerProject, f.Project)
+		return d
 	}
 	out := e.execute(ctx, log, runID, f, fix)
 	d.Action, d.Reason, d.ChangeID, d.Plan = out.action, out.reason, out.changeID, out.plan
 	if out.changed {
 		sum.Changes++
+		sum.perProject[f.Project]++
 	}
 	return d
 }

@@ -519,3 +519,25 @@ func TestOnCallRefusesToRemoveOwnAccess(t *testing.T) {
 	}
 	t.Fatal("no finding for secbot's admin binding")
 }
+
+// maxChangesPerProject bounds changes in one project; scope.exclude keeps a project out of
+// the run entirely.
+func TestPerProjectLimitAndScopeExclude(t *testing.T) {
+	f := newFixture(t, nil, "maxChanges: 50\nmaxChangesPerProject: 1\nscope:\n  exclude: [acme-dev]\n")
+	res := f.run(true, -1)
+	perProject := map[string]int{}
+	for _, d := range res.Decisions {
+		if d.Project == "acme-dev" {
+			t.Errorf("a finding of the excluded project was decided: %+v", d)
+		}
+		if d.Action == engine.ActionFix {
+			perProject[d.Project]++
+		}
+	}
+	if perProject["acme-prod"] != 1 || res.Summary.ByAction[engine.ActionSkippedLimit] == 0 {
+		t.Errorf("fixes per project %v, actions %v; want 1 in acme-prod and the rest skipped-limit", perProject, res.Summary.ByAction)
+	}
+	if code, _ := f.get("compute/v1/projects/acme-dev/global/networks/default"); code != http.StatusOK {
+		t.Error("the excluded project's default network was deleted")
+	}
+}

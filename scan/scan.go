@@ -20,6 +20,9 @@ type Options struct {
 	Env   *rules.Env
 	// CISVersion selects the CIS benchmark version whose control numbers findings carry.
 	CISVersion string
+	// InScope, when set, drops the assets it returns false for: they are neither judged
+	// nor counted.
+	InScope func(a *inventory.Asset) bool
 	// LabelKeys are resource labels to remember (e.g. zerodrift-exempt), per resource and
 	// per project, for the decisions that follow the scan.
 	LabelKeys []string
@@ -89,6 +92,9 @@ func (s *Scanner) AssetTypes() []string {
 
 // Add evaluates one asset. A rule that cannot judge it records an error and the scan goes on.
 func (s *Scanner) Add(a *inventory.Asset) error {
+	if s.opts.InScope != nil && !s.opts.InScope(a) {
+		return nil
+	}
 	s.assets++
 	if a.AssetType == inventory.TypeProject {
 		s.learnProject(a)

@@ -25,10 +25,12 @@ func freeAddr(t *testing.T) string {
 
 // A team rehearses against a sandbox served on its own, pointing zerodrift at it through
 // gcp.endpoint, as they would point it at a private endpoint.
-func TestScanAgainstAServedSandboxThroughConfig(t *testing.T) {
-	exp := loadExpected(t)
+// serveSandbox runs `zerodrift sandbox serve` on a free port until the test ends, and
+// returns its address.
+func serveSandbox(t *testing.T, args ...string) string {
+	t.Helper()
 	addr := freeAddr(t)
-	srv := exec.Command(binary, "sandbox", "serve", "--listen", addr)
+	srv := exec.Command(binary, append([]string{"sandbox", "serve", "--listen", addr}, args...)...)
 	stdout, err := srv.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +66,14 @@ func TestScanAgainstAServedSandboxThroughConfig(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("sandbox serve did not start")
 	}
+	return addr
+}
+
+// A team rehearses against a sandbox served on its own, pointing zerodrift at it through
+// gcp.endpoint, as they would point it at a private endpoint.
+func TestScanAgainstAServedSandboxThroughConfig(t *testing.T) {
+	exp := loadExpected(t)
+	addr := serveSandbox(t)
 
 	cfg := filepath.Join(t.TempDir(), "zerodrift.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("scope:\n  projects: [acme-prod, acme-dev, acme-legacy, acme-analytics]\ngcp:\n  endpoint: http://%s\n", addr)), 0o600)

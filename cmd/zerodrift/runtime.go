@@ -141,5 +141,5 @@ func (r *runtime) source(ctx context.Context) (inventory.Source, error) {
 		return nil, err
 	}
 	r.closers = append(r.closers, live.Close)
-	return &inventory.LiveSource{Live: live, Projects: r.projects}, nil
+	return &inventory.LiveSource{Live: live, Projects: inScopeProjects(r.cfg.Scope, r.projects)}, nil
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/zerodrift/zerodrift/config"
+	"github.com/zerodrift/zerodrift/engine"
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/report"
 	"github.com/zerodrift/zerodrift/rules"
@@ -121,6 +123,7 @@ func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
 		if len(projects) == 0 {
 			return errors.New("nothing to scan: give --project (or scope.projects in --config), --assets FILE, or --sandbox")
 		}
+		projects = inScopeProjects(cfg.Scope, projects)
 		live, err := inventory.NewLive(ctx, lc, log)
 		if err != nil {
 			return err
@@ -129,7 +132,8 @@ func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
 		src = &inventory.LiveSource{Live: live, Projects: projects}
 	}
 
-	rep, err := scan.Run(ctx, src, scan.Options{Rules: cfg.Rules(), Env: env, CISVersion: cfg.Baseline.CISVersion})
+	rep, err := scan.Run(ctx, src, scan.Options{Rules: cfg.Rules(), Env: env, CISVersion: cfg.Baseline.CISVersion,
+		InScope: engine.InScope(cfg.Scope)})
 	if err != nil {
 		return err
 	}
@@ -169,4 +173,16 @@ func openAssets(path string, stdin io.Reader) (io.Reader, string, func(), error)
 		return nil, "", nil, fmt.Errorf("--assets: %w", err)
 	}
 	return f, path, func() { _ = f.Close() }, nil
+}
+
+// inScopeProjects drops the projects the scope excludes by ID before any is read; folder
+// entries (and include lists) are applied to the assets once their ancestors are known.
+func inScopeProjects(s config.Scope, projects []string) []string {
+	var out []string
+	for _, p := range projects {
+		if !slices.ContainsFunc(s.Exclude, func(e string) bool { return strings.TrimPrefix(e, "projects/") == p }) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -12,16 +12,22 @@ import (
 func newValidateCmd(g *globals, s streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate",
-		Short: "Check a configuration file and report every problem at once",
+		Short: "Check a configuration file, its exemptions and playbooks; report every problem at once",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if g.configPath == "" {
 				return errors.New("validate needs --config FILE")
 			}
-			if _, err := config.Load(g.configPath); err != nil {
+			cfg, err := config.Load(g.configPath)
+			if err != nil {
 				return err
 			}
-			_, err := fmt.Fprintf(s.out, "%s: valid\n", g.configPath)
+			// The playbooks the configuration names are part of it: check them too.
+			set, err := loadPlaybooks(cfg)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(s.out, "%s: valid (%d exemptions, %d playbooks)\n", g.configPath, len(cfg.Exemptions), set.Len())
 			return err
 		},
 	}

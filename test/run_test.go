@@ -1,0 +1,175 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runReport is the JSON contract of `zerodrift run --format json`.
+type runReport struct {
+	RunID     string    `json:"runId"`
+	Mode      string    `json:"mode"`
+	Findings  []finding `json:"findings"`
+	Decisions []struct {
+		Finding  string `json:"finding"`
+		Rule     string `json:"rule"`
+		Resource string `json:"resource"`
+		Action   string `json:"action"`
+		Reason   string `json:"reason"`
+		Playbook string `json:"playbook"`
+		ChangeID string `json:"changeId"`
+		Command  string `json:"command"`
+	} `json:"decisions"`
+	Summary struct {
+		Changes  int            `json:"changes"`
+		ByAction map[string]int `json:"byAction"`
+	} `json:"summary"`
+}
+
+// history is the JSON contract of `zerodrift history --format json`.
+type history struct {
+	Changes []struct {
+		ID, RunID, Resource, Playbook, Action, Status, At, Finding string
+	} `json:"changes"`
+}
+
+func firewallRanges(t *testing.T, addr, name string) string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://%s/compute/v1/projects/acme-prod/global/firewalls/%s", addr, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var fw struct {
+		SourceRanges []string `json:"sourceRanges"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&fw); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(fw.SourceRanges, ",")
+}
+
+// The whole on-call and platform loop through the binary: a dry run, a run that applies
+// within maxChanges, the ledger's history, a rollback, and a playbook run by hand.
+func TestRunHistoryRollbackAndPlaybookRun(t *testing.T) {
+	exp := loadExpected(t)
+	addr := serveSandbox(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "zerodrift.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`scope:
+  projects: [acme-prod, acme-dev, acme-legacy, acme-analytics]
+gcp:
+  endpoint: http://%s
+ledger: sqlite://%s
+`, addr, filepath.Join(dir, "ledger.db"))), 0o600)
+	decode := func(r result, v any) {
+		t.Helper()
+		if err := json.Unmarshal([]byte(r.stdout), v); err != nil {
+			t.Fatalf("not JSON (%v): %s\nstderr: %s", err, r.stdout, r.stderr)
+		}
+	}
+
+	// A dry run changes nothing and says what it would do.
+	r := zerodrift(t, "", "run", "--config", cfg, "--format", "json", "--now", exp.Now)
+	var dry runReport
+	decode(r, &dry)
+	if r.code != 0 || dry.Mode != "report" || dry.Summary.Changes != 0 || dry.Summary.ByAction["fix"] == 0 {
+		t.Fatalf("dry run: exit %d, %+v", r.code, dry.Summary)
+	}
+	if got := firewallRanges(t, addr, "allow-ssh-world"); got != "0.0.0.0/0" {
+		t.Fatalf("a dry run changed allow-ssh-world to %s", got)
+	}
+	var deployer string
+	for _, d := range dry.Decisions {
+		if d.Rule == "sa-admin-role" && d.Action == "report" && strings.Contains(d.Command, "iam-remove-admin-binding") {
+			for _, f := range dry.Findings {
+				if f.ID == d.Finding && f.Evidence["member"] == "serviceAccount:deployer@acme-prod.iam.gserviceaccount.com" {
+					deployer = f.ID
+				}
+			}
+		}
+	}
+	if deployer == "" {
+		t.Fatal("no on-call command reported for the deployer's editor binding")
+	}
+
+	// Apply, one change at most.
+	r = zerodrift(t, "", "run", "--config", cfg, "--apply", "--max-changes", "1", "--format", "json", "--now", exp.Now)
+	var applied runReport
+	decode(r, &applied)
+	if r.code != 0 || applied.Summary.Changes != 1 || applied.Summary.ByAction["skipped-limit"] == 0 {
+		t.Fatalf("apply: exit %d, %+v; stderr %s", r.code, applied.Summary, r.stderr)
+	}
+	var change, changed string
+	for _, d := range applied.Decisions {
+		if d.Action == "fix" {
+			change, changed = d.ChangeID, d.Resource
+		}
+	}
+
+	r = zerodrift(t, "", "history", "--config", cfg, "--format", "json")
+	var h history
+	decode(r, &h)
+	if len(h.Changes) != 1 || h.Changes[0].ID != change || h.Changes[0].Status != "verified" || h.Changes[0].Resource != changed ||
+		h.Changes[0].RunID != applied.RunID || h.Changes[0].Playbook == "" || h.Changes[0].At == "" || h.Changes[0].Finding == "" {
+		t.Fatalf("history: %+v", h)
+	}
+
+	// Roll back: a dry run first, then refused off a terminal without --yes, then done.
+	if r = zerodrift(t, "", "rollback", change, "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "Dry run") {
+		t.Errorf("rollback dry run: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r = zerodrift(t, "", "rollback", change, "--config", cfg, "--apply"); r.code != 1 || !strings.Contains(r.stderr, "--yes") {
+		t.Errorf("rollback without --yes off a terminal: exit %d %s", r.code, r.stderr)
+	}
+	if r = zerodrift(t, "", "rollback", change, "--config", cfg, "--apply", "--yes"); r.code != 0 {
+		t.Fatalf("rollback: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	decode(zerodrift(t, "", "history", "--config", cfg, "--format", "json", "--resource", changed), &h)
+	if len(h.Changes) != 1 || h.Changes[0].Status != "rolled-back" {
+		t.Errorf("history after rollback: %+v", h)
+	}
+
+	// On-call: plan, then apply by finding ID.
+	r = zerodrift(t, "", "playbook", "run", "iam-remove-admin-binding", "--target", deployer, "--config", cfg, "--now", exp.Now)
+	if r.code != 0 || !strings.Contains(r.stdout, "Plan: iam.removeBinding") || !strings.Contains(r.stdout, "Dry run") {
+		t.Fatalf("playbook run (plan): exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = zerodrift(t, "", "playbook", "run", "iam-remove-admin-binding", "--target", deployer, "--config", cfg, "--apply", "--yes", "--now", exp.Now)
+	if r.code != 0 || !strings.Contains(r.stdout, "fix: ") || !strings.Contains(r.stdout, "zerodrift rollback chg-") {
+		t.Fatalf("playbook run --apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// The same finding again: nothing left to do.
+	r = zerodrift(t, "", "playbook", "run", "iam-remove-admin-binding", "--target", deployer, "--config", cfg, "--apply", "--yes", "--now", exp.Now)
+	if r.code != 1 || !strings.Contains(r.stderr, "no finding "+deployer) {
+		t.Errorf("second playbook run: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	// A playbook that does not fix this drift says so.
+	r = zerodrift(t, "", "playbook", "run", "firewall-restrict-sources", "--config", cfg,
+		"--target", "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-https")
+	if r.code != 1 || !strings.Contains(r.stderr, "no drift that playbook firewall-restrict-sources fixes") {
+		t.Errorf("restrict-sources on an open 443 rule: exit %d %s", r.code, r.stderr)
+	}
+}
+
+func TestPlaybookListAndShow(t *testing.T) {
+	r := zerodrift(t, "", "playbook", "list")
+	for _, name := range []string{"firewall-restrict-sources", "firewall-disable", "firewall-deny-ports", "firewall-enable-logging",
+		"network-delete-default", "iam-remove-admin-binding", "iam-remove-project-sa-user", "iam-remove-public-member", "sa-key-disable"} {
+		if !strings.Contains(r.stdout, name) {
+			t.Errorf("playbook list lacks %s:\n%s", name, r.stdout)
+		}
+	}
+	r = zerodrift(t, "", "playbook", "show", "network-delete-default")
+	if r.code != 0 || !strings.Contains(r.stdout, "network.deleteDefault") {
+		t.Errorf("playbook show: exit %d\n%s", r.code, r.stdout)
+	}
+	if r = zerodrift(t, "", "playbook", "show", "nope"); r.code != 1 || !strings.Contains(r.stderr, `no playbook is named "nope"`) {
+		t.Errorf("playbook show nope: exit %d %s", r.code, r.stderr)
+	}
+}
