@@ -557,32 +557,41 @@ func (e *Engine) reconcile(ctx context.Context, log *zap.Logger, runID string) e
 			log.Warn("cannot reconcile a change whose action this build lacks", zap.String("action", c.Action))
 			continue
 		}
-		var prev remediators.Snapshot
-		if err := json.Unmarshal(c.Snapshot, &prev); err != nil {
-			e.setStatus(ctx, log, c.ID, ledger.StatusFailed, "reconcile: unreadable snapshot: "+err.Error())
+		// A change still in flight elsewhere (an on-call playbook run, another replica)
+		// holds its resource's lock: only a change whose owner is gone is reconciled.
+		if err := e.d.Ledger.Lock(ctx, c.Resource, runID, 10*time.Minute, e.d.Now().UTC()); err != nil {
+			log.Debug("a change is in flight elsewhere; not reconciling it", zap.Error(err))
 			continue
 		}
-		landed, err := e.landed(ctx, c, act, &prev)
-		if err != nil {
-			log.Warn("cannot reconcile a change yet; will retry next run", zap.Error(err))
-			continue
+		e.reconcileOne(ctx, log, runID, c, act)
+		if err := e.d.Ledger.Unlock(context.WithoutCancel(ctx), c.Resource, runID); err != nil {
+			log.Warn("releasing a resource lock", zap.Error(err))
 		}
-		if !landed {
-			// Only a planned change can have not landed; an applied one did.
-			e.setStatus(ctx, log, c.ID, ledger.StatusFailed, "reconciled by "+runID+": interrupted before the change reached the API; redone if still needed")
-			continue
-		}
-		if c.Status == ledger.StatusPlanned {
-			e.setStatus(ctx, log, c.ID, ledger.StatusApplied, "reconciled by "+runID+": the change had reached the API")
-		}
-		e.setStatus(ctx, log, c.ID, ledger.StatusVerified, "reconciled by "+runID+": the finding is gone")
 	}
 	return nil
 }
 
+// reconcileOne records the outcome of one change an earlier run left in flight.
+func (e *Engine) reconcileOne(ctx context.Context, log *zap.Logger, runID string, c ledger.Change, act remediators.Action) {
+	landed, err := e.landed(ctx, c, act)
+	if err != nil {
+		log.Warn("cannot reconcile a change yet; will retry next run", zap.Error(err))
+		return
+	}
+	if !landed {
+		// Only a planned change can have not landed; an applied one did.
+		e.setStatus(ctx, log, c.ID, ledger.StatusFailed, "reconciled by "+runID+": interrupted before the change reached the API; redone if still needed")
+		return
+	}
+	if c.Status == ledger.StatusPlanned {
+		e.setStatus(ctx, log, c.ID, ledger.StatusApplied, "reconciled by "+runID+": the change had reached the API")
+	}
+	e.setStatus(ctx, log, c.ID, ledger.StatusVerified, "reconciled by "+runID+": the change holds")
+}
+
 // landed tells whether an in-flight change took effect: the finding it fixed is gone from
 // the live resource.
-func (e *Engine) landed(ctx context.Context, c ledger.Change, act remediators.Action, prev *remediators.Snapshot) (bool, error) {
+func (e *Engine) landed(ctx context.Context, c ledger.Change, act remediators.Action) (bool, error) {
 	snap, err := act.Snapshot(ctx, c.Resource)
 	if errors.Is(err, remediators.ErrGone) {
 		return true, nil

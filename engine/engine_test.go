@@ -421,8 +421,21 @@ func TestCrashMidChangeIsReconciled(t *testing.T) {
 	}
 	plan(sshWorld, "chg-landed", true)
 	plan("//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-rdp-split", "chg-lost", false)
+	// A third change is in flight in an on-call session that still holds its lock: the run
+	// must leave it alone, neither reconciling it nor acting on its resource.
+	const legacy = "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-legacy-range"
+	plan(legacy, "chg-in-flight", false)
+	if err := f.store.Lock(ctx, legacy, "oncall-session", time.Hour, now); err != nil {
+		t.Fatal(err)
+	}
 
-	f.run(true, -1)
+	res := f.run(true, -1)
+	if c, err := f.store.GetChange(ctx, "chg-in-flight"); err != nil || c.Status != ledger.StatusPlanned {
+		t.Errorf("the in-flight change was touched: %+v %v", c, err)
+	}
+	if d := decisionFor(t, res, legacy, "firewall-open-ingress"); d.Action != engine.ActionRefused || !strings.Contains(d.Reason, "lock") {
+		t.Errorf("a resource locked by on-call decided %+v, want refused for the lock", d)
+	}
 	for id, want := range map[string]ledger.ChangeStatus{"chg-landed": ledger.StatusVerified, "chg-lost": ledger.StatusFailed} {
 		c, err := f.store.GetChange(ctx, id)
 		if err != nil || c.Status != want {
