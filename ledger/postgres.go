@@ -5,47 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 const (
-	// pgDefaultMaxConns is the pool size unless the URL sets pool_max_conns.
+	// pgDefaultMaxConns is the pool size unless the URL sets pool_max_conns (pgxpool's own
+	// default would follow the machine's CPU count).
 	pgDefaultMaxConns = 8
 	// pgDefaultConnectTimeout bounds a connection attempt unless the URL sets connect_timeout.
 	pgDefaultConnectTimeout = 10 * time.Second
 	// pgIdleCheckAfter is how long a connection may sit idle before it is pinged on reuse.
 	pgIdleCheckAfter = 30 * time.Second
-	// pgCleanupTimeout bounds rollbacks and closes that run after the caller's context ended.
+	// pgCleanupTimeout bounds a rollback that runs after the caller's context ended.
 	pgCleanupTimeout = 5 * time.Second
 )
 
-// pgBackend is a PostgreSQL database through pgx, with a small pool of its own
-// (pgx's pgxpool needs a module this repository does not carry).
+// pgBackend is a PostgreSQL database through a pgx connection pool.
 type pgBackend struct {
-	cfg *pgx.ConnConfig
+	pool *pgxpool.Pool
 	// secrets are masked in every error message the backend builds from pgx's.
 	secrets []string
-	// slots holds one token per connection in use; its capacity is the pool size.
-	slots chan struct{}
-
-	mu     sync.Mutex
-	idle   []pgIdleConn
-	closed bool
-}
-
-// pgIdleConn is a pooled connection and when it was last released.
-type pgIdleConn struct {
-	conn  *pgx.Conn
-	since time.Time
 }
 
 // openPostgres parses raw (a postgres:// or postgresql:// URL; pool_max_conns sets the pool
-// size) and connects once to check that the server answers.
+// size, and pgxpool reads its other pool_ parameters too) and connects once to check that
+// the server answers.
 func openPostgres(ctx context.Context, raw string) (*pgBackend, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -53,32 +41,31 @@ func openPostgres(ctx context.Context, raw string) (*pgBackend, error) {
 		return nil, errors.New("the URL does not parse")
 	}
 	secrets := urlSecrets(u)
-	query := u.Query()
-	maxConns := pgDefaultMaxConns
-	if v := query.Get("pool_max_conns"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("pool_max_conns %q is not a positive integer", v)
-		}
-		maxConns = n
-	}
-	query.Del("pool_max_conns")
-	u.RawQuery = query.Encode()
-
-	cfg, err := pgx.ParseConfig(u.String())
+	cfg, err := pgxpool.ParseConfig(raw)
 	if err != nil {
+		// pgx's error quotes the URL with a best-effort redaction; mask it ourselves.
 		return nil, fmt.Errorf("parse postgres URL: %w", redactError(err, secrets))
 	}
-	secrets = append(secrets, cfg.Password) // also from PGPASSWORD or a .pgpass file
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = pgDefaultConnectTimeout
+	secrets = append(secrets, cfg.ConnConfig.Password) // also from PGPASSWORD or a .pgpass file
+	if !u.Query().Has("pool_max_conns") {
+		cfg.MaxConns = pgDefaultMaxConns
 	}
-	b := &pgBackend{cfg: cfg, secrets: secrets, slots: make(chan struct{}, maxConns)}
-	conn, err := b.acquire(ctx)
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = pgDefaultConnectTimeout
+	}
+	cfg.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
+		return p.IdleDuration > pgIdleCheckAfter
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create postgres pool: %w", redactError(err, secrets))
 	}
-	b.release(ctx, conn)
+	b := &pgBackend{pool: pool, secrets: secrets}
+	// The pool connects lazily: ping so that a bad URL or an unreachable server fails here.
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", b.redact(err))
+	}
 	return b, nil
 }
 
@@ -86,121 +73,43 @@ func (b *pgBackend) kind() string { return "postgres" }
 
 func (b *pgBackend) migrationGuard() string { return postgresMigrationGuard }
 
-// acquire returns a pooled connection, or a new one while the pool has room, waiting for a
-// free slot otherwise.
-func (b *pgBackend) acquire(ctx context.Context) (*pgx.Conn, error) {
-	select {
-	case b.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for a postgres connection: %w", ctx.Err())
-	}
-	for {
-		b.mu.Lock()
-		if b.closed {
-			b.mu.Unlock()
-			<-b.slots
-			return nil, errors.New("the postgres ledger is closed")
-		}
-		var (
-			ic  pgIdleConn
-			got bool
-		)
-		if n := len(b.idle); n > 0 {
-			ic, got = b.idle[n-1], true
-			b.idle = b.idle[:n-1]
-		}
-		b.mu.Unlock()
-		if !got {
-			break
-		}
-		if ic.conn.IsClosed() {
-			continue
-		}
-		if time.Since(ic.since) > pgIdleCheckAfter {
-			if err := ic.conn.Ping(ctx); err != nil {
-				b.discard(ctx, ic.conn)
-				if ctx.Err() != nil {
-					<-b.slots
-					return nil, fmt.Errorf("check a pooled postgres connection: %w", ctx.Err())
-				}
-				continue
-			}
-		}
-		return ic.conn, nil
-	}
-	conn, err := pgx.ConnectConfig(ctx, b.cfg)
-	if err != nil {
-		<-b.slots
-		return nil, fmt.Errorf("connect to postgres: %w", redactError(err, b.secrets))
-	}
-	return conn, nil
-}
+// redact masks the backend's secrets in err and cuts the pgx errors that hold them from its
+// chain. Every error from acquiring a connection goes through it: the pool may connect
+// then, and pgx's connection errors carry the configuration, password included.
+func (b *pgBackend) redact(err error) error { return redactError(err, b.secrets) }
 
-// release returns conn to the pool when it is idle and healthy, and closes it otherwise.
-func (b *pgBackend) release(ctx context.Context, conn *pgx.Conn) {
-	defer func() { <-b.slots }()
-	healthy := !conn.IsClosed() && !conn.PgConn().IsBusy() && conn.PgConn().TxStatus() == 'I'
-	b.mu.Lock()
-	if healthy && !b.closed {
-		b.idle = append(b.idle, pgIdleConn{conn: conn, since: time.Now()})
-		b.mu.Unlock()
-		return
-	}
-	b.mu.Unlock()
-	b.discard(ctx, conn)
-}
-
-// discard closes conn, even when ctx has ended. Its error is dropped: the connection is
-// being thrown away, and a failed goodbye changes nothing.
-func (b *pgBackend) discard(ctx context.Context, conn *pgx.Conn) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pgCleanupTimeout)
-	defer cancel()
-	_ = conn.Close(cctx)
-}
-
+// close closes the pool: idle connections at once, connections in use as their reads and
+// writes end. pgxpool bounds each connection's goodbye itself.
 func (b *pgBackend) close() error {
-	b.mu.Lock()
-	b.closed = true
-	idle := b.idle
-	b.idle = nil
-	b.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), pgCleanupTimeout)
-	defer cancel()
-	var errs []error
-	for _, ic := range idle {
-		if err := ic.conn.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("close a postgres connection: %w", err))
-		}
-	}
-	return errors.Join(errs...)
+	b.pool.Close()
+	return nil
 }
 
+// read runs fn on one pooled connection.
 func (b *pgBackend) read(ctx context.Context, fn func(q querier) error) error {
-	conn, err := b.acquire(ctx)
+	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("acquire a postgres connection: %w", b.redact(err))
 	}
-	defer b.release(ctx, conn)
+	defer conn.Release() // the pool closes a connection left busy or in a transaction
 	return fn(pgxQuerier{conn})
 }
 
-func (b *pgBackend) write(ctx context.Context, fn func(q querier) error) error {
-	conn, err := b.acquire(ctx)
+func (b *pgBackend) write(ctx context.Context, fn func(q querier) error) (err error) {
+	tx, err := b.pool.Begin(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("begin postgres transaction: %w", b.redact(err))
 	}
-	defer b.release(ctx, conn)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin postgres transaction: %w", err)
-	}
-	if err := fn(pgxQuerier{tx}); err != nil {
-		// Roll back even when ctx has ended, so the connection stays usable.
+	// Roll back unless committed, even when ctx has ended or fn panicked, so the connection
+	// goes back to the pool usable. After a commit this is a no-op (pgx.ErrTxClosed).
+	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pgCleanupTimeout)
 		defer cancel()
 		if rbErr := tx.Rollback(rctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
-			return errors.Join(err, fmt.Errorf("roll back postgres transaction: %w", rbErr))
+			err = errors.Join(err, fmt.Errorf("roll back postgres transaction: %w", rbErr))
 		}
+	}()
+	if err := fn(pgxQuerier{tx}); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -209,7 +118,7 @@ func (b *pgBackend) write(ctx context.Context, fn func(q querier) error) error {
 	return nil
 }
 
-// pgxRunner is what *pgx.Conn and pgx.Tx share.
+// pgxRunner is what *pgxpool.Conn and pgx.Tx share.
 type pgxRunner interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
