@@ -91,11 +91,25 @@ type GCP struct {
 
 // GitHub configures the IaC repository's pull requests.
 type GitHub struct {
-	Repository string     `yaml:"repository"`
-	BaseBranch string     `yaml:"baseBranch"`
-	APIURL     string     `yaml:"apiURL"`
-	TokenEnv   string     `yaml:"tokenEnv"`
-	App        *GitHubApp `yaml:"app"`
+	Repository string `yaml:"repository"`
+	BaseBranch string `yaml:"baseBranch"`
+	// APIURL is GitHub Enterprise's API base URL (https://ghe.example/api/v3/); empty for github.com.
+	APIURL string `yaml:"apiURL"`
+	// TokenEnv names the environment variable holding a token; TokenFile a file holding one
+	// (a mounted Kubernetes secret). App authenticates as a GitHub App instead.
+	TokenEnv  string     `yaml:"tokenEnv"`
+	TokenFile string     `yaml:"tokenFile"`
+	App       *GitHubApp `yaml:"app"`
+	// Labels are put on every pull request (created when missing).
+	Labels        []string `yaml:"labels"`
+	Reviewers     []string `yaml:"reviewers"`
+	TeamReviewers []string `yaml:"teamReviewers"`
+	Draft         bool     `yaml:"draft"`
+	// MaxPRsPerRun bounds the pull requests a run opens (default 10).
+	MaxPRsPerRun *int `yaml:"maxPRsPerRun"`
+	// CoolOffDays is how long a pull request closed unmerged (a human "no") keeps its finding
+	// declined before zerodrift proposes the fix again (default 30).
+	CoolOffDays *int `yaml:"coolOffDays"`
 }
 
 // GitHubApp authenticates as a GitHub App installation.
@@ -170,6 +184,17 @@ func (c *Config) applyDefaults() {
 	}
 	if c.GitHub.TokenEnv == "" {
 		c.GitHub.TokenEnv = "GITHUB_TOKEN"
+	}
+	if len(c.GitHub.Labels) == 0 {
+		c.GitHub.Labels = []string{"zerodrift", "security"}
+	}
+	if c.GitHub.MaxPRsPerRun == nil {
+		n := 10
+		c.GitHub.MaxPRsPerRun = &n
+	}
+	if c.GitHub.CoolOffDays == nil {
+		n := 30
+		c.GitHub.CoolOffDays = &n
 	}
 }
 
@@ -365,6 +390,31 @@ func (v *validator) validate(c *Config) {
 	if r := c.GitHub.Repository; r != "" && strings.Count(r, "/") != 1 {
 		v.add("github.repository", "%q is not OWNER/NAME", r)
 	}
+	if n := c.GitHub.MaxPRsPerRun; n != nil && *n < 0 {
+		v.add("github.maxPRsPerRun", "must be 0 or more, got %d", *n)
+	}
+	if n := c.GitHub.CoolOffDays; n != nil && *n < 0 {
+		v.add("github.coolOffDays", "must be 0 or more, got %d", *n)
+	}
+	if a := c.GitHub.App; a != nil {
+		if a.ID <= 0 {
+			v.add("github.app.id", "is required: the GitHub App's numeric ID")
+		}
+		if a.InstallationID <= 0 {
+			v.add("github.app.installationID", "is required: the App installation's numeric ID")
+		}
+		if a.PrivateKeyFile == "" {
+			v.add("github.app.privateKeyFile", "is required: the path of the App's PEM private key")
+		}
+		if c.GitHub.TokenFile != "" {
+			v.add("github.tokenFile", "set either app or tokenFile, not both")
+		}
+	}
+	for i, r := range c.IaC.Roots {
+		if r == "" || strings.HasPrefix(r, "/") || slices.Contains(strings.Split(r, "/"), "..") {
+			v.add(fmt.Sprintf("iac.roots[%d]", i), "%q is not a folder inside the repository (relative, no ..)", r)
+		}
+	}
 	if c.Ledger != "" && !strings.HasPrefix(c.Ledger, "sqlite://") && !strings.HasPrefix(c.Ledger, "postgres://") && !strings.HasPrefix(c.Ledger, "postgresql://") {
 		v.add("ledger", "%q is not a ledger URL: want sqlite:///path or postgres://...", c.Ledger)
 	}
@@ -425,4 +475,23 @@ func (c *Config) Rules() []rules.Rule {
 		}
 	}
 	return out
+}
+
+// Token returns the GitHub token from TokenFile or the TokenEnv environment variable. The
+// token itself never appears in an error.
+func (g GitHub) Token(getenv func(string) string) (string, error) {
+	if g.TokenFile != "" {
+		b, err := os.ReadFile(g.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("github.tokenFile: reading %s: %w", g.TokenFile, err)
+		}
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+		return "", fmt.Errorf("github.tokenFile: %s is empty", g.TokenFile)
+	}
+	if t := strings.TrimSpace(getenv(g.TokenEnv)); t != "" {
+		return t, nil
+	}
+	return "", fmt.Errorf("github.tokenEnv: the environment variable %s is not set (or set github.tokenFile or github.app)", g.TokenEnv)
 }
