@@ -22,6 +22,15 @@ type Options struct {
 	Color bool
 	// Version is zerodrift's version, written into SARIF.
 	Version string
+	// Declared maps full resource names to the Terraform block that declares them, so SARIF
+	// results point at the code that owns the resource and GitHub annotates it.
+	Declared map[string]FileLine
+}
+
+// FileLine is a place in the IaC repository.
+type FileLine struct {
+	File string
+	Line int
 }
 
 // Write renders r in format to w.

@@ -111,3 +111,18 @@ func TestUnknownFormat(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestSARIFPointsAtTheDeclaringTerraform(t *testing.T) {
+	var buf bytes.Buffer
+	declared := map[string]FileLine{"//compute.googleapis.com/projects/p1/global/firewalls/ssh": {File: "envs/prod/firewall.tf", Line: 12}}
+	if err := Write(&buf, "sarif", fixtureReport(t), Options{Declared: declared}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, `"uri": "envs/prod/firewall.tf"`) || !strings.Contains(out, `"startLine": 12`) {
+		t.Errorf("SARIF does not point at envs/prod/firewall.tf:12:\n%s", out)
+	}
+	if !strings.Contains(out, `"uri": "gcp/compute.googleapis.com/projects/p2/global/networks/default"`) {
+		t.Error("an undeclared resource lost its gcp/ artifact")
+	}
+}
