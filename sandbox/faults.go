@@ -43,8 +43,9 @@ type Faults struct {
 	// callers must poll (and may time out). The write itself takes effect at once.
 	PendingOperationPolls int
 	// Match, when set, limits the faults to the calls for which it returns true; service is
-	// "compute", "cloudresourcemanager" or "iam" and method as in CallCount. It must not
-	// call the Server.
+	// "compute", "cloudresourcemanager", "iam" or "github" and method as in CallCount. It
+	// must not call the Server. GitHub calls get ErrorStatus, RetryAfter and Latency in
+	// GitHub's error shape (403 is a secondary rate limit); see also InjectGitHubFault.
 	Match func(service, method string) bool
 }
 

@@ -13,6 +13,13 @@
 //
 // All APIs share one listener. State lives in memory behind one mutex, so a read sees
 // every earlier write. Answers use Google's paths, JSON and error shapes.
+//
+// The same listener serves a GitHub emulator under /api/v3/ (GitHub Enterprise style): one
+// repository whose base branch holds the scenario's iac/ tree, with the Git Data, pulls,
+// issue comments and labels endpoints that the pullrequest package uses (github.go):
+//
+//	gh, _ := github.NewClient(nil).WithAuthToken(sandbox.DefaultGitHubToken).
+//		WithEnterpriseURLs(url+"/api/v3/", url+"/api/uploads/")
 package sandbox
 
 import (
@@ -36,6 +43,9 @@ const (
 	ServiceCompute         = "compute"
 	ServiceResourceManager = "cloudresourcemanager"
 	ServiceIAM             = "iam"
+	// ServiceGitHub is the GitHub emulator (see github.go); its methods are named as in
+	// GitHub's REST documentation, e.g. "pulls.create", "git.createTree".
+	ServiceGitHub = "github"
 )
 
 // maxBodyBytes bounds request bodies.
@@ -55,6 +65,8 @@ type Server struct {
 
 	faults faultInjector
 
+	gh *ghServer // the GitHub emulator, served under /api/
+
 	srvMu    sync.Mutex
 	httpSrv  *http.Server
 	url      string
@@ -67,6 +79,7 @@ type Option func(*settings)
 type settings struct {
 	faults *Faults
 	now    func() time.Time
+	github GitHubOptions
 }
 
 // WithFaults starts the server with faults injected; see Server.SetFaults.
@@ -123,6 +136,9 @@ func New(sc *Scenario, opts ...Option) (*Server, error) {
 		}
 	}
 	s.routes = s.buildRoutes()
+	if s.gh, err = newGitHub(sc.IaC, set.github, set.now); err != nil {
+		return nil, fmt.Errorf("building sandbox: github: %w", err)
+	}
 	if set.faults != nil {
 		if err := s.SetFaults(*set.faults); err != nil {
 			return nil, fmt.Errorf("building sandbox: %w", err)
@@ -196,8 +212,8 @@ func (s *Server) Assets() []*inventory.Asset {
 
 // CallCount counts the calls answered for one service, method and HTTP status.
 type CallCount struct {
-	// Service is "compute", "cloudresourcemanager" or "iam" ("unknown" for a path that
-	// names no API).
+	// Service is "compute", "cloudresourcemanager", "iam" or "github" ("unknown" for a
+	// path that names no API).
 	Service string
 	// Method is the API method as Google's discovery documents name it without the service,
 	// e.g. "firewalls.list", "projects.getIamPolicy", "projects.serviceAccounts.keys.disable";
@@ -254,6 +270,10 @@ const statusClientClosed = 499
 // ServeHTTP answers one API call: route, count, inject faults, check the project's
 // services, then run the method against the state under the server's lock.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isGitHubPath(r.URL.Path) {
+		s.serveGitHub(w, r)
+		return
+	}
 	rt, params := s.match(r.Method, r.URL.Path)
 	if rt == nil {
 		svc := serviceOfPath(r.URL.Path)

@@ -16,12 +16,14 @@ import (
 )
 
 // Files of a scenario folder. A folder may also hold an iac/ subfolder (the Terraform tree of
-// the scenario), which this package does not read.
+// the scenario), which seeds the emulated GitHub repository.
 const (
 	// AssetsFile is the CAI export of the scenario (JSON lines or a JSON array).
 	AssetsFile = "assets.json"
 	// OptionsFile holds the optional ScenarioOptions, in YAML.
 	OptionsFile = "sandbox.yaml"
+	// IaCDir is the optional folder of the scenario's Terraform tree.
+	IaCDir = "iac"
 )
 
 // The APIs the sandbox emulates, as Google names them in service usage.
@@ -39,6 +41,10 @@ type Scenario struct {
 	Assets []*inventory.Asset
 	// Options declare how the APIs misbehave for this scenario.
 	Options ScenarioOptions
+	// IaC, when set, is the Terraform tree of the scenario: every file in it is committed to
+	// the base branch of the emulated GitHub repository, at the same path. Nil means an
+	// empty repository (one commit with an empty tree).
+	IaC fs.FS
 }
 
 // ScenarioOptions are the per-scenario behaviours of the emulated APIs, read from the
@@ -59,7 +65,8 @@ type ScenarioOptions struct {
 }
 
 // LoadScenario reads the scenario in folder dir of fsys: dir/assets.json, decoded with
-// inventory.DecodeCAI, and the optional dir/sandbox.yaml. The resource and IAM-policy lines
+// inventory.DecodeCAI, the optional dir/sandbox.yaml and the optional dir/iac folder (kept as
+// Scenario.IaC and read when the Server is built). The resource and IAM-policy lines
 // of one asset name are merged into one asset. Errors name the file (and line) at fault;
 // every problem of sandbox.yaml is reported at once.
 func LoadScenario(fsys fs.FS, dir string) (*Scenario, error) {
@@ -83,6 +90,19 @@ func LoadScenario(fsys fs.FS, dir string) (*Scenario, error) {
 		return nil, fmt.Errorf("reading scenario: %s: %w", assetsPath, err)
 	}
 	sc := &Scenario{Assets: merged}
+	iacPath := path.Join(dir, IaCDir)
+	switch fi, err := fs.Stat(fsys, iacPath); {
+	case err == nil && fi.IsDir():
+		sub, err := fs.Sub(fsys, iacPath)
+		if err != nil {
+			return nil, fmt.Errorf("reading scenario: %w", err)
+		}
+		sc.IaC = sub
+	case err == nil:
+		return nil, fmt.Errorf("reading scenario: %s is not a folder", iacPath)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("reading scenario: %w", err)
+	}
 
 	optsPath := path.Join(dir, OptionsFile)
 	raw, err := fs.ReadFile(fsys, optsPath)
