@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"time"
 
@@ -59,8 +60,12 @@ type Fix struct {
 	Playbook      string
 	Unattended    bool
 	Effect        Effect
+	Risk          string
 	Preconditions []string
 	Steps         []Step
+	// TerraformEdit names how the same fix is written in Terraform ("" when it is not).
+	TerraformEdit        string
+	TerraformDescription string
 }
 
 // InScope filters assets by the configured scope's include and exclude lists.
@@ -74,7 +79,10 @@ func InScope(s config.Scope) func(*inventory.Asset) bool {
 // FixOf is a playbook as the engine sees it.
 func FixOf(p *playbooks.Playbook) Fix {
 	fix := Fix{Playbook: p.Metadata.Name, Unattended: p.Spec.Unattended, Effect: Effect(p.Spec.Effect),
-		Preconditions: p.Spec.Preconditions}
+		Risk: string(p.Spec.Risk), Preconditions: p.Spec.Preconditions}
+	if t := p.Spec.Terraform; t != nil {
+		fix.TerraformEdit, fix.TerraformDescription = t.Edit, t.Description
+	}
 	for _, s := range p.Spec.Actions {
 		fix.Steps = append(fix.Steps, Step{Action: s.Action, Params: s.Params})
 	}
@@ -101,9 +109,13 @@ type Deps struct {
 	// source ranges of firewall.restrictSources).
 	Defaults map[string]map[string]any
 	Ledger   ledger.Store
-	Log      *zap.Logger
-	Now      func() time.Time
-	Version  string
+	// PRs opens pull requests on the IaC repository; nil when none is configured. IaCDir,
+	// when PRs is nil, is a local Terraform tree used to tell which resources it declares.
+	PRs     PullRequests
+	IaCDir  fs.FS
+	Log     *zap.Logger
+	Now     func() time.Time
+	Version string
 }
 
 // Engine runs cycles.
@@ -149,6 +161,8 @@ type Decision struct {
 	Command string `json:"command,omitempty"`
 	// Plan is the change a dry run would make, or the one made.
 	Plan *remediators.Plan `json:"plan,omitempty"`
+	// PR is the pull request proposed or opened for an IaC-managed resource.
+	PR *PRProposal `json:"pr,omitempty"`
 }
 
 // Result is the outcome of a run. Its JSON form is the contract of `run --format json`.
@@ -228,6 +242,7 @@ func (e *Engine) run(ctx context.Context, log *zap.Logger, src inventory.Source,
 		return err
 	}
 
+	st := e.loadIaC(ctx, log)
 	maxChanges := *cfg.MaxChanges
 	if opts.MaxChanges >= 0 {
 		maxChanges = opts.MaxChanges
@@ -239,7 +254,7 @@ func (e *Engine) run(ctx context.Context, log *zap.Logger, src inventory.Source,
 			return fmt.Errorf("run %s stopped after %d of %d findings: %w", res.RunID, i, len(findings), err)
 		}
 		f := &findings[i]
-		d := e.decide(ctx, log, f, rep, ex, mode, maxChanges, &res.Summary, res.RunID)
+		d := e.decide(ctx, log, f, rep, ex, st, mode, maxChanges, &res.Summary, res.RunID)
 		res.Decisions = append(res.Decisions, d)
 		res.Summary.ByAction[d.Action]++
 		if err := e.d.Ledger.RecordDecision(ctx, ledger.Decision{RunID: res.RunID, Finding: d.Finding, Rule: d.Rule,
@@ -247,6 +262,9 @@ func (e *Engine) run(ctx context.Context, log *zap.Logger, src inventory.Source,
 			At: e.d.Now().UTC()}); err != nil {
 			return fmt.Errorf("recording the decision on finding %s: %w", f.ID, err)
 		}
+	}
+	if mode == "apply" && e.d.PRs != nil && st.err == nil && !cfg.Paused {
+		return e.closeObsolete(ctx, log, findings, rep.Errors)
 	}
 	return nil
 }
@@ -274,7 +292,7 @@ func OnCallCommand(playbook, findingID string) string {
 
 // decide makes the decision for one finding and, where it is a fix, carries it out.
 func (e *Engine) decide(ctx context.Context, log *zap.Logger, f *rules.Finding, rep *scan.Report, ex *exemptions,
-	mode string, maxChanges int, sum *RunSummary, runID string) Decision {
+	st iacState, mode string, maxChanges int, sum *RunSummary, runID string) Decision {
 	cfg := e.d.Config
 	d := Decision{Finding: f.ID, Rule: f.Rule, Resource: f.Resource, Project: f.Project}
 	if f.Rule == ExpiredRule {
@@ -288,6 +306,9 @@ func (e *Engine) decide(ctx context.Context, log *zap.Logger, f *rules.Finding, 
 	}
 	if v, ok := labelExemption(rep.Labels, f); ok {
 		d.Action, d.Reason = ActionExempt, v
+		return d
+	}
+	if e.routeIaC(ctx, st, f, mode, &d) {
 		return d
 	}
 	fixes := e.fixesFor(f)

@@ -19,6 +19,7 @@ import (
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/ledger"
 	"github.com/zerodrift/zerodrift/playbooks"
+	"github.com/zerodrift/zerodrift/pullrequest"
 	"github.com/zerodrift/zerodrift/remediators"
 	"github.com/zerodrift/zerodrift/remediators/registry"
 	"github.com/zerodrift/zerodrift/rules"
@@ -66,6 +67,11 @@ func builtinWith(t *testing.T, edit func(string) string) *sandbox.Scenario {
 // newFixture wires the engine as cmd does, against the sandbox through the real clients and
 // an in-memory SQLite ledger.
 func newFixture(t *testing.T, sc *sandbox.Scenario, configYAML string) *fixture {
+	return newFixtureWith(t, sc, configYAML, false)
+}
+
+// newFixtureWith also wires pull requests to the sandbox's GitHub emulator when prs is set.
+func newFixtureWith(t *testing.T, sc *sandbox.Scenario, configYAML string, prs bool) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	if sc == nil {
@@ -115,8 +121,18 @@ func newFixture(t *testing.T, sc *sandbox.Scenario, configYAML string) *fixture 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { live.Close() })
-	eng := engine.New(engine.Deps{Config: cfg, Rules: cfg.Rules(), Env: env, Playbooks: set, Actions: reg,
-		Defaults: playbooks.ConfigDefaults(env), Ledger: store, Log: log, Now: func() time.Time { return now }, Version: "test"})
+	deps := engine.Deps{Config: cfg, Rules: cfg.Rules(), Env: env, Playbooks: set, Actions: reg,
+		Defaults: playbooks.ConfigDefaults(env), Ledger: store, Log: log, Now: func() time.Time { return now }, Version: "test"}
+	if prs {
+		client, err := pullrequest.New(ctx, pullrequest.Config{Repository: sandbox.DefaultGitHubRepository, APIURL: url,
+			Token: sandbox.DefaultGitHubToken, WriteInterval: -1, MaxPRsPerRun: 10, Labels: cfg.GitHub.Labels,
+			Now: func() time.Time { return now }}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.PRs = client
+	}
+	eng := engine.New(deps)
 	return &fixture{t: t, srv: srv, url: url, store: store, engine: eng, cfg: cfg,
 		src: &inventory.LiveSource{Live: live, Projects: srv.Projects()}}
 }

@@ -22,8 +22,8 @@ type Options struct {
 	Color bool
 	// Version is zerodrift's version, written into SARIF.
 	Version string
-	// Declared maps full resource names to the Terraform block that declares them, so SARIF
-	// results point at the code that owns the resource and GitHub annotates it.
+	// Declared maps finding IDs to the Terraform that declares what drifts, so SARIF results
+	// point at the code that owns the resource and GitHub annotates it.
 	Declared map[string]FileLine
 }
 

@@ -114,8 +114,14 @@ func TestUnknownFormat(t *testing.T) {
 
 func TestSARIFPointsAtTheDeclaringTerraform(t *testing.T) {
 	var buf bytes.Buffer
-	declared := map[string]FileLine{"//compute.googleapis.com/projects/p1/global/firewalls/ssh": {File: "envs/prod/firewall.tf", Line: 12}}
-	if err := Write(&buf, "sarif", fixtureReport(t), Options{Declared: declared}); err != nil {
+	rep := fixtureReport(t)
+	declared := map[string]FileLine{}
+	for _, f := range rep.Findings {
+		if f.Resource == "//compute.googleapis.com/projects/p1/global/firewalls/ssh" {
+			declared[f.ID] = FileLine{File: "envs/prod/firewall.tf", Line: 12}
+		}
+	}
+	if err := Write(&buf, "sarif", rep, Options{Declared: declared}); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()

@@ -63,6 +63,22 @@ func writeRunTable(w io.Writer, r *engine.Result, opts Options) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	var prs []string
+	for _, d := range r.Decisions {
+		if d.PR == nil || (d.Action != engine.ActionPR && d.PR.Outcome == "") {
+			continue
+		}
+		head := fmt.Sprintf("%s %s:%d (%s)", shortResource(d.Resource), d.PR.File, d.PR.Line, d.PR.Address)
+		if d.PR.Number > 0 {
+			head = fmt.Sprintf("#%d %s, branch %s: %s", d.PR.Number, d.PR.Outcome, d.PR.Branch, head)
+		} else {
+			head = "would open: " + head
+		}
+		prs = append(prs, "  "+oneLine(head)+"\n"+indent(d.PR.Diff, "    "))
+	}
+	if len(prs) > 0 {
+		fmt.Fprintf(bw, "\nPull requests on the IaC repository:\n%s", strings.Join(prs, ""))
+	}
 	var commands []string
 	for _, d := range r.Decisions {
 		if d.Action == engine.ActionReport && d.Command != "" {
@@ -80,6 +96,15 @@ func writeRunTable(w io.Writer, r *engine.Result, opts Options) error {
 	fmt.Fprintf(bw, "\n%d findings: %s. %d live changes (max %d)%s.\n", r.Summary.Findings, strings.Join(actions, ", "),
 		r.Summary.Changes, r.Summary.MaxChanges, pausedNote(r.Summary.Paused))
 	return bw.Flush()
+}
+
+// indent prefixes every line of a diff, keeping the terminal safe from control characters.
+func indent(text, prefix string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		b.WriteString(prefix + oneLine(l) + "\n")
+	}
+	return b.String()
 }
 
 func pausedNote(paused bool) string {

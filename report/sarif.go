@@ -177,7 +177,7 @@ func writeSARIF(w io.Writer, r *scan.Report, opts Options) error {
 			RuleIndex: index[f.Rule],
 			Level:     sarifLevel(f.Severity),
 			Message:   sarifMessage{Text: fmt.Sprintf("%s: %s (%s, %s). Evidence: %s", f.Title, f.Resource, f.Category, f.Severity, evidence)},
-			Locations: []sarifLocation{{PhysicalLocation: physicalLocation(f.Resource, opts.Declared), LogicalLocations: []sarifLogicalLocation{{
+			Locations: []sarifLocation{{PhysicalLocation: physicalLocation(f, opts.Declared), LogicalLocations: []sarifLogicalLocation{{
 				Name: f.Resource[strings.LastIndexByte(f.Resource, '/')+1:], FullyQualifiedName: f.Resource, Kind: "resource",
 			}}}},
 			PartialFingerprints: map[string]string{"zerodriftFindingId/v1": f.ID},
@@ -202,13 +202,13 @@ func writeSARIF(w io.Writer, r *scan.Report, opts Options) error {
 // physicalLocation is the Terraform block that declares the resource when one does, so
 // GitHub annotates the code; otherwise the resource named as a relative gcp/... URI, which
 // GitHub accepts as an artifact.
-func physicalLocation(resource string, declared map[string]FileLine) sarifPhysicalLocation {
-	if fl, ok := declared[resource]; ok && fl.File != "" {
+func physicalLocation(f rules.Finding, declared map[string]FileLine) sarifPhysicalLocation {
+	if fl, ok := declared[f.ID]; ok && fl.File != "" {
 		line := max(fl.Line, 1)
 		u := url.URL{Path: strings.TrimPrefix(fl.File, "/")}
 		return sarifPhysicalLocation{ArtifactLocation: sarifArtifactLocation{URI: u.EscapedPath()}, Region: sarifRegion{StartLine: line}}
 	}
-	u := url.URL{Path: "gcp/" + strings.TrimPrefix(resource, "//")}
+	u := url.URL{Path: "gcp/" + strings.TrimPrefix(f.Resource, "//")}
 	return sarifPhysicalLocation{ArtifactLocation: sarifArtifactLocation{URI: u.EscapedPath()}, Region: sarifRegion{StartLine: 1}}
 }
 

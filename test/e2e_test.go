@@ -350,9 +350,19 @@ func TestScanSARIF(t *testing.T) {
 			!strings.HasPrefix(res.Locations[0].LogicalLocations[0].FullyQualifiedName, "//") {
 			t.Errorf("result %s has no logical resource location: %+v", res.RuleID, res.Locations)
 		}
-		// GitHub rejects the whole upload when a result lacks a physical location.
-		if uri := res.Locations[0].PhysicalLocation.ArtifactLocation.URI; !strings.HasPrefix(uri, "gcp/") || strings.Contains(uri, "//") {
-			t.Errorf("result %s has artifact URI %q, want a relative gcp/... path", res.RuleID, uri)
+		// GitHub rejects the whole upload when a result lacks a physical location. A resource
+		// the scenario's Terraform declares points at its block; others at a gcp/... artifact.
+		uri := res.Locations[0].PhysicalLocation.ArtifactLocation.URI
+		fqn := res.Locations[0].LogicalLocations[0].FullyQualifiedName
+		switch {
+		case strings.Contains(uri, "//"):
+			t.Errorf("result %s has artifact URI %q, want a relative path", res.RuleID, uri)
+		case fqn == "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-world":
+			if uri != "envs/prod/firewall.tf" {
+				t.Errorf("allow-ssh-world's result points at %q, want the Terraform that declares it", uri)
+			}
+		case strings.HasSuffix(fqn, "/allow-https") && uri != "gcp/compute.googleapis.com/projects/acme-prod/global/firewalls/allow-https":
+			t.Errorf("an undeclared firewall's result points at %q", uri)
 		}
 		if !slices.Contains([]string{"error", "warning", "note"}, res.Level) || res.PartialFingerprints["zerodriftFindingId/v1"] == "" {
 			t.Errorf("result %s: level %q, fingerprints %v", res.RuleID, res.Level, res.PartialFingerprints)

@@ -173,3 +173,53 @@ func TestPlaybookListAndShow(t *testing.T) {
 		t.Errorf("playbook show nope: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// `zerodrift run --sandbox` routes what the scenario's Terraform declares to pull requests on
+// the sandbox's GitHub and shows them with their diffs; the rest is fixed live or reported.
+func TestRunSandboxOpensPullRequestsForDeclaredResources(t *testing.T) {
+	exp := loadExpected(t)
+	r := zerodrift(t, "", "run", "--sandbox", "--apply", "--format", "json", "--now", exp.Now)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var rep struct {
+		Decisions []struct {
+			Rule, Resource, Action, Reason string
+			PR                             *struct {
+				File, Address, Diff, Branch, Outcome string
+				Number                               int
+			} `json:"pr"`
+		} `json:"decisions"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	opened := map[string]string{}
+	for _, d := range rep.Decisions {
+		if d.Action == "pr" {
+			if d.PR == nil || d.PR.Number == 0 || d.PR.Outcome != "opened" || !strings.HasPrefix(d.PR.Diff, "--- a/") {
+				t.Errorf("pr decision without an opened PR and its diff: %+v", d)
+				continue
+			}
+			opened[d.Resource+" "+d.Rule] = d.PR.Address
+		}
+	}
+	want := map[string]string{
+		"//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-world firewall-open-ingress": "google_compute_firewall.ssh_world",
+		"//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-rdp-split firewall-open-ingress": "module.firewall_rules.rules[1]",
+		"//cloudresourcemanager.googleapis.com/projects/100000000001 sa-admin-role":                          `module.project_iam.bindings["roles/editor"]`,
+		"//cloudresourcemanager.googleapis.com/projects/100000000001 sa-user-project-level":                  "google_project_iam_member.bob_sa_user",
+	}
+	if len(opened) != len(want) {
+		t.Errorf("opened %v, want %v", opened, want)
+	}
+	for k, addr := range want {
+		if opened[k] != addr {
+			t.Errorf("%s: PR on %q, want %q", k, opened[k], addr)
+		}
+	}
+	table := zerodrift(t, "", "run", "--sandbox", "--now", exp.Now)
+	if !strings.Contains(table.stdout, "Pull requests on the IaC repository:") || !strings.Contains(table.stdout, "+  source_ranges = [\"35.235.240.0/20\"]") {
+		t.Errorf("the run table does not show the proposed diffs:\n%s", table.stdout)
+	}
+}

@@ -79,7 +79,7 @@ then acts, verifies, and prints the change ID to roll back.`,
 			if target == "" {
 				return errors.New("--target is required: a finding ID or a full resource name")
 			}
-			rt, err := g.newRuntime(ctx, s, sandboxDir, projects)
+			rt, err := g.newRuntime(ctx, s, sandboxDir, projects, "")
 			if err != nil {
 				return err
 			}
@@ -169,7 +169,7 @@ func newHistoryCmd(g *globals, s streams) *cobra.Command {
 				}
 				f.Since = t
 			}
-			rt, err := g.newRuntime(cmd.Context(), s, "", nil)
+			rt, err := g.newRuntime(cmd.Context(), s, "", nil, "")
 			if err != nil {
 				return err
 			}
@@ -246,7 +246,7 @@ func newRollbackCmd(g *globals, s streams) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			rt, err := g.newRuntime(ctx, s, "", nil)
+			rt, err := g.newRuntime(ctx, s, "", nil, "")
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ type runFlags struct {
 	apply      bool
 	maxChanges int
 	format     string
+	iac        string
 }
 
 func newRunCmd(g *globals, s streams) *cobra.Command {
@@ -36,7 +37,7 @@ prints the plan. Every run, decision and change is recorded in the ledger.`,
 				return fmt.Errorf("--format: %q is not table or json", f.format)
 			}
 			ctx := cmd.Context()
-			rt, err := g.newRuntime(ctx, s, f.sandbox, f.projects)
+			rt, err := g.newRuntime(ctx, s, f.sandbox, f.projects, f.iac)
 			if err != nil {
 				return err
 			}
@@ -61,5 +62,6 @@ prints the plan. Every run, decision and change is recorded in the ledger.`,
 	fl.BoolVar(&f.apply, "apply", false, "make live changes (otherwise a dry run that changes nothing)")
 	fl.IntVar(&f.maxChanges, "max-changes", -1, "live changes at most in this run (default: maxChanges in the configuration)")
 	fl.StringVar(&f.format, "format", "table", "output format: table or json")
+	fl.StringVar(&f.iac, "iac", "", "a local Terraform tree: resources it declares are proposed as code fixes, not fixed live (without github configured)")
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/ledger"
 	"github.com/zerodrift/zerodrift/playbooks"
+	"github.com/zerodrift/zerodrift/pullrequest"
 	"github.com/zerodrift/zerodrift/remediators"
 	"github.com/zerodrift/zerodrift/remediators/registry"
 	"github.com/zerodrift/zerodrift/sandbox"
@@ -61,7 +62,7 @@ func defaultLedgerURL(sandboxed bool) (string, error) {
 
 // newRuntime loads the configuration, starts the sandbox when asked, opens the ledger and
 // builds the live actions and the engine.
-func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, projects []string) (_ *runtime, err error) {
+func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, projects []string, iacDir string) (_ *runtime, err error) {
 	log, err := g.logger(s)
 	if err != nil {
 		return nil, err
@@ -126,9 +127,52 @@ func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, 
 	if g.now != "" {
 		clock = func() time.Time { return now }
 	}
-	r.engine = engine.New(engine.Deps{Config: cfg, Rules: cfg.Rules(), Env: env, Playbooks: set,
-		Actions: r.actions, Defaults: playbooks.ConfigDefaults(env), Ledger: r.ledger, Log: log, Now: clock, Version: version})
+	deps := engine.Deps{Config: cfg, Rules: cfg.Rules(), Env: env, Playbooks: set,
+		Actions: r.actions, Defaults: playbooks.ConfigDefaults(env), Ledger: r.ledger, Log: log, Now: clock, Version: version}
+	if prCfg, ok, err := r.pullRequestConfig(); err != nil {
+		return nil, err
+	} else if ok {
+		prs, err := pullrequest.New(ctx, prCfg, log.Named("github"))
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the IaC repository %s: %w", prCfg.Repository, err)
+		}
+		deps.PRs = prs
+	} else if iacDir != "" {
+		deps.IaCDir = os.DirFS(iacDir)
+	}
+	r.engine = engine.New(deps)
 	return r, nil
+}
+
+// pullRequestConfig says how to reach the IaC repository: the sandbox's GitHub emulator,
+// or the configured repository; ok is false when neither is there.
+func (r *runtime) pullRequestConfig() (pullrequest.Config, bool, error) {
+	gh := r.cfg.GitHub
+	c := pullrequest.Config{Repository: gh.Repository, BaseBranch: gh.BaseBranch, APIURL: gh.APIURL, Labels: gh.Labels,
+		Reviewers: gh.Reviewers, TeamReviewers: gh.TeamReviewers, Draft: gh.Draft, MaxPRsPerRun: *gh.MaxPRsPerRun,
+		CoolOff: time.Duration(*gh.CoolOffDays) * 24 * time.Hour}
+	switch {
+	case r.sandbox != nil && gh.Repository == "":
+		// The sandbox's GitHub emulator holds the scenario's Terraform; nothing leaves the machine.
+		c.Repository, c.BaseBranch, c.APIURL = sandbox.DefaultGitHubRepository, sandbox.DefaultGitHubBranch, r.sandbox.URL()
+		c.Token, c.WriteInterval = sandbox.DefaultGitHubToken, -1
+		return c, true, nil
+	case gh.Repository == "":
+		return c, false, nil
+	case gh.App != nil:
+		key, err := os.ReadFile(gh.App.PrivateKeyFile)
+		if err != nil {
+			return c, false, fmt.Errorf("github.app.privateKeyFile: %w", err)
+		}
+		c.App = &pullrequest.App{ID: gh.App.ID, InstallationID: gh.App.InstallationID, PrivateKeyPEM: key}
+	default:
+		token, err := gh.Token(os.Getenv)
+		if err != nil {
+			return c, false, err
+		}
+		c.Token = token
+	}
+	return c, true, nil
 }
 
 // source is what `run` scans: the live scope (the sandbox's, with --sandbox).

@@ -27,18 +27,24 @@ func loadScenario(dir string) (*sandbox.Scenario, error) {
 
 // startSandbox serves a scenario on listen and returns the server.
 func startSandbox(dir, listen string, opts ...sandbox.Option) (*sandbox.Server, error) {
+	srv, _, err := startScenario(dir, listen, opts...)
+	return srv, err
+}
+
+// startScenario is startSandbox that also returns the scenario (its iac/ tree, say).
+func startScenario(dir, listen string, opts ...sandbox.Option) (*sandbox.Server, *sandbox.Scenario, error) {
 	sc, err := loadScenario(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	srv, err := sandbox.New(sc, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("starting the sandbox: %w", err)
+		return nil, nil, fmt.Errorf("starting the sandbox: %w", err)
 	}
 	if _, err := srv.Start(listen); err != nil {
-		return nil, fmt.Errorf("starting the sandbox on %s: %w", listen, err)
+		return nil, nil, fmt.Errorf("starting the sandbox on %s: %w", listen, err)
 	}
-	return srv, nil
+	return srv, sc, nil
 }
 
 func newSandboxCmd(g *globals, s streams) *cobra.Command {

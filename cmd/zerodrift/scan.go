@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/zerodrift/zerodrift/config"
 	"github.com/zerodrift/zerodrift/engine"
+	"github.com/zerodrift/zerodrift/iac"
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/report"
 	"github.com/zerodrift/zerodrift/rules"
@@ -27,6 +29,7 @@ type scanFlags struct {
 	output      string
 	failOn      string
 	skipInvalid bool
+	iac         string
 }
 
 func newScanCmd(g *globals, s streams) *cobra.Command {
@@ -55,6 +58,7 @@ Exit codes: 0 done and nothing at or above --fail-on; 3 findings at or above --f
 	fl.StringVar(&f.output, "output", "", "write the report to this file instead of standard output")
 	fl.StringVar(&f.failOn, "fail-on", "", "exit 3 when a finding is at or above this severity: low, medium, high, critical")
 	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "skip (and count) invalid records of --assets instead of failing")
+	fl.StringVar(&f.iac, "iac", "", "a local Terraform tree: SARIF results on resources it declares point at their code")
 	return cmd
 }
 
@@ -93,6 +97,10 @@ func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
 	}
 
 	var src inventory.Source
+	var iacFS fs.FS
+	if f.iac != "" {
+		iacFS = os.DirFS(f.iac)
+	}
 	switch {
 	case f.assets != "":
 		r, name, closeFn, err := openAssets(f.assets, s.in)
@@ -108,11 +116,14 @@ func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
 			projects = cfg.Scope.Projects
 		}
 		if f.sandbox != "" {
-			srv, err := startSandbox(f.sandbox, "127.0.0.1:0")
+			srv, sc, err := startScenario(f.sandbox, "127.0.0.1:0")
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
+			if iacFS == nil {
+				iacFS = sc.IaC
+			}
 			log.Info("scanning the sandbox", zap.String("url", srv.URL()))
 			// The sandbox replaces every GCP endpoint: nothing leaves this machine.
 			lc.Endpoint, lc.Endpoints = srv.URL(), nil
@@ -146,7 +157,11 @@ func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
 		defer file.Close()
 		out, color = file, false
 	}
-	if err := report.Write(out, f.format, rep, report.Options{Color: color, Version: version}); err != nil {
+	declared, err := declaredIn(iacFS, cfg.IaC.Roots, rep.Findings, log)
+	if err != nil {
+		return err
+	}
+	if err := report.Write(out, f.format, rep, report.Options{Color: color, Version: version, Declared: declared}); err != nil {
 		return err
 	}
 	if c, ok := out.(io.Closer); ok && f.output != "" {
@@ -185,4 +200,26 @@ func inScopeProjects(s config.Scope, projects []string) []string {
 		}
 	}
 	return out
+}
+
+// declaredIn maps finding IDs to the Terraform in fsys that declares what drifts.
+func declaredIn(fsys fs.FS, roots []string, findings []rules.Finding, log *zap.Logger) (map[string]report.FileLine, error) {
+	if fsys == nil {
+		return nil, nil
+	}
+	if len(roots) == 0 {
+		roots = []string{"."}
+	}
+	ix, err := iac.Load(fsys, roots)
+	if err != nil {
+		return nil, fmt.Errorf("--iac: %w", err)
+	}
+	for _, p := range ix.Problems {
+		log.Warn("Terraform the index could not read", zap.String("problem", p.String()))
+	}
+	out := map[string]report.FileLine{}
+	for id, m := range engine.Declared(ix, findings) {
+		out[id] = report.FileLine{File: m.File, Line: m.Line}
+	}
+	return out, nil
 }

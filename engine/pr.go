@@ -1,0 +1,237 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/zerodrift/zerodrift/iac"
+	"github.com/zerodrift/zerodrift/inventory"
+	"github.com/zerodrift/zerodrift/pullrequest"
+	"github.com/zerodrift/zerodrift/rules"
+)
+
+// PullRequests is what the engine needs of the IaC repository's pull requests;
+// *pullrequest.Client provides it.
+type PullRequests interface {
+	ReadTree(ctx context.Context) (fs.FS, string, error)
+	Ensure(ctx context.Context, p pullrequest.Proposal) (pullrequest.Outcome, error)
+	CloseObsolete(ctx context.Context, keep func(pullrequest.Marker) bool) ([]pullrequest.Outcome, error)
+}
+
+// PRProposal is the pull request a decision proposes (or opened), for reports.
+type PRProposal struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Address string `json:"address"`
+	Summary string `json:"summary"`
+	Diff    string `json:"diff"`
+	Branch  string `json:"branch,omitempty"`
+	Number  int    `json:"number,omitempty"`
+	URL     string `json:"url,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
+}
+
+// iacState is what one run knows of the Terraform: the index (nil when none is
+// configured), the base commit it was read at, and why it could not be read, if so.
+type iacState struct {
+	index   *iac.Index
+	baseSHA string
+	err     error
+}
+
+// loadIaC indexes the Terraform: from the repository's base branch when pull requests are
+// configured, else from a local folder when one is given.
+func (e *Engine) loadIaC(ctx context.Context, log *zap.Logger) iacState {
+	var fsys fs.FS
+	var base string
+	switch {
+	case e.d.PRs != nil:
+		tree, sha, err := e.d.PRs.ReadTree(ctx)
+		if err != nil {
+			return iacState{err: fmt.Errorf("reading the IaC repository: %w", err)}
+		}
+		fsys, base = tree, sha
+	case e.d.IaCDir != nil:
+		fsys = e.d.IaCDir
+	default:
+		return iacState{}
+	}
+	roots := e.d.Config.IaC.Roots
+	if len(roots) == 0 {
+		roots = []string{"."}
+	}
+	ix, err := iac.Load(fsys, roots)
+	if err != nil {
+		return iacState{err: fmt.Errorf("indexing the Terraform: %w", err)}
+	}
+	for _, p := range ix.Problems {
+		log.Warn("Terraform the index could not read", zap.String("problem", p.String()))
+	}
+	return iacState{index: ix, baseSHA: base}
+}
+
+// Declared maps finding IDs to the Terraform that declares their drifting part (a firewall,
+// or the one binding of a policy), for SARIF.
+func Declared(ix *iac.Index, fs []rules.Finding) map[string]iac.Match {
+	out := map[string]iac.Match{}
+	if ix == nil {
+		return out
+	}
+	for _, f := range fs {
+		if m := ix.Owner(f.AssetType, ownerName(&f), f.Evidence); m.Status == iac.Managed {
+			out[f.ID] = m
+		}
+	}
+	return out
+}
+
+// routeIaC decides for a finding on a resource the Terraform may declare. handled is false
+// when the Terraform does not declare it, so the live route applies.
+func (e *Engine) routeIaC(ctx context.Context, st iacState, f *rules.Finding, mode string, d *Decision) (handled bool) {
+	if st.err != nil {
+		// Without the Terraform we cannot tell who owns the resource; a live fix could fight
+		// the next terraform apply, so only report.
+		d.Action, d.Reason = ActionReport, fmt.Sprintf("the IaC repository could not be read, so ownership is unknown: %v", st.err)
+		return true
+	}
+	if st.index == nil {
+		return false
+	}
+	m := st.index.Owner(f.AssetType, ownerName(f), f.Evidence)
+	switch m.Status {
+	case iac.Unmanaged:
+		return false
+	case iac.Ambiguous, iac.Unresolved:
+		d.Action = ActionReport
+		d.Reason = fmt.Sprintf("Terraform may declare this resource (%s): %s; fix it in code by hand", m.Status, m.Why)
+		for _, c := range m.Candidates {
+			d.Reason += fmt.Sprintf("; candidate %s:%d %s", c.File, c.Line, c.Address)
+		}
+		return true
+	}
+	fix, ok := e.terraformFix(f)
+	if !ok {
+		d.Action = ActionReport
+		d.Reason = fmt.Sprintf("declared in Terraform at %s:%d (%s), but no playbook writes this fix in Terraform; fix it in code", m.File, m.Line, m.Address)
+		return true
+	}
+	params := map[string]any{}
+	if len(fix.Steps) > 0 {
+		params = e.params(fix.Steps[0])
+	}
+	patch, err := st.index.Patch(m, fix.TerraformEdit, params, f.Evidence)
+	if err != nil {
+		d.Action = ActionReport
+		d.Reason = fmt.Sprintf("declared in Terraform at %s:%d (%s), but the %s edit could not be written: %v", m.File, m.Line, m.Address, fix.TerraformEdit, err)
+		return true
+	}
+	d.Playbook = fix.Playbook
+	d.PR = &PRProposal{File: patch.File, Line: m.Line, Address: m.Address, Summary: patch.Summary, Diff: patch.Diff}
+	switch {
+	case e.d.Config.Paused:
+		d.Action, d.Reason = ActionReport, "paused: true in the configuration stops every live change and pull request"
+	case mode != "apply" || e.d.PRs == nil:
+		d.Action = ActionPR
+		d.Reason = fmt.Sprintf("dry run: would open a pull request editing %s (%s): %s", patch.File, m.Address, patch.Summary)
+		if e.d.PRs == nil && mode == "apply" {
+			d.Action = ActionReport
+			d.Reason = fmt.Sprintf("declared in Terraform at %s:%d (%s); configure github to open the pull request: %s", m.File, m.Line, m.Address, patch.Summary)
+		}
+	default:
+		e.ensurePR(ctx, st, f, m, fix, patch, d)
+	}
+	return true
+}
+
+// ownerName is the resource name Terraform would know: CAI names a project by number, while
+// Terraform names it by ID, which the finding carries.
+func ownerName(f *rules.Finding) string {
+	const prefix = "//cloudresourcemanager.googleapis.com/projects/"
+	if rest, ok := strings.CutPrefix(f.Resource, prefix); ok && f.Project != "" && !strings.Contains(rest, "/") {
+		return prefix + f.Project
+	}
+	return f.Resource
+}
+
+// terraformFix is the gentlest playbook for the finding that can be written in Terraform.
+func (e *Engine) terraformFix(f *rules.Finding) (Fix, bool) {
+	for _, fix := range e.fixesFor(f) {
+		if fix.TerraformEdit != "" && fix.Effect != EffectObserves {
+			return fix, true
+		}
+	}
+	return Fix{}, false
+}
+
+func (e *Engine) ensurePR(ctx context.Context, st iacState, f *rules.Finding, m iac.Match, fix Fix, patch *iac.Patch, d *Decision) {
+	cfg := e.d.Config
+	body := pullrequest.RenderBody(pullrequest.BodyData{
+		FindingID: f.ID, Rule: f.Rule, Title: f.Title, Severity: f.Severity.String(), Resource: f.Resource,
+		Project: f.Project, Evidence: f.Evidence, SCCCategory: f.Category, CIS: f.CIS,
+		CISVersion: "v" + cfg.Baseline.CISVersion, TerraformAddress: m.Address, File: m.File, Line: m.Line,
+		PlanEffect: planEffect(fix, patch), Risk: fix.Risk,
+		Rollback:    "Revert this pull request and apply; zerodrift will not propose the fix again while the revert is the newest change to these lines.",
+		CoolOffNote: fmt.Sprintf("in %d days", *cfg.GitHub.CoolOffDays),
+	})
+	title := fmt.Sprintf("zerodrift: %s (%s %s)", f.Title, f.Rule, f.Resource[strings.LastIndexByte(f.Resource, '/')+1:])
+	out, err := e.d.PRs.Ensure(ctx, pullrequest.Proposal{FindingID: f.ID, Rule: f.Rule, Resource: f.Resource, Project: f.Project,
+		Title: pullrequest.SanitizeTitle(title), Body: body, Files: map[string][]byte{patch.File: patch.After}, BaseSHA: st.baseSHA})
+	if err != nil {
+		d.Action, d.Reason = ActionReport, fmt.Sprintf("declared in Terraform at %s:%d, but the pull request could not be opened: %v", m.File, m.Line, err)
+		return
+	}
+	d.PR.Branch, d.PR.Number, d.PR.URL, d.PR.Outcome = out.Branch, out.Number, out.URL, string(out.Action)
+	switch out.Action {
+	case pullrequest.ActionDeclined:
+		d.Action, d.Reason = ActionReport, fmt.Sprintf("declined: pull request #%d was closed unmerged; not proposed again until the cool-off passes", out.Number)
+	case pullrequest.ActionSkippedLimit:
+		d.Action, d.Reason = ActionSkippedLimit, fmt.Sprintf("this run reached github.maxPRsPerRun (%d)", *cfg.GitHub.MaxPRsPerRun)
+	case pullrequest.ActionConflict, pullrequest.ActionStale:
+		d.Action, d.Reason = ActionReport, fmt.Sprintf("pull request not opened (%s): %s", out.Action, out.Reason)
+	default:
+		d.Action = ActionPR
+		d.Reason = fmt.Sprintf("pull request #%d %s (%s): %s", out.Number, out.Action, out.Branch, patch.Summary)
+	}
+}
+
+// planEffect says what terraform plan should show for the patch.
+func planEffect(fix Fix, patch *iac.Patch) string {
+	effect := "an in-place update of the declaration: " + patch.Summary
+	if fix.TerraformEdit == iac.EditRemoveResource {
+		effect = "a destroy of the declared resource: " + patch.Summary
+	}
+	if fix.TerraformDescription != "" {
+		effect += " (" + fix.TerraformDescription + ")"
+	}
+	return effect
+}
+
+// closeObsolete closes zerodrift's pull requests whose finding is gone. A finding missing
+// because its project (or, for folder and organization findings, any ancestor) could not
+// be read is not gone: such pull requests are kept.
+func (e *Engine) closeObsolete(ctx context.Context, log *zap.Logger, findings []rules.Finding, errs []inventory.SourceError) error {
+	current := map[string]bool{}
+	for _, f := range findings {
+		current[f.ID] = true
+	}
+	unread := map[string]bool{}
+	for _, se := range errs {
+		unread[se.Project] = true
+	}
+	keep := func(m pullrequest.Marker) bool {
+		return current[m.Finding] || unread[m.Project] || (m.Project == "" && len(errs) > 0)
+	}
+	closed, err := e.d.PRs.CloseObsolete(ctx, keep)
+	for _, c := range closed {
+		log.Info("closed a pull request whose drift is gone", zap.Int("number", c.Number), zap.String("findingId", c.FindingID))
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("closing obsolete pull requests: %w", err)
+	}
+	return err
+}

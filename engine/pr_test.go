@@ -1,0 +1,115 @@
+package engine_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerodrift/zerodrift/engine"
+	"github.com/zerodrift/zerodrift/sandbox"
+)
+
+func openPRs(f *fixture) map[string]sandbox.GitHubPullRequest {
+	out := map[string]sandbox.GitHubPullRequest{}
+	for _, p := range f.srv.PullRequests() {
+		if p.State == "open" {
+			out[p.Head] = p
+		}
+	}
+	return out
+}
+
+// Findings on resources the Terraform declares become pull requests, kept current across
+// runs: a second run writes nothing, a moved base rebuilds, fixed drift closes its PR, and
+// a PR closed unmerged is a human "no" that is not reopened.
+func TestPullRequestsForDeclaredResources(t *testing.T) {
+	f := newFixtureWith(t, nil, "maxChanges: 50\n", true)
+	// A secondary rate limit on the first write is waited out.
+	if err := f.srv.InjectGitHubFault(sandbox.GitHubFault{Route: "write", Status: 403, RetryAfter: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.run(true, -1)
+	prs := openPRs(f)
+	if len(prs) != 4 || res.Summary.ByAction[engine.ActionPR] != 4 {
+		t.Fatalf("%d open PRs, %d pr decisions; want 4 (allow-ssh-world, allow-rdp-split, deployer editor, bob SA user)", len(prs), res.Summary.ByAction[engine.ActionPR])
+	}
+	ssh := decisionFor(t, res, sshWorld, "firewall-open-ingress")
+	pr, ok := prs[ssh.PR.Branch]
+	if ssh.Action != engine.ActionPR || !ok || len(pr.Files) != 1 || pr.Files[0].Path != "envs/prod/firewall.tf" ||
+		!strings.Contains(pr.Files[0].Patch, "35.235.240.0/20") || !strings.Contains(pr.Body, "zerodrift:") {
+		t.Fatalf("allow-ssh-world: decision %+v, PR %+v", ssh, pr)
+	}
+	if !strings.HasPrefix(ssh.PR.Branch, "zerodrift/firewall-open-ingress/") || len(pr.Labels) == 0 {
+		t.Errorf("branch %q, labels %v", ssh.PR.Branch, pr.Labels)
+	}
+	// A resource the Terraform declares is fixed in code, not live.
+	if _, fw := f.get("compute/v1/projects/acme-prod/global/firewalls/allow-ssh-world"); !equalJSON(fw["sourceRanges"], []string{"0.0.0.0/0"}) {
+		t.Errorf("a Terraform-managed firewall was changed live: %v", fw["sourceRanges"])
+	}
+	// A resource it does not declare is still fixed live.
+	if d := decisionFor(t, res, "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-legacy-range", "firewall-open-ingress"); d.Action != engine.ActionFix {
+		t.Errorf("an undeclared firewall decided %+v, want a live fix", d)
+	}
+
+	// Second run: nothing new, nothing edited.
+	writes := f.srv.GitHubWrites()
+	res = f.run(true, -1)
+	if got := f.srv.GitHubWrites(); got != writes || len(openPRs(f)) != 4 {
+		t.Errorf("a second run made %d GitHub writes and left %d PRs open", got-writes, len(openPRs(f)))
+	}
+	if d := decisionFor(t, res, sshWorld, "firewall-open-ingress"); d.PR == nil || d.PR.Outcome != "unchanged" {
+		t.Errorf("second run decided %+v", d)
+	}
+
+	// The base branch moves: the PRs are rebuilt on it.
+	base, err := f.srv.CommitAsHuman("main", map[string][]byte{"README.md": []byte("# infra\n")}, "docs: add a README")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = f.run(true, -1)
+	if d := decisionFor(t, res, sshWorld, "firewall-open-ingress"); d.PR == nil || d.PR.Outcome != "updated" {
+		t.Errorf("after the base moved: %+v", d)
+	}
+	if head, err := f.srv.GitHubCommitOf(ssh.PR.Branch); err != nil || len(head.Parents) != 1 || head.Parents[0] != base {
+		t.Errorf("branch %s not rebuilt on the new base %s: %+v %v", ssh.PR.Branch, base, head, err)
+	}
+
+	// The drift is fixed by other means: its PR is closed and its branch deleted.
+	req, _ := http.NewRequest(http.MethodPatch, f.url+"/compute/v1/projects/acme-prod/global/firewalls/allow-ssh-world",
+		strings.NewReader(`{"sourceRanges":["35.235.240.0/20"]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("fixing by hand: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	f.run(true, -1)
+	if _, open := openPRs(f)[ssh.PR.Branch]; open {
+		t.Error("the PR of fixed drift is still open")
+	}
+	if _, ok := f.srv.GitHubBranches()[ssh.PR.Branch]; ok {
+		t.Errorf("branch %s not deleted", ssh.PR.Branch)
+	}
+
+	// A PR closed unmerged is declined and not reopened.
+	rdp := openPRs(f)
+	var declined sandbox.GitHubPullRequest
+	for branch, p := range rdp {
+		if strings.HasPrefix(branch, "zerodrift/sa-admin-role/") {
+			declined = p
+		}
+	}
+	if err := f.srv.ClosePullRequest(declined.Number); err != nil {
+		t.Fatal(err)
+	}
+	res = f.run(true, -1)
+	if _, open := openPRs(f)[declined.Head]; open {
+		t.Error("a declined PR was reopened")
+	}
+	for _, d := range res.Decisions {
+		if d.Rule == "sa-admin-role" && d.PR != nil && d.PR.Branch == declined.Head && (d.Action != engine.ActionReport || !strings.Contains(d.Reason, "declined")) {
+			t.Errorf("declined finding decided %+v", d)
+		}
+	}
+}

@@ -1,0 +1,340 @@
+package iac
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/zerodrift/zerodrift/inventory"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of the patch tests")
+
+// patchCase is one edit of one fixture file.
+type patchCase struct {
+	name      string // golden file: testdata/patch/NAME.golden
+	file      string // input: testdata/patch/FILE
+	assetType string
+	resource  string
+	evidence  map[string]any
+	edit      string
+	params    map[string]any
+	// warning, when set, must appear in one of the patch's warnings.
+	warning string
+}
+
+var iap = map[string]any{"ranges": []string{"35.235.240.0/20"}}
+
+func patchCases() []patchCase {
+	fw := func(project, name string) string { return fwName(project, name) }
+	prod := func(role, member string) map[string]any { return iamEv(role, member) }
+	return []patchCase{
+		{name: "fw_replace_single", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-ssh"),
+			edit: EditReplaceWorldSourceRanges, params: iap},
+		{name: "fw_replace_multiline", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-multi"),
+			evidence: map[string]any{"worldRanges": []any{"0.0.0.0/1", "128.0.0.0/1"}},
+			edit:     EditReplaceWorldSourceRanges, params: map[string]any{"ranges": []any{"35.235.240.0/20", "2001:db8::/32"}}},
+		{name: "fw_replace_implied", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-implied"),
+			edit: EditReplaceWorldSourceRanges, params: iap},
+		{name: "fw_replace_local", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-disabled-false"),
+			edit: EditReplaceWorldSourceRanges, params: iap},
+		{name: "fw_disable", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-ssh"),
+			edit: EditDisableFirewall},
+		{name: "fw_disable_existing", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-disabled-false"),
+			edit: EditDisableFirewall},
+		{name: "fw_logging", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-ssh"),
+			edit: EditEnableFirewallLogging},
+		{name: "fw_logging_existing", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-disabled-false"),
+			edit: EditEnableFirewallLogging, params: map[string]any{"metadata": "INCLUDE_ALL_METADATA"}},
+		{name: "fw_logging_legacy", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-legacy-logging"),
+			edit: EditEnableFirewallLogging, params: map[string]any{"metadata": "EXCLUDE_ALL_METADATA"}, warning: "enable_logging is deprecated"},
+		{name: "fw_add_deny", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-implied"),
+			edit: EditAddDenyFirewall, params: map[string]any{"ports": []string{"3389", "udp:3389"}}},
+		{name: "fw_add_deny_evidence", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-legacy-logging"),
+			evidence: map[string]any{"exposed": []map[string]any{{"protocol": "all", "ports": "all"}}},
+			edit:     EditAddDenyFirewall, params: map[string]any{"priorityOffset": 10}},
+		{name: "fw_remove", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-ssh"),
+			edit: EditRemoveResource},
+		{name: "var_replace", file: "variables.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-admin"),
+			edit: EditReplaceWorldSourceRanges, params: iap},
+		{name: "mod_replace", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-rdp-split"),
+			evidence: map[string]any{"worldRanges": []string{"0.0.0.0/1", "128.0.0.0/1"}},
+			edit:     EditReplaceWorldSourceRanges, params: iap},
+		{name: "mod_replace_missing", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-no-ranges"),
+			edit: EditReplaceWorldSourceRanges, params: iap},
+		{name: "mod_replace_ingress", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-web"),
+			edit: EditReplaceWorldSourceRanges, params: map[string]any{"ranges": []string{"2001:db8::/32"}}},
+		{name: "mod_disable", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-rdp-split"),
+			edit: EditDisableFirewall, warning: "check the module version"},
+		{name: "mod_logging", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-no-ranges"),
+			edit: EditEnableFirewallLogging},
+		{name: "mod_logging_multiline", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-rdp-split"),
+			edit: EditEnableFirewallLogging},
+		{name: "mod_remove", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-rdp-split"),
+			edit: EditRemoveResource},
+		{name: "mod_add_deny", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-rdp-split"),
+			evidence: map[string]any{"exposed": []any{map[string]any{"protocol": "tcp", "ports": []any{"3389"}}}},
+			edit:     EditAddDenyFirewall},
+		{name: "iam_foreach_remove", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
+			evidence: prod("roles/iam.serviceAccountUser", "user:carol@acme.example"), edit: EditRemoveIAMMember},
+		{name: "iam_member_remove", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
+			evidence: prod("roles/iam.serviceAccountUser", "user:bob@acme.example"), edit: EditRemoveIAMMember},
+		{name: "iam_binding_remove", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
+			evidence: prod("roles/compute.admin", "user:ivan@acme.example"), edit: EditRemoveIAMMember},
+		{name: "iam_binding_remove_commented", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
+			evidence: prod("roles/compute.admin", "group:netops@acme.example"), edit: EditRemoveIAMMember},
+		{name: "iam_binding_last", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
+			evidence: prod("roles/iam.securityAdmin", "serviceAccount:secbot@acme-prod.iam.gserviceaccount.com"), edit: EditRemoveIAMMember},
+		{name: "iam_binding_inline", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
+			evidence: prod("roles/logging.admin", "user:kim@acme.example"), edit: EditRemoveIAMMember},
+		{name: "iam_module_entry", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
+			evidence: prod("roles/iam.serviceAccountUser", "user:mia@acme.example"), edit: EditRemoveIAMMember},
+		{name: "iam_module_member", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
+			evidence: prod("roles/viewer", "user:ned@acme.example"), edit: EditRemoveIAMMember},
+		{name: "iam_module_conditional", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
+			evidence: map[string]any{"role": "roles/storage.admin", "member": "user:gina@acme.example", "project": "acme-prod",
+				"condition": map[string]string{"title": "expires", "expression": "request.time < timestamp(\"2027-01-01T00:00:00Z\")"}},
+			edit: EditRemoveIAMMember},
+		{name: "policy_remove_last", file: "policy.tf", assetType: inventory.TypeProject,
+			resource: "//cloudresourcemanager.googleapis.com/projects/acme-legacy",
+			evidence: map[string]any{"role": "roles/editor", "member": "user:eve@acme.example"}, edit: EditRemoveIAMMember},
+		{name: "policy_remove", file: "policy.tf", assetType: inventory.TypeProject,
+			resource: "//cloudresourcemanager.googleapis.com/projects/acme-legacy",
+			evidence: map[string]any{"role": "roles/viewer", "member": "user:pat@acme.example"}, edit: EditRemoveIAMMember},
+		{name: "network_remove", file: "network.tf", assetType: inventory.TypeNetwork,
+			resource: "//compute.googleapis.com/projects/acme-dev/global/networks/default", edit: EditRemoveResource,
+			warning: "still refers to google_compute_network.default"},
+		{name: "key_remove", file: "network.tf", assetType: inventory.TypeServiceAccountKey,
+			resource: "//iam.googleapis.com/projects/acme-dev/serviceAccounts/ci@acme-dev.iam.gserviceaccount.com/keys/abc",
+			edit:     EditRemoveResource},
+	}
+}
+
+// loadOne indexes one fixture file as the only file of root "env".
+func loadOne(t testing.TB, name string, src []byte) *Index {
+	t.Helper()
+	ix, err := Load(fstest.MapFS{"env/" + name: {Data: src}}, []string{"env"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
+func TestPatchGolden(t *testing.T) {
+	for _, tc := range patchCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			src, err := os.ReadFile(path.Join("testdata/patch", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix := loadOne(t, tc.file, src)
+			if len(ix.Problems) > 0 {
+				t.Fatalf("problems: %v", ix.Problems)
+			}
+			m := ix.Owner(tc.assetType, tc.resource, tc.evidence)
+			if m.Status != Managed {
+				t.Fatalf("owner: %s (%s) %+v", m.Status, m.Why, m.Candidates)
+			}
+			p, err := ix.Patch(m, tc.edit, tc.params, tc.evidence)
+			if err != nil {
+				t.Fatalf("patch: %v", err)
+			}
+			if p.File != "env/"+tc.file || !bytes.Equal(p.Before, src) {
+				t.Errorf("patch of %s, want env/%s with the original bytes as Before", p.File, tc.file)
+			}
+			golden := path.Join("testdata/patch", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, p.After, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(p.After, want) {
+				t.Errorf("patched file differs from %s:\n%s", golden, unifiedDiff(golden, want, p.After))
+			}
+			checkPatch(t, p)
+			if p.Summary == "" || !strings.HasPrefix(p.Diff, "--- a/env/"+tc.file+"\n+++ b/env/"+tc.file+"\n@@ ") {
+				t.Errorf("summary %q, diff:\n%s", p.Summary, p.Diff)
+			}
+			if tc.warning != "" && !strings.Contains(strings.Join(p.Warnings, "\n"), tc.warning) {
+				t.Errorf("warnings %q, want one mentioning %q", p.Warnings, tc.warning)
+			}
+			if tc.warning == "" && len(p.Warnings) > 0 {
+				t.Errorf("unexpected warnings %q", p.Warnings)
+			}
+		})
+	}
+}
+
+// checkPatch asserts that the patched file parses and that the change is confined to one
+// top-level block (or the space between two): every other block, and every comment and byte
+// outside the changed region, is unchanged.
+func checkPatch(t testing.TB, p *Patch) {
+	t.Helper()
+	if _, diags := hclsyntax.ParseConfig(p.After, p.File, hcl.InitialPos); diags.HasErrors() {
+		t.Fatalf("patched file does not parse: %v\n%s", diags, p.After)
+	}
+	f, diags := hclsyntax.ParseConfig(p.Before, p.File, hcl.InitialPos)
+	if diags.HasErrors() {
+		return
+	}
+	if len(p.edits) == 0 {
+		t.Fatal("a patch without edits")
+	}
+	var touched []string
+	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		r := b.Range()
+		shift := 0
+		overlaps := false
+		for _, e := range p.edits {
+			if e.start < r.End.Byte && r.Start.Byte < e.end || (e.start == e.end && e.start > r.Start.Byte && e.start < r.End.Byte) {
+				overlaps = true
+			}
+			if e.end <= r.Start.Byte {
+				shift += len(e.text) - (e.end - e.start)
+			}
+		}
+		if overlaps {
+			touched = append(touched, b.Type+" "+strings.Join(b.Labels, "."))
+			continue
+		}
+		start, end := r.Start.Byte+shift, r.End.Byte+shift
+		if end > len(p.After) || !bytes.Equal(p.After[start:end], p.Before[r.Start.Byte:r.End.Byte]) {
+			t.Errorf("block %s %v changed or moved", b.Type, b.Labels)
+		}
+	}
+	if len(touched) > 1 {
+		t.Errorf("the patch changes more than one block: %v", touched)
+	}
+	// Outside the edits, the bytes are the same.
+	var rebuilt []byte
+	at := 0
+	for _, e := range sortedEdits(p.edits) {
+		rebuilt = append(rebuilt, p.Before[at:e.start]...)
+		rebuilt = append(rebuilt, e.text...)
+		at = e.end
+	}
+	rebuilt = append(rebuilt, p.Before[at:]...)
+	if !bytes.Equal(rebuilt, p.After) {
+		t.Error("After is not Before with the patch's edits applied")
+	}
+}
+
+func sortedEdits(es []edit) []edit {
+	out := append([]edit(nil), es...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].start < out[j-1].start; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// TestPatchIdempotent re-indexes patched files: the resource is still declared in the same
+// place, and the same edit has nothing left to do.
+func TestPatchIdempotent(t *testing.T) {
+	for _, tc := range patchCases() {
+		if tc.edit == EditRemoveResource || tc.edit == EditRemoveIAMMember || tc.edit == EditAddDenyFirewall {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			src, err := os.ReadFile(path.Join("testdata/patch", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix := loadOne(t, tc.file, src)
+			m := ix.Owner(tc.assetType, tc.resource, tc.evidence)
+			p, err := ix.Patch(m, tc.edit, tc.params, tc.evidence)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix2 := loadOne(t, tc.file, p.After)
+			m2 := ix2.Owner(tc.assetType, tc.resource, tc.evidence)
+			if m2.Status != Managed || m2.Address != m.Address {
+				t.Fatalf("after the patch: %s %s (%s), want managed %s", m2.Status, m2.Address, m2.Why, m.Address)
+			}
+			p2, err := ix2.Patch(m2, tc.edit, tc.params, tc.evidence)
+			if err == nil && !bytes.Equal(p2.After, p.After) {
+				t.Errorf("a second patch changes the file again:\n%s", p2.Diff)
+			}
+		})
+	}
+}
+
+func TestPatchRemovalsUndeclare(t *testing.T) {
+	for _, tc := range patchCases() {
+		if tc.edit != EditRemoveResource && tc.edit != EditRemoveIAMMember {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			src, err := os.ReadFile(path.Join("testdata/patch", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix := loadOne(t, tc.file, src)
+			p, err := ix.Patch(ix.Owner(tc.assetType, tc.resource, tc.evidence), tc.edit, tc.params, tc.evidence)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := loadOne(t, tc.file, p.After).Owner(tc.assetType, tc.resource, tc.evidence); m.Status != Unmanaged {
+				t.Errorf("after removal: %s %s (%s)", m.Status, m.Address, m.Why)
+			}
+		})
+	}
+}
+
+func TestPatchErrors(t *testing.T) {
+	src, err := os.ReadFile("testdata/patch/module_rules.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := loadOne(t, "module_rules.tf", src)
+	fwSrc, err := os.ReadFile("testdata/patch/firewall.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwIx := loadOne(t, "firewall.tf", fwSrc)
+	ssh := fwIx.Owner(inventory.TypeFirewall, fwName("acme-prod", "allow-ssh"), nil)
+	tests := []struct {
+		name   string
+		ix     *Index
+		m      Match
+		edit   string
+		params map[string]any
+		want   string
+	}{
+		{"egress rule", ix, ix.Owner(inventory.TypeFirewall, fwName("acme-prod", "allow-egress-all"), nil),
+			EditReplaceWorldSourceRanges, iap, "egress rule"},
+		{"not managed", ix, ix.Owner(inventory.TypeFirewall, fwName("acme-prod", "nope"), nil), EditDisableFirewall, nil, "not managed"},
+		{"unknown edit", fwIx, ssh, "make-it-safe", nil, "unknown Terraform edit"},
+		{"no ranges", fwIx, ssh, EditReplaceWorldSourceRanges, nil, "needs params.ranges"},
+		{"world as trusted", fwIx, ssh, EditReplaceWorldSourceRanges, map[string]any{"ranges": []string{"0.0.0.0/1", "128.0.0.0/1"}}, "cover the whole internet"},
+		{"not a CIDR", fwIx, ssh, EditReplaceWorldSourceRanges, map[string]any{"ranges": []string{"10.0.0.1"}}, "not a CIDR"},
+		{"bad metadata", fwIx, ssh, EditEnableFirewallLogging, map[string]any{"metadata": "ALL"}, "parameter metadata"},
+		{"iam edit on a firewall", fwIx, ssh, EditRemoveIAMMember, nil, "does not grant IAM roles"},
+		{"bad port", fwIx, ssh, EditAddDenyFirewall, map[string]any{"ports": []string{"22;"}}, "not a port"},
+		{"match of another index", ix, ssh, EditDisableFirewall, nil, "not made by this index"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.ix.Patch(tc.m, tc.edit, tc.params, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := ix.Patch(Match{Status: Unmanaged}, EditDisableFirewall, nil, nil); !errors.Is(err, ErrNotManaged) {
+		t.Errorf("got %v, want ErrNotManaged", err)
+	}
+}

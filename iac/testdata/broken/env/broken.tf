@@ -1,0 +1,3 @@
+resource "google_compute_firewall" "oops" {
+  name = "oops"
+  allow {

@@ -1,0 +1,2 @@
+# *.auto.tfvars come after terraform.tfvars.
+prefix = "acme"

@@ -1,0 +1,2 @@
+project = "acme-prod"
+prefix  = "tfvars"

@@ -1,0 +1,2 @@
+project_id = "acme-prod"
+region     = "europe-west1"
