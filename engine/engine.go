@@ -309,6 +309,7 @@ func (e *Engine) decide(ctx context.Context, log *zap.Logger, f *rules.Finding, 
 		return d
 	}
 	if e.routeIaC(ctx, st, f, mode, &d) {
+		e.containCritical(ctx, log, f, mode, maxChanges, sum, runID, &d)
 		return d
 	}
 	fixes := e.fixesFor(f)
@@ -351,6 +352,33 @@ func (e *Engine) decide(ctx context.Context, log *zap.Logger, f *rules.Finding, 
 		sum.perProject[f.Project]++
 	}
 	return d
+}
+
+// containCritical contains a critical finding on a Terraform-managed resource live, while
+// its pull request waits for review: when a playbook that contains (a deny rule, say) may
+// run unattended, it runs now too, within the same rails and limits.
+func (e *Engine) containCritical(ctx context.Context, log *zap.Logger, f *rules.Finding, mode string, maxChanges int,
+	sum *RunSummary, runID string, d *Decision) {
+	if f.Severity != rules.SeverityCritical || d.Action != ActionPR || mode != "apply" || e.d.Config.Paused {
+		return
+	}
+	if sum.Changes >= maxChanges || (e.d.Config.MaxChangesPerProject > 0 && sum.perProject[f.Project] >= e.d.Config.MaxChangesPerProject) {
+		d.Reason += "; not contained live: this run reached its change limit"
+		return
+	}
+	for _, fix := range e.fixesFor(f) {
+		if fix.Effect != EffectContains || !fix.Unattended || e.checkPreconditions(fix, f) != nil {
+			continue
+		}
+		out := e.execute(ctx, log, runID, f, fix)
+		if out.changed {
+			sum.Changes++
+			sum.perProject[f.Project]++
+		}
+		d.ChangeID, d.Plan = out.changeID, out.plan
+		d.Reason += fmt.Sprintf("; contained live until it merges by playbook %s: %s", fix.Playbook, out.reason)
+		return
+	}
 }
 
 // labelExemption finds the zerodrift-exempt label on the resource or its project.

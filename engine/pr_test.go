@@ -1,9 +1,11 @@
 package engine_test
 
 import (
+	"io/fs"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/zerodrift/zerodrift/engine"
@@ -111,5 +113,68 @@ func TestPullRequestsForDeclaredResources(t *testing.T) {
 		if d.Rule == "sa-admin-role" && d.PR != nil && d.PR.Branch == declined.Head && (d.Action != engine.ActionReport || !strings.Contains(d.Reason, "declined")) {
 			t.Errorf("declined finding decided %+v", d)
 		}
+	}
+}
+
+// builtinWithIaC is the built-in scenario with extra Terraform files in its iac/ tree.
+func builtinWithIaC(t *testing.T, extra map[string]string) *sandbox.Scenario {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	err := fs.WalkDir(sandbox.BuiltinFS(), sandbox.BuiltinDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(sandbox.BuiltinFS(), p)
+		if err != nil {
+			return err
+		}
+		fsys["s/"+strings.TrimPrefix(p, sandbox.BuiltinDir+"/")] = &fstest.MapFile{Data: b}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range extra {
+		fsys["s/iac/"+name] = &fstest.MapFile{Data: []byte(text)}
+	}
+	sc, err := sandbox.LoadScenario(fsys, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// A critical finding on a declared resource gets its pull request and, when a containing
+// playbook may run unattended, is contained live at once.
+func TestCriticalDeclaredFindingIsContainedLiveAndProposedInCode(t *testing.T) {
+	sc := builtinWithIaC(t, map[string]string{"envs/prod/critical.tf": `# Opened during an incident in 2025; never closed.
+resource "google_compute_firewall" "all_world" {
+  name          = "allow-all-world"
+  project       = "acme-prod"
+  network       = "prod-vpc"
+  source_ranges = ["0.0.0.0/0", "::/0"]
+  allow {
+    protocol = "all"
+  }
+}
+`})
+	f := newFixtureWith(t, sc, "maxChanges: 50\nunattendedPlaybooks: {firewall-deny-ports: true}\n", true)
+	res := f.run(true, -1)
+	d := decisionFor(t, res, "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-all-world", "firewall-open-ingress")
+	if d.Action != engine.ActionPR || d.ChangeID == "" || !strings.Contains(d.Reason, "contained live") {
+		t.Fatalf("critical declared finding decided %+v", d)
+	}
+	if d.PR == nil || d.PR.Number == 0 {
+		t.Errorf("no pull request for it: %+v", d.PR)
+	}
+	code, list := f.get("compute/v1/projects/acme-prod/global/firewalls")
+	var denies int
+	for _, it := range list["items"].([]any) {
+		if strings.HasPrefix(it.(map[string]any)["name"].(string), "zd-deny-") {
+			denies++
+		}
+	}
+	if code != http.StatusOK || denies == 0 {
+		t.Errorf("no deny rule contains the open rule (%d deny rules)", denies)
 	}
 }

@@ -12,26 +12,29 @@ import (
 	"github.com/zerodrift/zerodrift/inventory"
 )
 
-var hostileStrings = []string{
-	`plain`,
-	`quote " inside`,
-	`back\slash\`,
-	`${var.secret}`,
-	`$${already escaped}`,
-	`%{ if true }x%{ endif }`,
-	`%%{`,
-	"new\nline",
-	"carriage\rreturn\ttab",
-	"`backticks` and ```fences```",
-	"\"]\n}\nresource \"google_compute_firewall\" \"evil\" {\n  name = \"x\"\n#",
-	"nul\x00byte and bell\x07",
-	"line\u2028separator",
-	"trailing $",
-	"trailing %",
-	"$",
-	"${",
-	"unicode é ✓ 🚀",
-	"bad utf8 \xff\xfe",
+// hostileStrings returns values from the cloud that try to break out of an HCL string.
+func hostileStrings() []string {
+	return []string{
+		`plain`,
+		`quote " inside`,
+		`back\slash\`,
+		`${var.secret}`,
+		`$${already escaped}`,
+		`%{ if true }x%{ endif }`,
+		`%%{`,
+		"new\nline",
+		"carriage\rreturn\ttab",
+		"`backticks` and ```fences```",
+		"\"]\n}\nresource \"google_compute_firewall\" \"evil\" {\n  name = \"x\"\n#",
+		"nul\x00byte and bell\x07",
+		"line\u2028separator",
+		"trailing $",
+		"trailing %",
+		"$",
+		"${",
+		"unicode é ✓ 🚀",
+		"bad utf8 \xff\xfe",
+	}
 }
 
 // evalQuoted parses `x = <quote(s)>` and returns the string it evaluates to.
@@ -57,7 +60,7 @@ func evalQuoted(t testing.TB, s string) string {
 }
 
 func TestQuoteRoundTrip(t *testing.T) {
-	for _, s := range hostileStrings {
+	for _, s := range hostileStrings() {
 		got := evalQuoted(t, s)
 		var want strings.Builder
 		for _, r := range s { // one U+FFFD per invalid byte
@@ -70,7 +73,7 @@ func TestQuoteRoundTrip(t *testing.T) {
 }
 
 func FuzzQuote(f *testing.F) {
-	for _, s := range hostileStrings {
+	for _, s := range hostileStrings() {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -85,7 +88,7 @@ func FuzzQuote(f *testing.F) {
 // TestHostileNames declares firewalls whose names carry HCL syntax, finds them by their
 // live names and patches them: the output parses and nothing is injected.
 func TestHostileNames(t *testing.T) {
-	for _, name := range hostileStrings {
+	for _, name := range hostileStrings() {
 		if strings.Contains(name, "/") || !utf8.ValidString(name) {
 			continue // not a path segment of a resource name
 		}
@@ -101,7 +104,7 @@ func TestHostileNames(t *testing.T) {
 			if m.Status != Managed {
 				t.Fatalf("owner: %s (%s)", m.Status, m.Why)
 			}
-			p, err := ix.Patch(m, EditReplaceWorldSourceRanges, iap, map[string]any{"worldRanges": []string{name}})
+			p, err := ix.Patch(m, EditReplaceWorldSourceRanges, iap(), map[string]any{"worldRanges": []string{name}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +129,7 @@ func TestHostileParams(t *testing.T) {
 		"  source_ranges = [\"0.0.0.0/0\"]\n}\n")
 	ix := loadOne(t, "main.tf", src)
 	m := ix.Owner(inventory.TypeFirewall, fwName("p", "fw"), nil)
-	for _, s := range hostileStrings {
+	for _, s := range hostileStrings() {
 		if _, err := ix.Patch(m, EditReplaceWorldSourceRanges, map[string]any{"ranges": []string{s}}, nil); err == nil {
 			t.Errorf("range %q accepted", s)
 		}
@@ -141,7 +144,7 @@ func TestHostileParams(t *testing.T) {
 			t.Errorf("protocol %q accepted", s)
 		}
 		// Hostile world ranges from the evidence are ignored, not written.
-		p, err := ix.Patch(m, EditReplaceWorldSourceRanges, iap, map[string]any{"worldRanges": []string{s}})
+		p, err := ix.Patch(m, EditReplaceWorldSourceRanges, iap(), map[string]any{"worldRanges": []string{s}})
 		if err != nil {
 			t.Fatal(err)
 		}

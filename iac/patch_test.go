@@ -31,21 +31,22 @@ type patchCase struct {
 	warning string
 }
 
-var iap = map[string]any{"ranges": []string{"35.235.240.0/20"}}
+// iap returns the parameters of replace-world-source-ranges with IAP's range.
+func iap() map[string]any { return map[string]any{"ranges": []string{"35.235.240.0/20"}} }
 
 func patchCases() []patchCase {
 	fw := func(project, name string) string { return fwName(project, name) }
 	prod := func(role, member string) map[string]any { return iamEv(role, member) }
 	return []patchCase{
 		{name: "fw_replace_single", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-ssh"),
-			edit: EditReplaceWorldSourceRanges, params: iap},
+			edit: EditReplaceWorldSourceRanges, params: iap()},
 		{name: "fw_replace_multiline", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-multi"),
 			evidence: map[string]any{"worldRanges": []any{"0.0.0.0/1", "128.0.0.0/1"}},
 			edit:     EditReplaceWorldSourceRanges, params: map[string]any{"ranges": []any{"35.235.240.0/20", "2001:db8::/32"}}},
 		{name: "fw_replace_implied", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-implied"),
-			edit: EditReplaceWorldSourceRanges, params: iap},
+			edit: EditReplaceWorldSourceRanges, params: iap()},
 		{name: "fw_replace_local", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-disabled-false"),
-			edit: EditReplaceWorldSourceRanges, params: iap},
+			edit: EditReplaceWorldSourceRanges, params: iap()},
 		{name: "fw_disable", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-ssh"),
 			edit: EditDisableFirewall},
 		{name: "fw_disable_existing", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-disabled-false"),
@@ -64,12 +65,12 @@ func patchCases() []patchCase {
 		{name: "fw_remove", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-ssh"),
 			edit: EditRemoveResource},
 		{name: "var_replace", file: "variables.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-admin"),
-			edit: EditReplaceWorldSourceRanges, params: iap},
+			edit: EditReplaceWorldSourceRanges, params: iap()},
 		{name: "mod_replace", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-rdp-split"),
 			evidence: map[string]any{"worldRanges": []string{"0.0.0.0/1", "128.0.0.0/1"}},
-			edit:     EditReplaceWorldSourceRanges, params: iap},
+			edit:     EditReplaceWorldSourceRanges, params: iap()},
 		{name: "mod_replace_missing", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-no-ranges"),
-			edit: EditReplaceWorldSourceRanges, params: iap},
+			edit: EditReplaceWorldSourceRanges, params: iap()},
 		{name: "mod_replace_ingress", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-web"),
 			edit: EditReplaceWorldSourceRanges, params: map[string]any{"ranges": []string{"2001:db8::/32"}}},
 		{name: "mod_disable", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-rdp-split"),
@@ -315,7 +316,7 @@ func TestPatchErrors(t *testing.T) {
 		want   string
 	}{
 		{"egress rule", ix, ix.Owner(inventory.TypeFirewall, fwName("acme-prod", "allow-egress-all"), nil),
-			EditReplaceWorldSourceRanges, iap, "egress rule"},
+			EditReplaceWorldSourceRanges, iap(), "egress rule"},
 		{"not managed", ix, ix.Owner(inventory.TypeFirewall, fwName("acme-prod", "nope"), nil), EditDisableFirewall, nil, "not managed"},
 		{"unknown edit", fwIx, ssh, "make-it-safe", nil, "unknown Terraform edit"},
 		{"no ranges", fwIx, ssh, EditReplaceWorldSourceRanges, nil, "needs params.ranges"},
