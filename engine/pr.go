@@ -30,6 +30,8 @@ type PRProposal struct {
 	Address string `json:"address"`
 	Summary string `json:"summary"`
 	Diff    string `json:"diff"`
+	// Warnings are what a reviewer must know (an edit in a shared local, a module used twice).
+	Warnings []string `json:"warnings,omitempty"`
 	Branch  string `json:"branch,omitempty"`
 	Number  int    `json:"number,omitempty"`
 	URL     string `json:"url,omitempty"`
@@ -131,7 +133,8 @@ func (e *Engine) routeIaC(ctx context.Context, st iacState, f *rules.Finding, mo
 		return true
 	}
 	d.Playbook = fix.Playbook
-	d.PR = &PRProposal{File: patch.File, Line: m.Line, Address: m.Address, Summary: patch.Summary, Diff: patch.Diff}
+	d.PR = &PRProposal{File: patch.File, Line: m.Line, Address: m.Address, Summary: patch.Summary, Diff: patch.Diff,
+		Warnings: patch.Warnings}
 	switch {
 	case e.d.Config.Paused:
 		d.Action, d.Reason = ActionReport, "paused: true in the configuration stops every live change and pull request"
@@ -202,6 +205,9 @@ func (e *Engine) ensurePR(ctx context.Context, st iacState, f *rules.Finding, m 
 // planEffect says what terraform plan should show for the patch.
 func planEffect(fix Fix, patch *iac.Patch) string {
 	effect := "an in-place update of the declaration: " + patch.Summary
+	for _, w := range patch.Warnings {
+		effect += ". Reviewer, note: " + w
+	}
 	if fix.TerraformEdit == iac.EditRemoveResource {
 		effect = "a destroy of the declared resource: " + patch.Summary
 	}

@@ -293,6 +293,9 @@ func (p *patcher) replaceWorld(params, evidence map[string]any) error {
 		}
 		a := b.Body.Attributes["source_ranges"]
 		if a == nil {
+			if err := p.singleInstance("add source_ranges"); err != nil {
+				return err
+			}
 			if b.Body.Attributes["source_tags"] != nil || b.Body.Attributes["source_service_accounts"] != nil {
 				return fmt.Errorf("iac: %s has no source_ranges but has source tags or service accounts; it is not open through source ranges", p.m.Address)
 			}
@@ -303,14 +306,11 @@ func (p *patcher) replaceWorld(params, evidence map[string]any) error {
 			if err := insertAttr(ed, b, "source_ranges", tupleText(trusted)); err != nil {
 				return err
 			}
-			if t.ex.key != "" {
-				p.warn("%s has count or for_each: every instance gets these source ranges", t.in.prefix+t.b.addr())
-			}
 			p.summary = fmt.Sprintf("Add source_ranges = %s to %s: a firewall rule without source ranges admits the whole internet",
 				tupleText(trusted), p.where())
 			return nil
 		}
-		return p.editRanges(t.ex.sc.eval(a.Expr), a.Expr, t.ex.key != "", "source_ranges", trusted, world)
+		return p.editRanges(t.ex.sc.eval(a.Expr), a.Expr, p.singleInstance("") != nil, "source_ranges", trusted, world)
 	case tFirewallRule:
 		obj, err := p.ruleObject()
 		if err != nil {
@@ -395,6 +395,9 @@ func (p *patcher) editRanges(v *val, slot hclsyntax.Expression, multi bool, labe
 				add = append(add, r)
 			}
 		}
+		if multi && p.inside(tuple.SrcRange) {
+			return fmt.Errorf("iac: %s of %s is written in a block with count or for_each, so every instance shares it; edit it by hand", label, p.m.Address)
+		}
 		ed, err := p.editorFor(tuple.SrcRange)
 		if err != nil {
 			return err
@@ -403,9 +406,6 @@ func (p *patcher) editRanges(v *val, slot hclsyntax.Expression, multi bool, labe
 			return err
 		}
 		p.checkShared(tuple.SrcRange, label)
-		if multi && p.inside(tuple.SrcRange) {
-			p.warn("%s has count or for_each: every instance shares this list and changes too", p.m.Address)
-		}
 		p.summary = fmt.Sprintf("Replace %s with %s in %s of %s", strings.Join(quotedList(removed), ", "),
 			strings.Join(quotedList(trusted), ", "), label, p.where())
 		return nil
@@ -443,6 +443,16 @@ func (p *patcher) editRanges(v *val, slot hclsyntax.Expression, multi bool, labe
 	p.summary = fmt.Sprintf("Replace %s with %s in %s of %s", strings.Join(quotedList(removed), ", "),
 		strings.Join(quotedList(trusted), ", "), label, p.where())
 	return nil
+}
+
+// singleInstance returns an error when the declaration's block has more than one instance
+// (count or for_each), so that changing the block itself would change the others too.
+func (p *patcher) singleInstance(what string) error {
+	if p.t.ex.key == "" || len(p.t.in.expansionsOf(p.t.b)) <= 1 {
+		return nil
+	}
+	return fmt.Errorf("iac: to %s, %s would change every instance of %s (count or for_each); edit it by hand",
+		what, p.m.Address, p.t.in.prefix+p.t.b.addr())
 }
 
 // inside reports whether r lies inside the declaration's own block (for a module element,
@@ -539,15 +549,15 @@ func (p *patcher) disable() error {
 				return fmt.Errorf("iac: %s is already disabled in Terraform", p.m.Address)
 			}
 		}
+		if err := p.singleInstance("set disabled = true"); err != nil {
+			return err
+		}
 		ed, err := p.editorFor(t.b.b.Range())
 		if err != nil {
 			return err
 		}
 		if err := setAttr(ed, t.b.b, "disabled", "true"); err != nil {
 			return err
-		}
-		if t.ex.key != "" {
-			p.warn("%s has count or for_each: every instance is disabled", t.in.prefix+t.b.addr())
 		}
 	case tFirewallRule:
 		obj, err := p.ruleObject()
@@ -599,6 +609,9 @@ func (p *patcher) enableLogging(params map[string]any) error {
 				}
 			}
 			p.warn("enable_logging is deprecated in favour of log_config; it is set to true here, remove it when the provider version allows")
+		}
+		if p.singleInstance("") != nil {
+			p.warn("%s has count or for_each: logging is turned on for every instance", t.in.prefix+t.b.addr())
 		}
 		if existing != nil {
 			if err := setAttr(ed, existing, "metadata", quote(metadata)); err != nil {

@@ -218,6 +218,27 @@ func checkPatch(t testing.TB, p *Patch) {
 	if len(touched) > 1 {
 		t.Errorf("the patch changes more than one block: %v", touched)
 	}
+	// Changed and new blocks are aligned as terraform fmt aligns them.
+	wasAligned := map[string]bool{}
+	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		r := b.Range()
+		text := string(p.Before[r.Start.Byte:r.End.Byte])
+		wasAligned[b.Type+" "+strings.Join(b.Labels, ".")] = alignCells(text) == text
+	}
+	fa, diags := hclsyntax.ParseConfig(p.After, p.File, hcl.InitialPos)
+	if !diags.HasErrors() {
+		for _, b := range fa.Body.(*hclsyntax.Body).Blocks {
+			r := b.Range()
+			text := string(p.After[r.Start.Byte:r.End.Byte])
+			aligned, known := wasAligned[b.Type+" "+strings.Join(b.Labels, ".")]
+			if strings.Contains(string(p.Before), text) || r.Start.Column != 1 || (known && !aligned) {
+				continue
+			}
+			if aligned := alignCells(text); aligned != text {
+				t.Errorf("block %s %v is not aligned as terraform fmt would:\n%s", b.Type, b.Labels, unifiedDiff("block", []byte(text), []byte(aligned)))
+			}
+		}
+	}
 	// Outside the edits, the bytes are the same.
 	var rebuilt []byte
 	at := 0
@@ -334,6 +355,32 @@ func TestPatchErrors(t *testing.T) {
 				t.Errorf("got %v, want an error mentioning %q", err, tc.want)
 			}
 		})
+	}
+	repo := loadRepo(t)
+	web := repo.Owner(inventory.TypeFirewall, fwName("acme-prod", "allow-https"), nil)
+	counted := repo.Owner(inventory.TypeFirewall, fwName("acme-prod", "counted-1"), nil)
+	for _, tc := range []struct {
+		m          Match
+		edit, want string
+	}{
+		{web, EditDisableFirewall, "every instance of google_compute_firewall.web"},
+		{web, EditReplaceWorldSourceRanges, "every instance shares it"},
+		{web, EditAddDenyFirewall, "add the deny rule by hand"},
+		{counted, EditRemoveResource, "one instance of a block with count"},
+	} {
+		_, err := repo.Patch(tc.m, tc.edit, iap(), map[string]any{"exposed": []any{map[string]any{"protocol": "tcp"}}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: got %v, want an error mentioning %q", tc.m.Address, tc.edit, err, tc.want)
+		}
+	}
+	p, err := repo.Patch(web, EditEnableFirewallLogging, nil, nil)
+	if err != nil || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "every instance") {
+		t.Errorf("logging a for_each rule: %v %q", err, p.Warnings)
+	}
+	// Removing one for_each instance removes its element.
+	p, err = repo.Patch(web, EditRemoveResource, nil, nil)
+	if err != nil || !strings.Contains(p.Diff, "-  web_ports = toset([\"http\", \"https\"])\n+  web_ports = toset([\"http\"])") {
+		t.Errorf("removing a for_each instance: %v\n%s", err, p.Diff)
 	}
 	if _, err := ix.Patch(Match{Status: Unmanaged}, EditDisableFirewall, nil, nil); !errors.Is(err, ErrNotManaged) {
 		t.Errorf("got %v, want ErrNotManaged", err)
