@@ -32,10 +32,10 @@ type PRProposal struct {
 	Diff    string `json:"diff"`
 	// Warnings are what a reviewer must know (an edit in a shared local, a module used twice).
 	Warnings []string `json:"warnings,omitempty"`
-	Branch  string `json:"branch,omitempty"`
-	Number  int    `json:"number,omitempty"`
-	URL     string `json:"url,omitempty"`
-	Outcome string `json:"outcome,omitempty"`
+	Branch   string   `json:"branch,omitempty"`
+	Number   int      `json:"number,omitempty"`
+	URL      string   `json:"url,omitempty"`
+	Outcome  string   `json:"outcome,omitempty"`
 }
 
 // iacState is what one run knows of the Terraform: the index (nil when none is
