@@ -178,8 +178,9 @@ func (e *Engine) ensurePR(ctx context.Context, st iacState, f *rules.Finding, m 
 		Project: f.Project, Evidence: f.Evidence, SCCCategory: f.Category, CIS: f.CIS,
 		CISVersion: "v" + cfg.Baseline.CISVersion, TerraformAddress: m.Address, File: m.File, Line: m.Line,
 		PlanEffect: planEffect(fix, patch), Risk: fix.Risk,
-		Rollback:    "Revert this pull request and apply; zerodrift will not propose the fix again while the revert is the newest change to these lines.",
-		CoolOffNote: fmt.Sprintf("in %d days", *cfg.GitHub.CoolOffDays),
+		Rollback: fmt.Sprintf("Revert this pull request and apply. zerodrift proposes the fix again after %d days "+
+			"(github.coolOffDays) if the drift is still there; add an exemption to keep it longer.", *cfg.GitHub.CoolOffDays),
+		CoolOffNote: fmt.Sprintf("%d days have passed", *cfg.GitHub.CoolOffDays),
 	})
 	title := fmt.Sprintf("zerodrift: %s (%s %s)", f.Title, f.Rule, f.Resource[strings.LastIndexByte(f.Resource, '/')+1:])
 	out, err := e.d.PRs.Ensure(ctx, pullrequest.Proposal{FindingID: f.ID, Rule: f.Rule, Resource: f.Resource, Project: f.Project,
