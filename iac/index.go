@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -45,6 +46,10 @@ type Index struct {
 	// unreadable lists configuration files that could not be fully parsed: they may declare
 	// a resource the index cannot see.
 	unreadable []string
+	// states are the Terraform states of roots, by root directory (WithState), under
+	// statesMu: the only part of the index that changes after Load.
+	statesMu sync.RWMutex
+	states   map[string]*State
 }
 
 // srcFile is one parsed file.

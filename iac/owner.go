@@ -150,8 +150,12 @@ type hit struct {
 // a key's "serviceAccount" email identifies its account. Because a project's IAM policy is
 // named by project number, Owner also reads the project ID from evidence["project"] (or
 // "projectId") and the number from evidence["projectNumber"]: pass the finding's Project.
+// When the index carries Terraform state (WithState), the state is consulted first.
 func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) Match {
 	path := resourcePath(resourceName)
+	if m, ok := ix.ownerFromState(assetType, path, evidence); ok {
+		return m
+	}
 	var hits []hit
 	switch assetType {
 	case inventory.TypeFirewall:
@@ -191,7 +195,7 @@ func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) 
 	default:
 		return Match{Status: Unresolved, Why: fmt.Sprintf("zerodrift does not map %s assets to Terraform", assetType)}
 	}
-	return ix.decide(hits)
+	return ix.decide(ix.pruneByState(assetType, path, evidence, hits))
 }
 
 // decide turns the hits into a match: one exact hit and nothing else is Managed.

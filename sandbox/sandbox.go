@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"sort"
@@ -67,6 +68,8 @@ type Server struct {
 
 	gh *ghServer // the GitHub emulator, served under /api/
 
+	storage fs.FS // Cloud Storage objects as {bucket}/{object} (gcs.go); nil when none
+
 	srvMu    sync.Mutex
 	httpSrv  *http.Server
 	url      string
@@ -77,9 +80,10 @@ type Server struct {
 type Option func(*settings)
 
 type settings struct {
-	faults *Faults
-	now    func() time.Time
-	github GitHubOptions
+	faults  *Faults
+	now     func() time.Time
+	github  GitHubOptions
+	storage fs.FS
 }
 
 // WithFaults starts the server with faults injected; see Server.SetFaults.
@@ -118,6 +122,7 @@ func New(sc *Scenario, opts ...Option) (*Server, error) {
 		denied:   map[string]bool{},
 		disabled: map[string]map[string]bool{},
 		calls:    map[callKey]int{},
+		storage:  set.storage,
 	}
 	for _, d := range sc.Options.DeniedPolicies {
 		name, err := st.policyResource(d)
@@ -272,6 +277,10 @@ const statusClientClosed = 499
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isGitHubPath(r.URL.Path) {
 		s.serveGitHub(w, r)
+		return
+	}
+	if isGCSPath(r.URL.Path) {
+		s.serveGCS(w, r)
 		return
 	}
 	rt, params := s.match(r.Method, r.URL.Path)

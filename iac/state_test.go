@@ -1,0 +1,379 @@
+package iac
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"google.golang.org/api/option"
+	storage "google.golang.org/api/storage/v1"
+
+	"github.com/zerodrift/zerodrift/inventory"
+	"github.com/zerodrift/zerodrift/sandbox"
+)
+
+const stateSecret = "-----BEGIN PRIVATE KEY-----c2VjcmV0LWtleS1tYXRlcmlhbA=="
+
+// testState is a state v4 file of envs/prod with secrets in attributes, outputs and private.
+const testState = `{
+  "version": 4,
+  "terraform_version": "1.9.5",
+  "serial": 7,
+  "lineage": "0b7c6f1e",
+  "outputs": {"key": {"value": "` + stateSecret + `", "type": "string", "sensitive": true}},
+  "resources": [
+    {"mode": "managed", "type": "google_compute_firewall", "name": "ssh",
+     "provider": "provider[\"registry.terraform.io/hashicorp/google\"]",
+     "instances": [{"schema_version": 1, "attributes": {"id": "projects/acme-prod/global/firewalls/live-ssh",
+       "name": "live-ssh", "project": "acme-prod", "network": "default",
+       "self_link": "https://www.googleapis.com/compute/v1/projects/acme-prod/global/firewalls/live-ssh"},
+       "private": "eyJzZWNyZXQiOiJ4In0="}]},
+    {"module": "module.base", "mode": "managed", "type": "google_compute_firewall", "name": "fw", "each": "map",
+     "instances": [
+       {"index_key": "a", "attributes": {"id": "projects/acme-prod/global/firewalls/live-a", "name": "live-a", "project": "acme-prod"}},
+       {"index_key": "b", "attributes": {"id": "projects/acme-prod/global/firewalls/live-b", "name": "live-b", "project": "acme-prod"}}]},
+    {"mode": "managed", "type": "google_compute_network", "name": "vpc", "each": "list",
+     "instances": [{"index_key": 0, "attributes": {"id": "projects/acme-prod/global/networks/live-vpc", "name": "live-vpc", "project": "acme-prod"}}]},
+    {"mode": "managed", "type": "google_project_iam_member", "name": "editor",
+     "instances": [{"attributes": {"id": "acme-prod/roles/editor/user:bob@example.com", "project": "acme-prod",
+       "role": "roles/editor", "member": "user:bob@example.com", "etag": "BwX"}}]},
+    {"module": "module.remote", "mode": "managed", "type": "google_compute_firewall", "name": "x",
+     "instances": [{"attributes": {"id": "projects/acme-prod/global/firewalls/remote-x", "name": "remote-x"}}]},
+    {"mode": "managed", "type": "google_service_account_key", "name": "k",
+     "instances": [{"attributes": {"id": "projects/acme-prod/serviceAccounts/a@acme-prod.iam.gserviceaccount.com/keys/k1",
+       "name": "projects/acme-prod/serviceAccounts/a@acme-prod.iam.gserviceaccount.com/keys/k1",
+       "private_key": "` + stateSecret + `", "public_key": "pub", "private_key_type": "TYPE_GOOGLE_CREDENTIALS_FILE"},
+       "sensitive_attributes": [[{"type": "get_attr", "value": "private_key"}]]}]},
+    {"mode": "data", "type": "google_client_config", "name": "cur",
+     "instances": [{"attributes": {"id": "d", "access_token": "` + stateSecret + `"}}]}
+  ],
+  "check_results": null
+}`
+
+const stateMain = `terraform {
+  backend "gcs" {
+    bucket = var.state_bucket
+    prefix = "envs/${local.env}"
+  }
+}
+
+variable "unset" {}
+
+variable "state_bucket" {
+  default = "acme-tfstate"
+}
+
+locals {
+  env = "prod"
+}
+
+provider "google" {
+  project = "acme-prod"
+}
+
+resource "google_compute_firewall" "ssh" {
+  name          = var.unset
+  network       = "default"
+  source_ranges = ["0.0.0.0/0"]
+  allow {
+    protocol = "tcp"
+    ports    = ["22"]
+  }
+}
+
+resource "google_compute_firewall" "web" {
+  name    = "allow-web"
+  network = "default"
+  allow {
+    protocol = "tcp"
+    ports    = ["80"]
+  }
+}
+
+resource "google_compute_network" "vpc" {
+  count = 1
+  name  = "vpc-${var.unset}"
+}
+
+resource "google_project_iam_member" "editor" {
+  project = var.unset
+  role    = "roles/editor"
+  member  = "user:bob@example.com"
+}
+
+module "base" {
+  source = "../../modules/base"
+  names  = ["a", "b"]
+}
+`
+
+const stateModule = `variable "names" {}
+
+variable "prefix" {}
+
+resource "google_compute_firewall" "fw" {
+  for_each = toset(var.names)
+  name     = "${var.prefix}-${each.key}"
+  network  = "default"
+}
+`
+
+func stateRepo(t *testing.T) *Index {
+	t.Helper()
+	ix, err := Load(fstest.MapFS{
+		"envs/prod/main.tf":    {Data: []byte(stateMain)},
+		"modules/base/main.tf": {Data: []byte(stateModule)},
+	}, []string{"envs/prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ix.Problems) > 0 {
+		t.Fatalf("problems: %v", ix.Problems)
+	}
+	return ix
+}
+
+func parseTestState(t *testing.T) *State {
+	t.Helper()
+	st, err := ParseState(strings.NewReader(testState))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestParseStateKeepsOnlyAddressesAndIDs(t *testing.T) {
+	st := parseTestState(t)
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{stateSecret, "c2VjcmV0LWtleS1tYXRlcmlhbA", "eyJzZWNyZXQiOiJ4In0", "pub", "BwX", "0b7c6f1e"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("the parsed state keeps %q: %s", secret, b)
+		}
+	}
+	var got []string
+	for _, r := range st.Resources {
+		got = append(got, r.Address+" "+r.ID)
+	}
+	want := []string{
+		"google_compute_firewall.ssh projects/acme-prod/global/firewalls/live-ssh",
+		`module.base.google_compute_firewall.fw["a"] projects/acme-prod/global/firewalls/live-a`,
+		`module.base.google_compute_firewall.fw["b"] projects/acme-prod/global/firewalls/live-b`,
+		"google_compute_network.vpc[0] projects/acme-prod/global/networks/live-vpc",
+		"google_project_iam_member.editor acme-prod/roles/editor/user:bob@example.com",
+		"module.remote.google_compute_firewall.x projects/acme-prod/global/firewalls/remote-x",
+		"google_service_account_key.k projects/acme-prod/serviceAccounts/a@acme-prod.iam.gserviceaccount.com/keys/k1",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("resources:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if r := st.Resources[0]; r.Name != "live-ssh" || r.Project != "acme-prod" || !strings.HasSuffix(r.SelfLink, "/firewalls/live-ssh") {
+		t.Errorf("first resource: %+v", r)
+	}
+}
+
+func TestParseStateErrors(t *testing.T) {
+	for name, src := range map[string]string{
+		"syntax":      `{"version": 4, "resources": [{"type": "` + stateSecret + `" oops}]}`,
+		"type":        `{"version": 4, "resources": [{"mode": "managed", "type": ["` + stateSecret + `"]}]}`,
+		"version":     `{"version": 3, "modules": [{"resources": {"x": "` + stateSecret + `"}}]}`,
+		"no version":  `{"resources": []}`,
+		"bad key":     `{"version": 4, "resources": [{"mode": "managed", "type": "t", "name": "n", "instances": [{"index_key": {"k": "` + stateSecret + `"}}]}]}`,
+		"not json":    stateSecret,
+		"not a state": `"` + stateSecret + `"`,
+	} {
+		st, err := ParseState(strings.NewReader(src))
+		if err == nil {
+			t.Errorf("%s: no error, state %+v", name, st)
+			continue
+		}
+		if !errors.Is(err, ErrBadState) {
+			t.Errorf("%s: %v does not wrap ErrBadState", name, err)
+		}
+		if strings.Contains(err.Error(), "PRIVATE") || strings.Contains(err.Error(), "c2Vj") {
+			t.Errorf("%s: the error quotes the state: %v", name, err)
+		}
+	}
+}
+
+func TestOwnerFromState(t *testing.T) {
+	ix := stateRepo(t)
+	ssh := fwName("acme-prod", "live-ssh")
+	if m := ix.Owner(inventory.TypeFirewall, ssh, nil); m.Status != Unresolved {
+		t.Fatalf("without state: %s (%s)", where(m), m.Why)
+	}
+	if m := ix.Owner(inventory.TypeFirewall, fwName("acme-prod", "allow-web"), nil); m.Status != Ambiguous {
+		t.Fatalf("without state, the unevaluated name of ssh may be allow-web: %s (%s)", where(m), m.Why)
+	}
+	ix.WithState("envs/prod", parseTestState(t))
+	iam := "//cloudresourcemanager.googleapis.com/projects/acme-prod"
+	for _, tc := range []struct {
+		name, assetType, resource string
+		evidence                  map[string]any
+		want                      string
+	}{
+		{"name from an unset variable", inventory.TypeFirewall, ssh, nil,
+			"managed envs/prod/main.tf:22 google_compute_firewall.ssh"},
+		{"self link", inventory.TypeFirewall, "https://www.googleapis.com/compute/v1/projects/acme-prod/global/firewalls/live-ssh", nil,
+			"managed envs/prod/main.tf:22 google_compute_firewall.ssh"},
+		{"module instance", inventory.TypeFirewall, fwName("acme-prod", "live-b"), nil,
+			`managed envs/prod/main.tf:54 module.base.google_compute_firewall.fw["b"]`},
+		{"counted network", inventory.TypeNetwork, "//compute.googleapis.com/projects/acme-prod/global/networks/live-vpc", nil,
+			"managed envs/prod/main.tf:41 google_compute_network.vpc[0]"},
+		{"iam member", inventory.TypeProject, iam, map[string]any{"role": "roles/editor", "member": "user:bob@example.com"},
+			"managed envs/prod/main.tf:46 google_project_iam_member.editor"},
+		{"iam member, email case", inventory.TypeProject, iam, map[string]any{"role": "roles/editor", "member": "user:Bob@Example.com"},
+			"managed envs/prod/main.tf:46 google_project_iam_member.editor"},
+		{"iam member, another role", inventory.TypeProject, iam, map[string]any{"role": "roles/editorx", "member": "user:bob@example.com"},
+			"unmanaged"},
+		{"not in state, config by name", inventory.TypeFirewall, fwName("acme-prod", "allow-web"), nil,
+			"managed envs/prod/main.tf:32 google_compute_firewall.web"},
+		{"another project", inventory.TypeFirewall, fwName("acme-dev", "live-ssh"), nil, "unmanaged"},
+		{"conditional grant is another grant", inventory.TypeProject, iam,
+			map[string]any{"role": "roles/editor", "member": "user:bob@example.com", "condition": map[string]any{"title": "t", "expression": "e"}},
+			"unmanaged"},
+		{"address outside the index", inventory.TypeFirewall, fwName("acme-prod", "remote-x"), nil,
+			"unresolved module.remote.google_compute_firewall.x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := ix.Owner(tc.assetType, tc.resource, tc.evidence)
+			got := where(m)
+			if m.Status != Managed && len(m.Candidates) > 0 && strings.HasPrefix(m.Candidates[0].Why, "the Terraform state") {
+				got = string(m.Status) + " " + m.Candidates[0].Address
+			} else if m.Status != Managed {
+				got = string(m.Status)
+			}
+			if got != tc.want {
+				t.Errorf("got %s (%s), want %s", got, m.Why, tc.want)
+			}
+		})
+	}
+	m := ix.Owner(inventory.TypeFirewall, ssh, nil)
+	if m.Root != "envs/prod" || m.Kind != KindFirewall || !strings.Contains(m.Why, "state") {
+		t.Errorf("match %+v", m)
+	}
+	if _, err := ix.Patch(m, EditDisableFirewall, nil, nil); err != nil {
+		t.Errorf("patching a match found through state: %v", err)
+	}
+	ix.WithState("envs/prod", nil)
+	if m := ix.Owner(inventory.TypeFirewall, ssh, nil); m.Status != Unresolved {
+		t.Errorf("after forgetting the state: %s", where(m))
+	}
+}
+
+func TestBackend(t *testing.T) {
+	ix := stateRepo(t)
+	b, ok := Backend(ix, "envs/prod")
+	if !ok || b != (GCSBackend{Bucket: "acme-tfstate", Prefix: "envs/prod"}) {
+		t.Fatalf("Backend = %+v, %v", b, ok)
+	}
+	if got := b.Object(""); got != "envs/prod/default.tfstate" {
+		t.Errorf("Object = %s", got)
+	}
+	if _, ok := Backend(ix, "modules/base"); ok {
+		t.Error("a module without a backend has one")
+	}
+	for name, src := range map[string]string{
+		"no prefix":       "terraform {\n  backend \"gcs\" {\n    bucket = \"b\"\n  }\n}\n",
+		"unknown bucket":  "variable \"b\" {}\n\nterraform {\n  backend \"gcs\" {\n    bucket = var.b\n  }\n}\n",
+		"another backend": "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n  }\n}\n",
+	} {
+		ix := loadOne(t, "main.tf", []byte(src))
+		b, ok := Backend(ix, "env")
+		switch name {
+		case "no prefix":
+			if !ok || b != (GCSBackend{Bucket: "b"}) || b.Object("dev") != "dev.tfstate" {
+				t.Errorf("%s: %+v, %v", name, b, ok)
+			}
+		default:
+			if ok {
+				t.Errorf("%s: %+v", name, b)
+			}
+		}
+	}
+}
+
+func TestReadGCSState(t *testing.T) {
+	srv, err := sandbox.New(&sandbox.Scenario{}, sandbox.WithStorage(fstest.MapFS{
+		"acme-tfstate/envs/prod/default.tfstate": {Data: []byte(testState)},
+		"acme-tfstate/envs/prod/broken.tfstate":  {Data: []byte(`{"version": 4, "resources": [` + stateSecret)},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx := context.Background()
+	svc, err := storage.NewService(ctx, option.WithEndpoint(url+"/storage/v1/"), option.WithoutAuthentication(),
+		option.WithHTTPClient(http.DefaultClient))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := GCSBackend{Bucket: "acme-tfstate", Prefix: "envs/prod"}
+	st, err := ReadGCSState(ctx, svc, b, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st == nil || len(st.Resources) != 7 || st.Resources[1].Address != `module.base.google_compute_firewall.fw["a"]` {
+		t.Fatalf("state %+v", st)
+	}
+	for _, tc := range []struct {
+		b         GCSBackend
+		workspace string
+	}{{b, "staging"}, {GCSBackend{Bucket: "nobucket", Prefix: "envs/prod"}, "default"}} {
+		st, err := ReadGCSState(ctx, svc, tc.b, tc.workspace)
+		if st != nil || err != nil {
+			t.Errorf("%+v %s: %+v, %v; want no state", tc.b, tc.workspace, st, err)
+		}
+	}
+	_, err = ReadGCSState(ctx, svc, b, "broken")
+	if !errors.Is(err, ErrBadState) || strings.Contains(err.Error(), "PRIVATE") {
+		t.Errorf("broken state: %v", err)
+	}
+
+	ix := stateRepo(t)
+	be, ok := Backend(ix, "envs/prod")
+	if !ok {
+		t.Fatal("no backend")
+	}
+	st, err = ReadGCSState(ctx, svc, be, "default")
+	if err != nil || st == nil {
+		t.Fatalf("ReadGCSState: %v, %v", st, err)
+	}
+	ix.WithState("envs/prod", st)
+	if m := ix.Owner(inventory.TypeFirewall, fwName("acme-prod", "live-a"), nil); m.Status != Managed ||
+		m.Address != `module.base.google_compute_firewall.fw["a"]` {
+		t.Errorf("owner through the backend's state: %s (%s)", where(m), m.Why)
+	}
+}
+
+func TestWithStateConcurrent(t *testing.T) {
+	ix := stateRepo(t)
+	st := parseTestState(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			if i%2 == 0 {
+				ix.WithState("envs/prod", st)
+			} else {
+				ix.WithState("envs/prod", nil)
+			}
+		}
+	}()
+	for range 50 {
+		if m := ix.Owner(inventory.TypeFirewall, fwName("acme-prod", "live-ssh"), nil); m.Status != Managed && m.Status != Unresolved {
+			t.Errorf("status %s", m.Status)
+		}
+	}
+	<-done
+}
