@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zerodrift/zerodrift/config"
+	"github.com/zerodrift/zerodrift/iac"
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/ledger"
 	"github.com/zerodrift/zerodrift/playbooks"
@@ -111,11 +112,13 @@ type Deps struct {
 	Ledger   ledger.Store
 	// PRs opens pull requests on the IaC repository; nil when none is configured. IaCDir,
 	// when PRs is nil, is a local Terraform tree used to tell which resources it declares.
-	PRs     PullRequests
-	IaCDir  fs.FS
-	Log     *zap.Logger
-	Now     func() time.Time
-	Version string
+	PRs    PullRequests
+	IaCDir fs.FS
+	// ReadState reads a root's Terraform state from its gcs backend (nil: none is read).
+	ReadState func(ctx context.Context, b iac.GCSBackend) (*iac.State, error)
+	Log       *zap.Logger
+	Now       func() time.Time
+	Version   string
 }
 
 // Engine runs cycles.

@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+	"google.golang.org/api/option"
+	storage "google.golang.org/api/storage/v1"
 
 	"github.com/zerodrift/zerodrift/config"
 	"github.com/zerodrift/zerodrift/engine"
+	"github.com/zerodrift/zerodrift/iac"
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/ledger"
 	"github.com/zerodrift/zerodrift/playbooks"
@@ -131,6 +134,13 @@ func newFixtureWith(t *testing.T, sc *sandbox.Scenario, configYAML string, prs b
 			t.Fatal(err)
 		}
 		deps.PRs = client
+		svc, err := storage.NewService(ctx, option.WithEndpoint(url+"/storage/v1/"), option.WithoutAuthentication())
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.ReadState = func(ctx context.Context, b iac.GCSBackend) (*iac.State, error) {
+			return iac.ReadGCSState(ctx, svc, b, "default")
+		}
 	}
 	eng := engine.New(deps)
 	return &fixture{t: t, srv: srv, url: url, store: store, engine: eng, cfg: cfg,

@@ -74,7 +74,33 @@ func (e *Engine) loadIaC(ctx context.Context, log *zap.Logger) iacState {
 	for _, p := range ix.Problems {
 		log.Warn("Terraform the index could not read", zap.String("problem", p.String()))
 	}
+	e.attachState(ctx, log, ix)
 	return iacState{index: ix, baseSHA: base}
+}
+
+// attachState reads the Terraform state of every root with a gcs backend, so provider IDs
+// map to exact addresses. A state that cannot be read leaves the root to configuration
+// matching, which only ever answers with an exact, unique match or a report.
+func (e *Engine) attachState(ctx context.Context, log *zap.Logger, ix *iac.Index) {
+	if e.d.ReadState == nil {
+		return
+	}
+	for _, root := range ix.ModuleRoots() {
+		b, ok := iac.Backend(ix, root)
+		if !ok {
+			continue
+		}
+		st, err := e.d.ReadState(ctx, b)
+		if err != nil {
+			// The error names the bucket and object only: state content is never quoted.
+			log.Warn("Terraform state unreadable; matching by configuration", zap.String("root", root),
+				zap.String("bucket", b.Bucket), zap.String("object", b.Object("")), zap.Error(err))
+			continue
+		}
+		if st != nil {
+			ix.WithState(root, st)
+		}
+	}
 }
 
 // Declared maps finding IDs to the Terraform that declares their drifting part (a firewall,

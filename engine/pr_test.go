@@ -135,7 +135,11 @@ func builtinWithIaC(t *testing.T, extra map[string]string) *sandbox.Scenario {
 		t.Fatal(err)
 	}
 	for name, text := range extra {
-		fsys["s/iac/"+name] = &fstest.MapFile{Data: []byte(text)}
+		// Paths under state/ are Cloud Storage objects; the others are Terraform files.
+		if !strings.HasPrefix(name, "state/") {
+			name = "iac/" + name
+		}
+		fsys["s/"+name] = &fstest.MapFile{Data: []byte(text)}
 	}
 	sc, err := sandbox.LoadScenario(fsys, "s")
 	if err != nil {
@@ -176,5 +180,40 @@ resource "google_compute_firewall" "all_world" {
 	}
 	if code != http.StatusOK || denies == 0 {
 		t.Errorf("no deny rule contains the open rule (%d deny rules)", denies)
+	}
+}
+
+// Terraform state maps a live firewall to its exact address even when the configuration's
+// name cannot be evaluated; without the state it is only reported as possibly declared.
+func TestTerraformStateResolvesWhatConfigurationCannot(t *testing.T) {
+	const https = "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-https"
+	config := `variable "web_rule_name" {}
+
+resource "google_compute_firewall" "web" {
+  name          = var.web_rule_name
+  project       = "acme-prod"
+  network       = "prod-vpc"
+  source_ranges = ["0.0.0.0/0"]
+  allow {
+    protocol = "tcp"
+    ports    = ["443"]
+  }
+}
+`
+	state := `{"version": 4, "terraform_version": "1.9.0", "serial": 3, "lineage": "x", "outputs": {},
+ "resources": [{"mode": "managed", "type": "google_compute_firewall", "name": "web", "provider": "provider[\"registry.terraform.io/hashicorp/google\"]",
+   "instances": [{"schema_version": 1, "attributes": {"id": "projects/acme-prod/global/firewalls/allow-https", "name": "allow-https", "project": "acme-prod"}}]}]}`
+
+	without := newFixtureWith(t, builtinWithIaC(t, map[string]string{"envs/prod/web.tf": config}), "", true)
+	d := decisionFor(t, without.run(false, -1), https, "firewall-open-ingress")
+	if d.Action != engine.ActionReport || !strings.Contains(d.Reason, "Terraform may declare") {
+		t.Errorf("without state: %+v, want a report naming the possible declaration", d)
+	}
+
+	with := newFixtureWith(t, builtinWithIaC(t, map[string]string{"envs/prod/web.tf": config,
+		"state/acme-tfstate/envs/prod/default.tfstate": state}), "", true)
+	d = decisionFor(t, with.run(false, -1), https, "firewall-open-ingress")
+	if d.Action != engine.ActionPR || d.PR == nil || d.PR.Address != "google_compute_firewall.web" || d.PR.File != "envs/prod/web.tf" {
+		t.Errorf("with state: %+v (PR %+v), want a PR on google_compute_firewall.web", d, d.PR)
 	}
 }

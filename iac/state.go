@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 
 	"google.golang.org/api/googleapi"
@@ -232,4 +233,18 @@ func ReadGCSState(ctx context.Context, svc *storage.Service, b GCSBackend, works
 		return nil, fmt.Errorf("iac: state gs://%s/%s: %w", b.Bucket, obj, err)
 	}
 	return st, nil
+}
+
+// ModuleRoots lists the directories evaluated as Terraform roots (every directory with
+// Terraform that no other indexed directory calls), sorted: where a backend and its state
+// belong.
+func (ix *Index) ModuleRoots() []string {
+	var out []string
+	for _, in := range ix.instances {
+		if in.depth == 0 && in.prefix == "" && !slices.Contains(out, in.root) {
+			out = append(out, in.root)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -124,6 +124,9 @@ func New(sc *Scenario, opts ...Option) (*Server, error) {
 		calls:    map[callKey]int{},
 		storage:  set.storage,
 	}
+	if s.storage == nil {
+		s.storage = sc.State
+	}
 	for _, d := range sc.Options.DeniedPolicies {
 		name, err := st.policyResource(d)
 		if err != nil {

@@ -45,6 +45,9 @@ type Scenario struct {
 	// the base branch of the emulated GitHub repository, at the same path. Nil means an
 	// empty repository (one commit with an empty tree).
 	IaC fs.FS
+	// State, when set, holds Cloud Storage objects as {bucket}/{object} (the scenario's
+	// state/ folder): Terraform state served at the Cloud Storage download path.
+	State fs.FS
 }
 
 // ScenarioOptions are the per-scenario behaviours of the emulated APIs, read from the
@@ -102,6 +105,10 @@ func LoadScenario(fsys fs.FS, dir string) (*Scenario, error) {
 		return nil, fmt.Errorf("reading scenario: %s is not a folder", iacPath)
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("reading scenario: %w", err)
+	}
+
+	if sc.State, err = LoadScenarioState(fsys, dir); err != nil {
+		return nil, err
 	}
 
 	optsPath := path.Join(dir, OptionsFile)

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/api/option"
+	storage "google.golang.org/api/storage/v1"
 
 	"github.com/zerodrift/zerodrift/config"
 	"github.com/zerodrift/zerodrift/engine"
+	"github.com/zerodrift/zerodrift/iac"
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/ledger"
 	"github.com/zerodrift/zerodrift/playbooks"
@@ -140,8 +144,34 @@ func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, 
 	} else if iacDir != "" {
 		deps.IaCDir = os.DirFS(iacDir)
 	}
+	if deps.PRs != nil || deps.IaCDir != nil {
+		svc, err := storage.NewService(ctx, storageOptions(r.live)...)
+		if err != nil {
+			return nil, fmt.Errorf("creating the Cloud Storage client for Terraform state: %w", err)
+		}
+		deps.ReadState = func(ctx context.Context, b iac.GCSBackend) (*iac.State, error) {
+			return iac.ReadGCSState(ctx, svc, b, "default")
+		}
+	}
 	r.engine = engine.New(deps)
 	return r, nil
+}
+
+// storageOptions points the Cloud Storage client at the configured endpoint; a plain-HTTP
+// endpoint is an emulator and gets no credentials.
+func storageOptions(lc inventory.LiveConfig) []option.ClientOption {
+	e := lc.Endpoints["storage"]
+	if e == "" {
+		e = lc.Endpoint
+	}
+	if e == "" {
+		return nil
+	}
+	opts := []option.ClientOption{option.WithEndpoint(strings.TrimSuffix(e, "/") + "/storage/v1/")}
+	if strings.HasPrefix(e, "http://") {
+		opts = append(opts, option.WithoutAuthentication())
+	}
+	return opts
 }
 
 // pullRequestConfig says how to reach the IaC repository: the sandbox's GitHub emulator,
