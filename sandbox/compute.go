@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -123,19 +124,29 @@ func computeGet(assetType string) func(*Server, *call) response {
 	}
 }
 
+// computeListQuery reads what every compute list call shares: the project, and the
+// maxResults, filter and other query parameters.
+func (s *Server) computeListQuery(c *call) (string, url.Values, int, listFilter, *apiError) {
+	proj, aerr := s.computeProject(c)
+	if aerr != nil {
+		return "", nil, 0, nil, aerr
+	}
+	q := c.r.URL.Query()
+	size, aerr := pageSize(q, "maxResults", computeMaxResults, computeMaxResults)
+	if aerr != nil {
+		return "", nil, 0, nil, aerr
+	}
+	f, aerr := parseFilter(q.Get("filter"))
+	if aerr != nil {
+		return "", nil, 0, nil, aerr
+	}
+	return proj, q, size, f, nil
+}
+
 func computeList(assetType string) func(*Server, *call) response {
 	col, _ := collectionOf(assetType)
 	return func(s *Server, c *call) response {
-		proj, aerr := s.computeProject(c)
-		if aerr != nil {
-			return fail(aerr)
-		}
-		q := c.r.URL.Query()
-		size, aerr := pageSize(q, "maxResults", computeMaxResults, computeMaxResults)
-		if aerr != nil {
-			return fail(aerr)
-		}
-		filter, aerr := parseFilter(q.Get("filter"))
+		proj, q, size, filter, aerr := s.computeListQuery(c)
 		if aerr != nil {
 			return fail(aerr)
 		}
@@ -166,16 +177,7 @@ func computeList(assetType string) func(*Server, *call) response {
 func computeAggregated(assetType string) func(*Server, *call) response {
 	col, _ := collectionOf(assetType)
 	return func(s *Server, c *call) response {
-		proj, aerr := s.computeProject(c)
-		if aerr != nil {
-			return fail(aerr)
-		}
-		q := c.r.URL.Query()
-		size, aerr := pageSize(q, "maxResults", computeMaxResults, computeMaxResults)
-		if aerr != nil {
-			return fail(aerr)
-		}
-		filter, aerr := parseFilter(q.Get("filter"))
+		proj, q, size, filter, aerr := s.computeListQuery(c)
 		if aerr != nil {
 			return fail(aerr)
 		}
