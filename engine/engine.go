@@ -412,18 +412,7 @@ func (e *Engine) params(step Step) map[string]any {
 
 // dryRunPlan reads the live resource and plans the first step, to show what would change.
 func (e *Engine) dryRunPlan(ctx context.Context, f *rules.Finding, fix Fix, reason string) (*remediators.Plan, string) {
-	if len(fix.Steps) == 0 {
-		return nil, reason
-	}
-	act, ok := e.d.Actions[fix.Steps[0].Action]
-	if !ok {
-		return nil, reason + fmt.Sprintf(" (action %s is not available)", fix.Steps[0].Action)
-	}
-	snap, err := act.Snapshot(ctx, f.Resource)
-	if err != nil {
-		return nil, reason + fmt.Sprintf(" (could not read the resource to plan: %v)", err)
-	}
-	plan, err := act.Plan(ctx, snap, remediators.Request{Params: e.params(fix.Steps[0]), Evidence: f.Evidence})
+	plan, err := e.planLive(ctx, f, fix)
 	var refused *remediators.RefusedError
 	switch {
 	case errors.Is(err, remediators.ErrNothingToDo):
@@ -431,7 +420,7 @@ func (e *Engine) dryRunPlan(ctx context.Context, f *rules.Finding, fix Fix, reas
 	case errors.As(err, &refused):
 		return nil, "dry run: " + refused.Error()
 	case err != nil:
-		return nil, reason + fmt.Sprintf(" (planning failed: %v)", err)
+		return nil, reason + fmt.Sprintf(" (could not plan: %v)", err)
 	}
 	return plan, reason + ": " + plan.Summary
 }
@@ -467,9 +456,9 @@ func (e *Engine) execute(ctx context.Context, log *zap.Logger, runID string, f *
 }
 
 func (e *Engine) executeStep(ctx context.Context, log *zap.Logger, runID string, f *rules.Finding, playbook string, effect Effect, step Step) outcome {
-	act, ok := e.d.Actions[step.Action]
-	if !ok {
-		return outcome{action: ActionRefused, reason: fmt.Sprintf("playbook %s names action %s, which this build does not have", playbook, step.Action)}
+	act, err := e.action(playbook, step.Action)
+	if err != nil {
+		return outcome{action: ActionRefused, reason: err.Error()}
 	}
 	log = log.With(zap.String("findingId", f.ID), zap.String("resource", f.Resource), zap.String("action", step.Action))
 	snap, err := act.Snapshot(ctx, f.Resource)

@@ -47,12 +47,9 @@ func (e *Engine) Target(ctx context.Context, target string, fix Fix, fixes func(
 	if !strings.HasPrefix(target, "//") {
 		return nil, fmt.Errorf("--target %q is neither a finding ID (16 hex digits) nor a full resource name (//compute.googleapis.com/projects/P/global/firewalls/NAME)", target)
 	}
-	if len(fix.Steps) == 0 {
-		return nil, fmt.Errorf("playbook %s has no actions", fix.Playbook)
-	}
-	act, ok := e.d.Actions[fix.Steps[0].Action]
-	if !ok {
-		return nil, fmt.Errorf("playbook %s names action %s, which this build does not have", fix.Playbook, fix.Steps[0].Action)
+	act, _, err := e.firstAction(fix)
+	if err != nil {
+		return nil, err
 	}
 	snap, err := act.Snapshot(ctx, target)
 	if err != nil {
@@ -97,18 +94,40 @@ func (e *Engine) Plan(ctx context.Context, f *rules.Finding, fix Fix) (*remediat
 	if err := e.checkPreconditions(fix, f); err != nil {
 		return nil, err
 	}
+	return e.planLive(ctx, f, fix)
+}
+
+// firstAction is the action a playbook's first step runs, with that step.
+func (e *Engine) firstAction(fix Fix) (remediators.Action, Step, error) {
 	if len(fix.Steps) == 0 {
-		return nil, fmt.Errorf("playbook %s has no actions", fix.Playbook)
+		return nil, Step{}, fmt.Errorf("playbook %s has no actions", fix.Playbook)
 	}
-	act, ok := e.d.Actions[fix.Steps[0].Action]
+	act, err := e.action(fix.Playbook, fix.Steps[0].Action)
+	return act, fix.Steps[0], err
+}
+
+// action looks up an action a playbook names.
+func (e *Engine) action(playbook, name string) (remediators.Action, error) {
+	act, ok := e.d.Actions[name]
 	if !ok {
-		return nil, fmt.Errorf("playbook %s names action %s, which this build does not have", fix.Playbook, fix.Steps[0].Action)
+		return nil, fmt.Errorf("playbook %s names action %s, which this build does not have", playbook, name)
+	}
+	return act, nil
+}
+
+// planLive reads the finding's resource from its API and plans the playbook's first step
+// on it, changing nothing. Errors are ErrNothingToDo, a *RefusedError, or why it could not
+// plan.
+func (e *Engine) planLive(ctx context.Context, f *rules.Finding, fix Fix) (*remediators.Plan, error) {
+	act, step, err := e.firstAction(fix)
+	if err != nil {
+		return nil, err
 	}
 	snap, err := act.Snapshot(ctx, f.Resource)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", f.Resource, err)
 	}
-	return act.Plan(ctx, snap, remediators.Request{Params: e.params(fix.Steps[0]), Evidence: f.Evidence})
+	return act.Plan(ctx, snap, remediators.Request{Params: e.params(step), Evidence: f.Evidence})
 }
 
 // Fix applies a playbook to one finding by hand (on-call's playbook run --apply), with the
