@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,15 +26,13 @@ import (
 
 // runtime is everything a command that acts needs, wired from flags and configuration.
 type runtime struct {
-	cfg      *config.Config
-	log      *zap.Logger
-	live     inventory.LiveConfig
-	projects []string
-	sandbox  *sandbox.Server
-	ledger   ledger.Store
-	actions  remediators.Registry
-	engine   *engine.Engine
-	closers  []func() error
+	cfg *config.Config
+	log *zap.Logger
+	*liveScope
+	ledger  ledger.Store
+	actions remediators.Registry
+	engine  *engine.Engine
+	closers []func() error
 }
 
 func (r *runtime) Close() {
@@ -81,23 +78,10 @@ func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, 
 			r.Close()
 		}
 	}()
-	r.live = inventory.LiveConfig{Endpoint: cfg.GCP.Endpoint, Endpoints: cfg.GCP.Endpoints, Concurrency: cfg.GCP.Concurrency}
-	r.projects = projects
-	if len(r.projects) == 0 {
-		r.projects = cfg.Scope.Projects
+	if r.liveScope, err = newLiveScope(cfg, sandboxDir, projects); err != nil {
+		return nil, err
 	}
-	if sandboxDir != "" {
-		srv, err := startSandbox(sandboxDir, "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		r.closers = append(r.closers, srv.Close)
-		r.sandbox = srv
-		r.live.Endpoint, r.live.Endpoints = srv.URL(), nil
-		if len(r.projects) == 0 {
-			r.projects = srv.Projects()
-		}
-	}
+	r.closers = append(r.closers, r.liveScope.Close)
 	url := cfg.Ledger
 	if url == "" {
 		if url, err = defaultLedgerURL(sandboxDir != ""); err != nil {
@@ -207,13 +191,10 @@ func (r *runtime) pullRequestConfig() (pullrequest.Config, bool, error) {
 
 // source is what `run` scans: the live scope (the sandbox's, with --sandbox).
 func (r *runtime) source(ctx context.Context) (inventory.Source, error) {
-	if len(r.projects) == 0 {
-		return nil, errors.New("nothing to scan: give --project (or scope.projects in --config), or --sandbox")
-	}
-	live, err := inventory.NewLive(ctx, r.live, r.log)
+	src, closeLive, err := r.liveScope.source(ctx, r.log)
 	if err != nil {
 		return nil, err
 	}
-	r.closers = append(r.closers, live.Close)
-	return &inventory.LiveSource{Live: live, Projects: inScopeProjects(r.cfg.Scope, r.projects)}, nil
+	r.closers = append(r.closers, closeLive)
+	return src, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/zerodrift/zerodrift/config"
 	"github.com/zerodrift/zerodrift/engine"
 	"github.com/zerodrift/zerodrift/iac"
 	"github.com/zerodrift/zerodrift/inventory"
@@ -110,37 +109,23 @@ func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
 		defer closeFn()
 		src = &inventory.ExportSource{Name: name, R: r, SkipInvalid: f.skipInvalid}
 	default:
-		lc := inventory.LiveConfig{Endpoint: cfg.GCP.Endpoint, Endpoints: cfg.GCP.Endpoints, Concurrency: cfg.GCP.Concurrency}
-		projects := f.projects
-		if len(projects) == 0 {
-			projects = cfg.Scope.Projects
-		}
-		if f.sandbox != "" {
-			srv, sc, err := startScenario(f.sandbox, "127.0.0.1:0")
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			if iacFS == nil {
-				iacFS = sc.IaC
-			}
-			log.Info("scanning the sandbox", zap.String("url", srv.URL()))
-			// The sandbox replaces every GCP endpoint: nothing leaves this machine.
-			lc.Endpoint, lc.Endpoints = srv.URL(), nil
-			if len(projects) == 0 {
-				projects = srv.Projects()
-			}
-		}
-		if len(projects) == 0 {
-			return errors.New("nothing to scan: give --project (or scope.projects in --config), --assets FILE, or --sandbox")
-		}
-		projects = inScopeProjects(cfg.Scope, projects)
-		live, err := inventory.NewLive(ctx, lc, log)
+		scope, err := newLiveScope(cfg, f.sandbox, f.projects)
 		if err != nil {
 			return err
 		}
-		defer live.Close()
-		src = &inventory.LiveSource{Live: live, Projects: projects}
+		defer scope.Close()
+		if scope.sandbox != nil {
+			log.Info("scanning the sandbox", zap.String("url", scope.sandbox.URL()))
+			if iacFS == nil {
+				iacFS = scope.scenario.IaC
+			}
+		}
+		live, closeLive, err := scope.source(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer closeLive()
+		src = live
 	}
 
 	rep, err := scan.Run(ctx, src, scan.Options{Rules: cfg.Rules(), Env: env, CISVersion: cfg.Baseline.CISVersion,
@@ -188,18 +173,6 @@ func openAssets(path string, stdin io.Reader) (io.Reader, string, func(), error)
 		return nil, "", nil, fmt.Errorf("--assets: %w", err)
 	}
 	return f, path, func() { _ = f.Close() }, nil
-}
-
-// inScopeProjects drops the projects the scope excludes by ID before any is read; folder
-// entries (and include lists) are applied to the assets once their ancestors are known.
-func inScopeProjects(s config.Scope, projects []string) []string {
-	var out []string
-	for _, p := range projects {
-		if !slices.ContainsFunc(s.Exclude, func(e string) bool { return strings.TrimPrefix(e, "projects/") == p }) {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // declaredIn maps finding IDs to the Terraform in fsys that declares what drifts.
