@@ -122,6 +122,15 @@ func (p *patcher) warn(format string, args ...any) {
 	p.warnings = append(p.warnings, fmt.Sprintf(format, args...))
 }
 
+// warnScopes warns that a module call grants its bindings on more than one resource, so
+// removing a member there removes it from all of them.
+func (p *patcher) warnScopes(scopes []string) {
+	if len(scopes) > 1 {
+		p.warn("the module grants its bindings on %d resources (%s); the member loses the role on all of them",
+			len(scopes), strings.Join(quotedList(scopes), ", "))
+	}
+}
+
 // finish applies the edits, checks the result and builds the patch.
 func (p *patcher) finish() (*Patch, error) {
 	if p.ed == nil || len(p.ed.edits) == 0 {
@@ -665,10 +674,7 @@ func (p *patcher) removeMember() error {
 			return true
 		})
 	case tIAMModule:
-		if len(t.scopes) > 1 {
-			p.warn("the module grants its bindings on %d resources (%s); the member loses the role on all of them",
-				len(t.scopes), strings.Join(quotedList(t.scopes), ", "))
-		}
+		p.warnScopes(t.scopes)
 		return p.removeFromMembers(func(ed *editor, tuple *hclsyntax.TupleConsExpr) bool {
 			obj, ok := t.bindings.expr.(*hclsyntax.ObjectConsExpr)
 			it := t.bindings.items[t.bindingIdx]
@@ -685,10 +691,7 @@ func (p *patcher) removeMember() error {
 			return true
 		})
 	case tIAMModuleConditional:
-		if len(t.scopes) > 1 {
-			p.warn("the module grants its bindings on %d resources (%s); the member loses the role on all of them",
-				len(t.scopes), strings.Join(quotedList(t.scopes), ", "))
-		}
+		p.warnScopes(t.scopes)
 		return p.removeFromMembers(func(ed *editor, tuple *hclsyntax.TupleConsExpr) bool {
 			list, ok := t.conds.expr.(*hclsyntax.TupleConsExpr)
 			site := siteAt(t.conds, t.condIdx)
