@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/zerodrift/zerodrift/internal/problems"
 	"github.com/zerodrift/zerodrift/rules"
 )
 
@@ -206,16 +207,7 @@ type Problem struct {
 	Msg   string
 }
 
-func (p Problem) String() string {
-	loc := p.File
-	if p.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", p.File, p.Line)
-	}
-	if p.Field != "" {
-		return fmt.Sprintf("%s: %s: %s", loc, p.Field, p.Msg)
-	}
-	return fmt.Sprintf("%s: %s", loc, p.Msg)
-}
+func (p Problem) String() string { return problems.Format(p.File, p.Line, p.Field, p.Msg) }
 
 // Error lists every problem found in a configuration file.
 type Error struct{ Problems []Problem }
@@ -225,10 +217,7 @@ func (e *Error) Error() string {
 	for i, p := range e.Problems {
 		lines[i] = p.String()
 	}
-	if len(lines) == 1 {
-		return "invalid configuration: " + lines[0]
-	}
-	return fmt.Sprintf("invalid configuration (%d problems):\n  %s", len(lines), strings.Join(lines, "\n  "))
+	return problems.List("configuration", "configuration", lines)
 }
 
 // Load reads and validates the file at path.

@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/zerodrift/zerodrift/internal/problems"
 	"github.com/zerodrift/zerodrift/rules"
 )
 
@@ -43,16 +44,7 @@ type Problem struct {
 }
 
 // String writes the problem as "file:line: path: message", leaving out the parts it lacks.
-func (p Problem) String() string {
-	loc := p.File
-	if p.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", p.File, p.Line)
-	}
-	if p.Path != "" {
-		return fmt.Sprintf("%s: %s: %s", loc, p.Path, p.Msg)
-	}
-	return fmt.Sprintf("%s: %s", loc, p.Msg)
-}
+func (p Problem) String() string { return problems.Format(p.File, p.Line, p.Path, p.Msg) }
 
 // Error lists every problem found in every playbook file loaded, by file (in load order)
 // and line.
@@ -64,10 +56,7 @@ func (e *Error) Error() string {
 	for i, p := range e.Problems {
 		lines[i] = p.String()
 	}
-	if len(lines) == 1 {
-		return "invalid playbook: " + lines[0]
-	}
-	return fmt.Sprintf("invalid playbooks (%d problems):\n  %s", len(lines), strings.Join(lines, "\n  "))
+	return problems.List("playbook", "playbooks", lines)
 }
 
 // Unwrap returns the underlying errors of the problems that have one.
