@@ -79,16 +79,12 @@ then acts, verifies, and prints the change ID to roll back.`,
 			if target == "" {
 				return errors.New("--target is required: a finding ID or a full resource name")
 			}
-			rt, err := g.newRuntime(ctx, s, sandboxDir, projects, "")
+			rt, err := g.newRuntime(ctx, s, runtimeOptions{sandbox: sandboxDir, projects: projects})
 			if err != nil {
 				return err
 			}
 			defer rt.Close()
-			set, err := loadPlaybooks(rt.cfg)
-			if err != nil {
-				return err
-			}
-			p, ok := set.Get(args[0])
+			p, ok := rt.playbooks.Get(args[0])
 			if !ok {
 				return fmt.Errorf("no playbook is named %q: see zerodrift playbook list", args[0])
 			}
@@ -169,12 +165,16 @@ func newHistoryCmd(g *globals, s streams) *cobra.Command {
 				}
 				f.Since = t
 			}
-			rt, err := g.newRuntime(cmd.Context(), s, "", nil, "")
+			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
-			changes, err := rt.ledger.Changes(cmd.Context(), f)
+			store, err := openLedger(cmd.Context(), cfg, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			changes, err := store.Changes(cmd.Context(), f)
 			if err != nil {
 				return fmt.Errorf("reading the ledger: %w", err)
 			}
@@ -246,7 +246,7 @@ func newRollbackCmd(g *globals, s streams) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			rt, err := g.newRuntime(ctx, s, "", nil, "")
+			rt, err := g.newRuntime(ctx, s, runtimeOptions{})
 			if err != nil {
 				return err
 			}

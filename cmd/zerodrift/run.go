@@ -37,7 +37,7 @@ prints the plan. Every run, decision and change is recorded in the ledger.`,
 				return fmt.Errorf("--format: %q is not table or json", f.format)
 			}
 			ctx := cmd.Context()
-			rt, err := g.newRuntime(ctx, s, f.sandbox, f.projects, f.iac)
+			rt, err := g.newRuntime(ctx, s, runtimeOptions{sandbox: f.sandbox, projects: f.projects, routeIaC: true, iacDir: f.iac})
 			if err != nil {
 				return err
 			}

@@ -29,10 +29,11 @@ type runtime struct {
 	cfg *config.Config
 	log *zap.Logger
 	*liveScope
-	ledger  ledger.Store
-	actions remediators.Registry
-	engine  *engine.Engine
-	closers []func() error
+	ledger    ledger.Store
+	playbooks *playbooks.Set
+	actions   remediators.Registry
+	engine    *engine.Engine
+	closers   []func() error
 }
 
 func (r *runtime) Close() {
@@ -63,7 +64,29 @@ func defaultLedgerURL(sandboxed bool) (string, error) {
 
 // newRuntime loads the configuration, starts the sandbox when asked, opens the ledger and
 // builds the live actions and the engine.
-func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, projects []string, iacDir string) (_ *runtime, err error) {
+// runtimeOptions are what a command asks of its runtime.
+type runtimeOptions struct {
+	sandbox  string   // --sandbox[=DIR]
+	projects []string // --project
+	// routeIaC connects the IaC repository (or reads iacDir) so findings on declared
+	// resources become pull requests; only `run` routes.
+	routeIaC bool
+	iacDir   string
+}
+
+// openLedger opens the configured ledger, or the default one.
+func openLedger(ctx context.Context, cfg *config.Config, sandboxed bool) (ledger.Store, error) {
+	url := cfg.Ledger
+	if url == "" {
+		var err error
+		if url, err = defaultLedgerURL(sandboxed); err != nil {
+			return nil, err
+		}
+	}
+	return ledger.Open(ctx, url)
+}
+
+func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (_ *runtime, err error) {
 	log, err := g.logger(s)
 	if err != nil {
 		return nil, err
@@ -78,18 +101,11 @@ func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, 
 			r.Close()
 		}
 	}()
-	if r.liveScope, err = newLiveScope(cfg, sandboxDir, projects); err != nil {
+	if r.liveScope, err = newLiveScope(cfg, o.sandbox, o.projects); err != nil {
 		return nil, err
 	}
 	r.closers = append(r.closers, r.liveScope.Close)
-	url := cfg.Ledger
-	if url == "" {
-		if url, err = defaultLedgerURL(sandboxDir != ""); err != nil {
-			return nil, err
-		}
-	}
-	r.ledger, err = ledger.Open(ctx, url)
-	if err != nil {
+	if r.ledger, err = openLedger(ctx, cfg, o.sandbox != ""); err != nil {
 		return nil, err
 	}
 	r.closers = append(r.closers, r.ledger.Close)
@@ -99,8 +115,7 @@ func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, 
 		return nil, err
 	}
 	r.closers = append(r.closers, r.actions.Close)
-	set, err := loadPlaybooks(cfg)
-	if err != nil {
+	if r.playbooks, err = loadPlaybooks(cfg); err != nil {
 		return nil, err
 	}
 	now, err := g.clock()
@@ -115,8 +130,12 @@ func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, 
 	if g.now != "" {
 		clock = func() time.Time { return now }
 	}
-	deps := engine.Deps{Config: cfg, Rules: cfg.Rules(), Env: env, Playbooks: set,
+	deps := engine.Deps{Config: cfg, Rules: cfg.Rules(), Env: env, Playbooks: r.playbooks,
 		Actions: r.actions, Defaults: playbooks.ConfigDefaults(env), Ledger: r.ledger, Log: log, Now: clock, Version: version}
+	if !o.routeIaC {
+		r.engine = engine.New(deps)
+		return r, nil
+	}
 	if prCfg, ok, err := r.pullRequestConfig(); err != nil {
 		return nil, err
 	} else if ok {
@@ -125,8 +144,8 @@ func (g *globals) newRuntime(ctx context.Context, s streams, sandboxDir string, 
 			return nil, fmt.Errorf("connecting to the IaC repository %s: %w", prCfg.Repository, err)
 		}
 		deps.PRs = prs
-	} else if iacDir != "" {
-		deps.IaCDir = os.DirFS(iacDir)
+	} else if o.iacDir != "" {
+		deps.IaCDir = os.DirFS(o.iacDir)
 	}
 	if deps.PRs != nil || deps.IaCDir != nil {
 		svc, err := storage.NewService(ctx, storageOptions(r.live)...)
