@@ -7,7 +7,8 @@
 // block, module list element or map entry that declares it, and says how sure it is:
 // Managed, Unmanaged, Ambiguous or Unresolved. Patch writes one of the playbook
 // catalogue's Terraform edits into a Managed declaration, changing only the edited
-// expression and keeping every other byte, comment and blank line of the file.
+// expression (formatted with hclwrite, as terraform fmt formats it) and keeping every other
+// byte, comment and blank line of the file.
 //
 // Evaluation is deliberately small: literals, var.*, local.*, each.* and count.index,
 // string interpolation, tuples and objects, indexing, and toset/tolist/tomap. Anything

@@ -482,7 +482,7 @@ func replaceSeq(ed *editor, r hcl.Range, items []seqItem, op seqEdit) error {
 		// terraform fmt would realign lines outside the edit: keep the brackets apart.
 		text = text[:1] + "\n" + indentOf(src, open) + text[1:]
 	}
-	ed.replace(open, close+1, fmtExpr(text))
+	ed.replace(open, close+1, fmtExpr(text, indentOf(src, open)))
 	return nil
 }
 
@@ -1094,7 +1094,7 @@ func (p *patcher) addDeny(params, evidence map[string]any) error {
 			lines = append(lines, "  allow = []")
 		}
 		lines = append(lines, "}")
-		text := alignCells(strings.Join(lines, "\n"))
+		text := strings.Join(lines, "\n")
 		text = strings.ReplaceAll(text, "\n", "\n"+indent)
 		p.checkShared(list.SrcRange, "the "+t.rulesInput+" list")
 		if err := replaceSeq(ed, list.SrcRange, tupleItems(list), seqEdit{insertAt: j + 1, insert: []string{text}, tuple: true}); err != nil {

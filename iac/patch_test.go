@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
 
 	"github.com/zerodrift/zerodrift/inventory"
 )
@@ -218,12 +219,13 @@ func checkPatch(t testing.TB, p *Patch) {
 	if len(touched) > 1 {
 		t.Errorf("the patch changes more than one block: %v", touched)
 	}
-	// Changed and new blocks are aligned as terraform fmt aligns them.
+	// Changed and new blocks are formatted as terraform fmt (hclwrite) formats them.
+	canonical := func(text string) string { return string(hclwrite.Format([]byte(text))) }
 	wasAligned := map[string]bool{}
 	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
 		r := b.Range()
 		text := string(p.Before[r.Start.Byte:r.End.Byte])
-		wasAligned[b.Type+" "+strings.Join(b.Labels, ".")] = alignCells(text) == text
+		wasAligned[b.Type+" "+strings.Join(b.Labels, ".")] = canonical(text) == text
 	}
 	fa, diags := hclsyntax.ParseConfig(p.After, p.File, hcl.InitialPos)
 	if !diags.HasErrors() {
@@ -234,8 +236,8 @@ func checkPatch(t testing.TB, p *Patch) {
 			if strings.Contains(string(p.Before), text) || r.Start.Column != 1 || (known && !aligned) {
 				continue
 			}
-			if aligned := alignCells(text); aligned != text {
-				t.Errorf("block %s %v is not aligned as terraform fmt would:\n%s", b.Type, b.Labels, unifiedDiff("block", []byte(text), []byte(aligned)))
+			if aligned := canonical(text); aligned != text {
+				t.Errorf("block %s %v is not formatted as terraform fmt would:\n%s", b.Type, b.Labels, unifiedDiff("block", []byte(text), []byte(aligned)))
 			}
 		}
 	}

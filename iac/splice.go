@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
 )
 
-// This file edits source bytes in place: every edit replaces one byte range, and only the
-// text of the edited expression (a list, an object, an inserted attribute or block) is
-// formatted. Everything else in the file is kept byte for byte.
+// This file edits source bytes in place: every edit replaces one byte range found from the
+// hclsyntax ranges, and only the text of the edited expression (a list, an object, an
+// inserted attribute or block) is formatted, by hclwrite's formatter. hclwrite has no API
+// for editing inside list and object expressions (hashicorp/hcl#695), and File.Bytes after
+// an edit re-formats more than the edit, so the edits are spliced rather than made through
+// an hclwrite.File. Everything else in the file is kept byte for byte.
 
 // edit replaces src[start:end] with text.
 type edit struct {
@@ -303,143 +306,54 @@ func bounds(src []byte, r hcl.Range) (open, close int, err error) {
 	return open, close, nil
 }
 
-// fmtExpr prepares the new text of an edited expression. The text is built with canonical
-// spacing and indentation already; what is left is the vertical alignment terraform fmt
-// gives "=" signs and trailing comments of neighbouring lines, which an added or removed
-// object item changes. Only the expression's own lines are touched.
-func fmtExpr(text string) string { return alignCells(text) }
+// fmtExpr formats the new text of an edited expression with hclwrite, exactly as terraform
+// fmt would format it, and nothing else: the expression's first line continues a line
+// indented by indent ("name = " or "[" precede it there), and its other lines are indented
+// from there. Only the expression's own text is formatted; the rest of the file keeps its
+// bytes. Text with a heredoc is returned as it is, since re-indenting would change it.
+func fmtExpr(text, indent string) string {
+	if hasHeredoc(text) {
+		return text
+	}
+	const lead = "x = "
+	out := string(hclwrite.Format([]byte(lead + text)))
+	out, ok := strings.CutPrefix(out, lead)
+	if !ok {
+		return text
+	}
+	return indentLines(out, indent, true)
+}
 
-// fmtBlock aligns a block's text (which starts at column 0) and indents every line.
+// fmtBlock formats a block's text (which starts at column 0) with hclwrite and indents every
+// line.
 func fmtBlock(text, indent string) string {
-	out := strings.TrimRight(alignCells(text), "\n")
-	lines := strings.Split(out, "\n")
+	out := text
+	if !hasHeredoc(text) {
+		out = string(hclwrite.Format([]byte(text)))
+	}
+	return indentLines(strings.TrimRight(out, "\n"), indent, false) + "\n"
+}
+
+// indentLines prefixes the non-empty lines of text with indent (all but the first when
+// skipFirst).
+func indentLines(text, indent string, skipFirst bool) string {
+	lines := strings.Split(text, "\n")
 	for i := range lines {
-		if lines[i] != "" {
+		if lines[i] != "" && (i > 0 || !skipFirst) {
 			lines[i] = indent + lines[i]
 		}
 	}
-	return strings.Join(lines, "\n") + "\n"
+	return strings.Join(lines, "\n")
 }
 
-// alignCells aligns "=" and trailing comments the way terraform fmt (hclwrite) does: a
-// line's assignment cell starts at its first "=" when the rest of the line opens no
-// bracket; consecutive lines with assignment cells align their "=" one column after the
-// longest left-hand side; then consecutive lines with trailing comments align the comments
-// one column after the longest code. Text with a heredoc, or that does not lex, is returned
-// unchanged.
-func alignCells(text string) string {
-	src := []byte(text)
-	toks, diags := hclsyntax.LexConfig(src, "", hcl.InitialPos)
-	if diags.HasErrors() {
-		return text
-	}
-	type line struct {
-		start, end int // the line's bytes, without its newline
-		leadEnd    int // end of the last token before "="
-		eq         int // offset of "=", or -1
-		codeEnd    int // end of the last token before the comment
-		comment    int // offset of the trailing comment, or -1
-	}
-	var lines []line
-	var cur []hclsyntax.Token
-	lineStartAt := 0
-	flush := func(end int) {
-		l := line{start: lineStartAt, end: end, eq: -1, comment: -1}
-		lead := cur
-		if len(lead) > 1 && lead[len(lead)-1].Type == hclsyntax.TokenComment {
-			l.comment = lead[len(lead)-1].Range.Start.Byte
-			lead = lead[:len(lead)-1]
-		}
-		if len(lead) > 0 {
-			l.codeEnd = lead[len(lead)-1].Range.End.Byte
-		}
-		for i, t := range lead {
-			if i > 0 && t.Type == hclsyntax.TokenEqual {
-				net := 0
-				for _, u := range lead[i:] {
-					net += bracketChange(u.Type)
-				}
-				if net == 0 {
-					l.eq = t.Range.Start.Byte
-					l.leadEnd = lead[i-1].Range.End.Byte
-				}
-				break
-			}
-		}
-		lines = append(lines, l)
-		cur = nil
-	}
+func hasHeredoc(text string) bool {
+	toks, _ := hclsyntax.LexConfig([]byte(text), "", hcl.InitialPos)
 	for _, t := range toks {
-		switch {
-		case t.Type == hclsyntax.TokenOHeredoc:
-			return text
-		case t.Type == hclsyntax.TokenEOF:
-			flush(len(src))
-		case t.Type == hclsyntax.TokenNewline:
-			flush(t.Range.Start.Byte)
-			lineStartAt = t.Range.End.Byte
-		case t.Type == hclsyntax.TokenComment && strings.HasSuffix(string(t.Bytes), "\n"):
-			cur = append(cur, t)
-			flush(t.Range.End.Byte - 1)
-			lineStartAt = t.Range.End.Byte
-		default:
-			cur = append(cur, t)
+		if t.Type == hclsyntax.TokenOHeredoc {
+			return true
 		}
 	}
-	width := func(b []byte) int { return utf8.RuneCount(b) }
-	// New text of each line: prefix (through the lead), the assignment, the comment.
-	lead := make([]string, len(lines))
-	assign := make([]string, len(lines))
-	comment := make([]string, len(lines))
-	for i, l := range lines {
-		switch {
-		case l.eq >= 0 && l.comment >= 0:
-			lead[i], assign[i], comment[i] = string(src[l.start:l.leadEnd]), string(src[l.eq:l.codeEnd]), string(src[l.comment:l.end])
-		case l.eq >= 0:
-			lead[i], assign[i] = string(src[l.start:l.leadEnd]), string(src[l.eq:l.end])
-		case l.comment >= 0:
-			lead[i], comment[i] = string(src[l.start:l.codeEnd]), string(src[l.comment:l.end])
-		default:
-			lead[i] = string(src[l.start:l.end])
-		}
-	}
-	pad := make([]int, len(lines)) // spaces before the assignment
-	for i := 0; i < len(lines); {
-		if lines[i].eq < 0 {
-			i++
-			continue
-		}
-		j, widest := i, 0
-		for ; j < len(lines) && lines[j].eq >= 0; j++ {
-			widest = max(widest, width([]byte(lead[j])))
-		}
-		for k := i; k < j; k++ {
-			pad[k] = widest - width([]byte(lead[k])) + 1
-		}
-		i = j
-	}
-	code := make([]string, len(lines))
-	for i := range lines {
-		code[i] = lead[i]
-		if lines[i].eq >= 0 {
-			code[i] += strings.Repeat(" ", pad[i]) + assign[i]
-		}
-	}
-	for i := 0; i < len(lines); {
-		if lines[i].comment < 0 {
-			i++
-			continue
-		}
-		j, widest := i, 0
-		for ; j < len(lines) && lines[j].comment >= 0; j++ {
-			widest = max(widest, width([]byte(code[j])))
-		}
-		for k := i; k < j; k++ {
-			code[k] += strings.Repeat(" ", widest-width([]byte(code[k]))+1) + comment[k]
-		}
-		i = j
-	}
-	return strings.Join(code, "\n")
+	return false
 }
 
 func bracketChange(t hclsyntax.TokenType) int {
@@ -518,7 +432,7 @@ func insertAttr(ed *editor, b *hclsyntax.Block, name, value string) error {
 	if pos > closeLS {
 		return fmt.Errorf("iac: the %s block at %s:%d is written on one line; edit it by hand", b.Type, ed.f.path, b.TypeRange.Start.Line)
 	}
-	text += indent + name + " = " + fmtExpr(value) + "\n"
+	text += indent + name + " = " + fmtExpr(value, indent) + "\n"
 	if pos < closeLS && !blankLine(src, pos) {
 		text += "\n"
 	}
@@ -530,7 +444,7 @@ func insertAttr(ed *editor, b *hclsyntax.Block, name, value string) error {
 func setAttr(ed *editor, b *hclsyntax.Block, name, value string) error {
 	if a := b.Body.Attributes[name]; a != nil {
 		r := a.Expr.Range()
-		ed.replace(r.Start.Byte, r.End.Byte, fmtExpr(value))
+		ed.replace(r.Start.Byte, r.End.Byte, fmtExpr(value, indentOf(ed.f.src, a.NameRange.Start.Byte)))
 		return nil
 	}
 	return insertAttr(ed, b, name, value)
