@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -120,10 +121,37 @@ type GitHubApp struct {
 	PrivateKeyFile string `yaml:"privateKeyFile"`
 }
 
-// IaC locates the Terraform roots in the repository.
+// IaC locates the Terraform roots in the repository and their state.
 type IaC struct {
 	Roots []string `yaml:"roots"`
+	// Workspaces are the Terraform workspaces whose state is read for every root with a
+	// gcs backend (default: just "default"); an object a workspace lacks is skipped.
+	Workspaces []string `yaml:"workspaces"`
+	// States give the gcs backend of roots whose backend block does not say it (a partial
+	// backend configuration passed with -backend-config), or override it.
+	States []StateBackend `yaml:"states"`
 }
+
+// StateBackend is where one root keeps its Terraform state.
+type StateBackend struct {
+	Root   string `yaml:"root"`
+	Bucket string `yaml:"bucket"`
+	Prefix string `yaml:"prefix"`
+}
+
+// StateWorkspaces returns the workspaces whose state is read, "default" when none is set.
+func (c IaC) StateWorkspaces() []string {
+	if len(c.Workspaces) == 0 {
+		return []string{"default"}
+	}
+	return c.Workspaces
+}
+
+// workspaceName is what terraform workspace new accepts.
+var workspaceName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,90}$`)
+
+// bucketName is a Cloud Storage bucket name.
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$`)
 
 // Baseline tunes the rules.
 type Baseline struct {
@@ -399,9 +427,34 @@ func (v *validator) validate(c *Config) {
 			v.add("github.tokenFile", "set either app or tokenFile, not both")
 		}
 	}
+	repoFolder := func(r string) bool {
+		return r != "" && !strings.HasPrefix(r, "/") && !slices.Contains(strings.Split(r, "/"), "..")
+	}
 	for i, r := range c.IaC.Roots {
-		if r == "" || strings.HasPrefix(r, "/") || slices.Contains(strings.Split(r, "/"), "..") {
+		if !repoFolder(r) {
 			v.add(fmt.Sprintf("iac.roots[%d]", i), "%q is not a folder inside the repository (relative, no ..)", r)
+		}
+	}
+	for i, w := range c.IaC.Workspaces {
+		if !workspaceName.MatchString(w) {
+			v.add(fmt.Sprintf("iac.workspaces[%d]", i), "%q is not a Terraform workspace name (letters, digits, - and _)", w)
+		}
+	}
+	seenRoots := map[string]bool{}
+	for i, st := range c.IaC.States {
+		at := fmt.Sprintf("iac.states[%d]", i)
+		switch {
+		case !repoFolder(st.Root):
+			v.add(at+".root", "%q is not a folder inside the repository (relative, no ..)", st.Root)
+		case seenRoots[path.Clean(st.Root)]:
+			v.add(at+".root", "%q is given twice", st.Root)
+		}
+		seenRoots[path.Clean(st.Root)] = true
+		if !bucketName.MatchString(st.Bucket) {
+			v.add(at+".bucket", "%q is not a Cloud Storage bucket name", st.Bucket)
+		}
+		if strings.HasPrefix(st.Prefix, "/") || slices.Contains(strings.Split(st.Prefix, "/"), "..") {
+			v.add(at+".prefix", "%q is not an object prefix (relative, no ..)", st.Prefix)
 		}
 	}
 	if c.Ledger != "" && !strings.HasPrefix(c.Ledger, "sqlite://") && !strings.HasPrefix(c.Ledger, "postgres://") && !strings.HasPrefix(c.Ledger, "postgresql://") {

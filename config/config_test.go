@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,47 @@ func TestScopeAllows(t *testing.T) {
 	} {
 		if got := tc.scope.Allows(tc.project, anc); got != tc.want {
 			t.Errorf("%+v allows %q: %v, want %v", tc.scope, tc.project, got, tc.want)
+		}
+	}
+}
+
+func TestIaCStateSettings(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("iac:\n  roots: [envs/prod]\n  workspaces: [default, blue]\n  states:\n    - {root: envs/prod, bucket: corp-tfstate, prefix: terraform/prod}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.IaC.StateWorkspaces(); !slices.Equal(got, []string{"default", "blue"}) {
+		t.Errorf("workspaces %v", got)
+	}
+	if d, _ := Parse("c.yaml", nil); !slices.Equal(d.IaC.StateWorkspaces(), []string{"default"}) {
+		t.Errorf("default workspaces %v", d.IaC.StateWorkspaces())
+	}
+	in := `iac:
+  workspaces: [default, "blue green"]
+  states:
+    - root: ../prod
+      bucket: Corp_TFState
+    - root: envs/prod
+      bucket: corp-tfstate
+      prefix: ../x
+    - root: envs/prod/
+      bucket: corp-tfstate
+`
+	_, err = Parse("c.yaml", []byte(in))
+	want := []string{
+		`c.yaml:2: iac.workspaces[1]: "blue green" is not a Terraform workspace name`,
+		`c.yaml:4: iac.states[0].root: "../prod" is not a folder inside the repository`,
+		`c.yaml:5: iac.states[0].bucket: "Corp_TFState" is not a Cloud Storage bucket name`,
+		`c.yaml:8: iac.states[1].prefix: "../x" is not an object prefix`,
+		`c.yaml:9: iac.states[2].root: "envs/prod/" is given twice`,
+	}
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != len(want) {
+		t.Fatalf("got %v, want %d problems", err, len(want))
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%s", w, err)
 		}
 	}
 }

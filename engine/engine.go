@@ -114,8 +114,9 @@ type Deps struct {
 	// when PRs is nil, is a local Terraform tree used to tell which resources it declares.
 	PRs    PullRequests
 	IaCDir fs.FS
-	// ReadState reads a root's Terraform state from its gcs backend (nil: none is read).
-	ReadState func(ctx context.Context, b iac.GCSBackend) (*iac.State, error)
+	// ReadState reads the state of a workspace of a root from its gcs backend; (nil, nil)
+	// when the workspace has none. Nil: no state is read.
+	ReadState func(ctx context.Context, b iac.GCSBackend, workspace string) (*iac.State, error)
 	Log       *zap.Logger
 	Now       func() time.Time
 	Version   string

@@ -138,8 +138,8 @@ func newFixtureWith(t *testing.T, sc *sandbox.Scenario, configYAML string, prs b
 		if err != nil {
 			t.Fatal(err)
 		}
-		deps.ReadState = func(ctx context.Context, b iac.GCSBackend) (*iac.State, error) {
-			return iac.ReadGCSState(ctx, svc, b, "default")
+		deps.ReadState = func(ctx context.Context, b iac.GCSBackend, workspace string) (*iac.State, error) {
+			return iac.ReadGCSState(ctx, svc, b, workspace)
 		}
 	}
 	eng := engine.New(deps)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 
 	"go.uber.org/zap"
@@ -78,27 +79,47 @@ func (e *Engine) loadIaC(ctx context.Context, log *zap.Logger) iacState {
 	return iacState{index: ix, baseSHA: base}
 }
 
-// attachState reads the Terraform state of every root with a gcs backend, so provider IDs
-// map to exact addresses. A state that cannot be read leaves the root to configuration
-// matching, which only ever answers with an exact, unique match or a report.
+// attachState reads the Terraform state of every root with a gcs backend (from its backend
+// block, or iac.states in config), for each configured workspace, so provider IDs map to
+// exact addresses. A state that cannot be read leaves the root to configuration matching,
+// which only ever answers with an exact, unique match or a report.
 func (e *Engine) attachState(ctx context.Context, log *zap.Logger, ix *iac.Index) {
 	if e.d.ReadState == nil {
 		return
 	}
+	configured := map[string]iac.GCSBackend{}
+	for _, s := range e.d.Config.IaC.States {
+		configured[path.Clean(s.Root)] = iac.GCSBackend{Bucket: s.Bucket, Prefix: s.Prefix}
+	}
 	for _, root := range ix.ModuleRoots() {
-		b, ok := iac.Backend(ix, root)
+		b, ok := configured[root]
 		if !ok {
-			continue
+			if b, ok = iac.Backend(ix, root); !ok {
+				continue
+			}
 		}
-		st, err := e.d.ReadState(ctx, b)
-		if err != nil {
-			// The error names the bucket and object only: state content is never quoted.
-			log.Warn("Terraform state unreadable; matching by configuration", zap.String("root", root),
-				zap.String("bucket", b.Bucket), zap.String("object", b.Object("")), zap.Error(err))
-			continue
+		var merged *iac.State
+		for _, ws := range e.d.Config.IaC.StateWorkspaces() {
+			st, err := e.d.ReadState(ctx, b, ws)
+			if err != nil {
+				// The error names the bucket and object only: state content is never quoted.
+				log.Warn("Terraform state unreadable; matching by configuration", zap.String("root", root),
+					zap.String("bucket", b.Bucket), zap.String("object", b.Object(ws)), zap.Error(err))
+				continue
+			}
+			if st == nil {
+				log.Debug("no Terraform state for this workspace", zap.String("root", root), zap.String("object", b.Object(ws)))
+				continue
+			}
+			if merged == nil {
+				merged = &iac.State{}
+			}
+			// Each workspace's instances are separate live resources at the same addresses:
+			// a live resource is matched by its provider ID, whichever workspace holds it.
+			merged.Resources = append(merged.Resources, st.Resources...)
 		}
-		if st != nil {
-			ix.WithState(root, st)
+		if merged != nil {
+			ix.WithState(root, merged)
 		}
 	}
 }

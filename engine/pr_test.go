@@ -183,11 +183,9 @@ resource "google_compute_firewall" "all_world" {
 	}
 }
 
-// Terraform state maps a live firewall to its exact address even when the configuration's
-// name cannot be evaluated; without the state it is only reported as possibly declared.
-func TestTerraformStateResolvesWhatConfigurationCannot(t *testing.T) {
-	const https = "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-https"
-	config := `variable "web_rule_name" {}
+// webRuleUnnamed declares the sandbox's allow-https firewall with a name that cannot be
+// evaluated (the variable has no value), so only Terraform state can tell it is declared.
+const webRuleUnnamed = `variable "web_rule_name" {}
 
 resource "google_compute_firewall" "web" {
   name          = var.web_rule_name
@@ -200,6 +198,12 @@ resource "google_compute_firewall" "web" {
   }
 }
 `
+
+// Terraform state maps a live firewall to its exact address even when the configuration's
+// name cannot be evaluated; without the state it is only reported as possibly declared.
+func TestTerraformStateResolvesWhatConfigurationCannot(t *testing.T) {
+	const https = "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-https"
+	config := webRuleUnnamed
 	state := `{"version": 4, "terraform_version": "1.9.0", "serial": 3, "lineage": "x", "outputs": {},
  "resources": [{"mode": "managed", "type": "google_compute_firewall", "name": "web", "provider": "provider[\"registry.terraform.io/hashicorp/google\"]",
    "instances": [{"schema_version": 1, "attributes": {"id": "projects/acme-prod/global/firewalls/allow-https", "name": "allow-https", "project": "acme-prod"}}]}]}`
@@ -215,5 +219,36 @@ resource "google_compute_firewall" "web" {
 	d = decisionFor(t, with.run(false, -1), https, "firewall-open-ingress")
 	if d.Action != engine.ActionPR || d.PR == nil || d.PR.Address != "google_compute_firewall.web" || d.PR.File != "envs/prod/web.tf" {
 		t.Errorf("with state: %+v (PR %+v), want a PR on google_compute_firewall.web", d, d.PR)
+	}
+}
+
+// A root whose backend block leaves the bucket to -backend-config, with its state in a
+// non-default workspace: iac.states and iac.workspaces in config let the state be found.
+func TestTerraformStateFromConfiguredBackendAndWorkspace(t *testing.T) {
+	const https = "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-https"
+	config := webRuleUnnamed
+	state := `{"version": 4, "serial": 3, "lineage": "x",
+ "resources": [{"mode": "managed", "type": "google_compute_firewall", "name": "web",
+   "instances": [{"attributes": {"id": "projects/acme-prod/global/firewalls/allow-https"}}]}]}`
+	sc := builtinWithIaC(t, map[string]string{"envs/prod/web.tf": config,
+		"state/corp-tfstate/terraform/prod/blue.tfstate": state})
+	for _, tc := range []struct {
+		name, config string
+		want         string
+	}{
+		{"default workspace only", "iac:\n  states: [{root: envs/prod, bucket: corp-tfstate, prefix: terraform/prod}]\n", engine.ActionReport},
+		{"the backend block's bucket", "iac:\n  workspaces: [default, blue]\n", engine.ActionReport},
+		{"configured backend and workspace", "iac:\n  workspaces: [default, blue]\n  states: [{root: envs/prod, bucket: corp-tfstate, prefix: terraform/prod}]\n", engine.ActionPR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixtureWith(t, sc, tc.config, true)
+			d := decisionFor(t, f.run(false, -1), https, "firewall-open-ingress")
+			if d.Action != tc.want {
+				t.Fatalf("decided %s (%s), want %s", d.Action, d.Reason, tc.want)
+			}
+			if tc.want == engine.ActionPR && (d.PR == nil || d.PR.Address != "google_compute_firewall.web") {
+				t.Errorf("PR %+v, want one on google_compute_firewall.web", d.PR)
+			}
+		})
 	}
 }

@@ -153,9 +153,6 @@ type hit struct {
 // When the index carries Terraform state (WithState), the state is consulted first.
 func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) Match {
 	path := resourcePath(resourceName)
-	if m, ok := ix.ownerFromState(assetType, path, evidence); ok {
-		return m
-	}
 	var hits []hit
 	switch assetType {
 	case inventory.TypeFirewall:
@@ -194,6 +191,9 @@ func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) 
 		hits = ix.serviceAccountHits(projectIdentity(parts[1], evidence), accountIdentity(parts[3], evidence))
 	default:
 		return Match{Status: Unresolved, Why: fmt.Sprintf("zerodrift does not map %s assets to Terraform", assetType)}
+	}
+	if m, ok := ix.ownerFromState(assetType, path, evidence, hits); ok {
+		return m
 	}
 	return ix.decide(ix.pruneByState(assetType, path, evidence, hits))
 }

@@ -1,6 +1,7 @@
 package iac
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"path"
@@ -33,11 +34,15 @@ func (ix *Index) WithState(root string, st *State) {
 	ix.states[root] = st
 }
 
-// stateKey is how a live resource appears in a state: its type and a test of an instance.
+// stateKey is how a live resource appears in a state: the resource types that can record
+// it and a test of an instance.
 type stateKey struct {
-	typ     string
-	kind    string
-	tkind   targetKind
+	// types are the resource types whose instances can be the resource. For those in direct,
+	// the state address alone locates a block Patch can edit (the whole block is the
+	// resource); the others (a binding's member list, a policy's data source, a module
+	// call's input) are located by the configuration, which the state then confirms.
+	types   []string
+	direct  map[string]targetKind
 	name    string // the live name, for the target
 	matches func(r StateResource) bool
 }
@@ -62,7 +67,7 @@ func stateKeyOf(assetType, p string, evidence map[string]any) (stateKey, bool) {
 				want = append(want, "projects/"+pr+"/global/"+coll+"/"+name)
 			}
 		}
-		return stateKey{typ: typ, kind: typ, tkind: tk, name: name, matches: func(r StateResource) bool {
+		return stateKey{types: []string{typ}, direct: map[string]targetKind{typ: tk}, name: name, matches: func(r StateResource) bool {
 			for _, w := range want {
 				if r.ID == w || resourcePath(r.SelfLink) == w {
 					return true
@@ -72,27 +77,69 @@ func stateKeyOf(assetType, p string, evidence map[string]any) (stateKey, bool) {
 			return r.Name == name && r.Project != "" && (r.Project == id.id || r.Project == id.number) &&
 				(r.ID == "" || r.ID == name)
 		}}, true
-	case inventory.TypeProject:
+	case inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization:
 		role, member := evString(evidence, "role"), evString(evidence, "member")
-		coll, project, ok := strings.Cut(p, "/")
-		if role == "" || member == "" || !ok || coll != "projects" || project == "" || strings.Contains(project, "/") {
+		sc, ok := iamScopeOf(assetType, p, evidence)
+		if role == "" || member == "" || !ok {
 			return stateKey{}, false
 		}
-		id := projectIdentity(project, evidence)
+		// The provider's IDs start with the scope as the IAM updaters write it: a project ID
+		// (or number), "folders/N", an organization number; both spellings are accepted.
+		var scopes []string
+		for _, x := range []string{sc.id.id, sc.id.number} {
+			if x != "" {
+				scopes = append(scopes, x, sc.prefixes[0]+x)
+			}
+		}
 		cond := evCondition(evidence)
-		typ := "google_project" + iamMemberSuffix
-		return stateKey{typ: typ, kind: typ, tkind: tIAMMember, matches: func(r StateResource) bool {
-			for _, pr := range []string{id.id, id.number} {
-				if pr == "" {
-					continue
-				}
-				for _, form := range []string{pr, "projects/" + pr} {
-					if iamMemberIDMatches(r.ID, form+"/"+role, member, cond) {
-						return true
+		prefix := "google_" + sc.kind
+		memberT, bindingT, policyT := prefix+iamMemberSuffix, prefix+iamBindingSuffix, prefix+iamPolicySuffix
+		return stateKey{types: []string{memberT, bindingT, policyT}, direct: map[string]targetKind{memberT: tIAMMember},
+			matches: func(r StateResource) bool {
+				for _, form := range scopes {
+					switch r.Type {
+					case memberT:
+						if iamMemberIDMatches(r.ID, form+"/"+role, member, cond) {
+							return true
+						}
+					case bindingT:
+						want := form + "/" + role
+						if cond != nil && cond.title != "" {
+							want += "/" + cond.title
+						}
+						if r.ID == want {
+							return true
+						}
+					case policyT:
+						if r.ID == form {
+							return true
+						}
 					}
 				}
+				return false
+			}}, true
+	case inventory.TypeServiceAccount, inventory.TypeServiceAccountKey:
+		parts := strings.Split(p, "/")
+		key := assetType == inventory.TypeServiceAccountKey
+		if len(parts) < 4 || parts[0] != "projects" || parts[2] != "serviceAccounts" ||
+			(key && (len(parts) != 6 || parts[4] != "keys")) || (!key && len(parts) != 4) {
+			return stateKey{}, false
+		}
+		account := accountIdentity(parts[3], evidence)
+		typ, tk := KindServiceAccount, tServiceAccount
+		if key {
+			typ, tk = KindServiceAccountKey, tServiceAccountKey
+		}
+		return stateKey{types: []string{typ}, direct: map[string]targetKind{typ: tk}, matches: func(r StateResource) bool {
+			// projects/P/serviceAccounts/EMAIL[/keys/ID]; the project may be "-".
+			rp := strings.Split(resourcePath(cmp.Or(r.ID, r.Name)), "/")
+			if len(rp) != len(parts) || rp[0] != "projects" || rp[2] != "serviceAccounts" {
+				return false
 			}
-			return false
+			if key && (rp[4] != "keys" || rp[5] != parts[5]) {
+				return false
+			}
+			return (account.id != "" && strings.EqualFold(rp[3], account.id)) || (account.number != "" && rp[3] == account.number)
 		}}, true
 	}
 	return stateKey{}, false
@@ -115,7 +162,9 @@ func iamMemberIDMatches(id, scopeRole, member string, cond *condition) bool {
 
 // ownerFromState answers Owner from the states given with WithState; ok is false when no
 // state holds the resource (or none was given), and Owner then answers from configuration.
-func (ix *Index) ownerFromState(assetType, p string, evidence map[string]any) (Match, bool) {
+// hits are the configuration's answers, which locate resources the state records inside
+// a module call or a member list.
+func (ix *Index) ownerFromState(assetType, p string, evidence map[string]any, hits []hit) (Match, bool) {
 	ix.statesMu.RLock()
 	defer ix.statesMu.RUnlock()
 	if len(ix.states) == 0 {
@@ -125,29 +174,46 @@ func (ix *Index) ownerFromState(assetType, p string, evidence map[string]any) (M
 	if !ok {
 		return Match{}, false
 	}
-	var hits []hit
+	var found []hit
 	var cands []Candidate
 	for _, root := range slices.Sorted(maps.Keys(ix.states)) {
 		for _, r := range ix.states[root].Resources {
-			if r.Type != key.typ || !key.matches(r) {
+			if !slices.Contains(key.types, r.Type) || !key.matches(r) {
 				continue
 			}
-			h, found := ix.stateHit(root, r.Address, key)
-			if !found {
-				cands = append(cands, Candidate{Address: r.Address, Root: root,
-					Why: "the Terraform state records the resource at this address, which no evaluated block of the index has"})
+			var confirmed []hit
+			if tk, direct := key.direct[r.Type]; direct {
+				if h, ok := ix.stateHit(root, r.Address, r.Type, tk, key.name); ok {
+					confirmed = append(confirmed, h)
+				}
+			}
+			if len(confirmed) == 0 {
+				confirmed = confirmedHits(root, r.Address, hits)
+			}
+			if len(confirmed) == 0 {
+				if _, direct := key.direct[r.Type]; direct || strings.Contains(r.Address, "module.") {
+					cands = append(cands, Candidate{Address: r.Address, Root: root,
+						Why: "the Terraform state records the resource at this address, which no evaluated block of the index has"})
+				}
+				// A binding or policy the configuration does not list the member in: the
+				// member was granted outside Terraform, and the configuration answers.
 				continue
 			}
-			hits = append(hits, h)
-			cands = append(cands, Candidate{File: h.file, Line: h.line, Address: h.addr, Root: h.root, Why: h.why})
+			for _, h := range confirmed {
+				found = append(found, h)
+				cands = append(cands, Candidate{File: h.file, Line: h.line, Address: h.addr, Root: h.root, Why: h.why})
+			}
 		}
 	}
 	switch {
 	case len(cands) == 0:
 		return Match{}, false
-	case len(cands) == 1 && len(hits) == 1:
-		h := hits[0]
+	case len(cands) == 1 && len(found) == 1 && found[0].exact:
+		h := found[0]
 		return Match{Status: Managed, File: h.file, Line: h.line, Address: h.addr, Kind: h.kind, Root: h.root, Why: h.why, target: h.t}, true
+	case len(cands) == 1 && len(found) == 1:
+		return Match{Status: Unresolved, Candidates: cands,
+			Why: "the Terraform state records the resource at " + found[0].addr + ", but the configuration there could not be fully evaluated"}, true
 	case len(cands) == 1:
 		return Match{Status: Unresolved, Candidates: cands,
 			Why: "the Terraform state records the resource at an address that could not be traced to a block"}, true
@@ -156,14 +222,36 @@ func (ix *Index) ownerFromState(assetType, p string, evidence map[string]any) (M
 		Why: fmt.Sprintf("%d Terraform state instances record the resource", len(cands))}, true
 }
 
-// stateHit resolves a state address of root to the block instance that declares it.
-func (ix *Index) stateHit(root, addr string, key stateKey) (hit, bool) {
+// confirmedHits returns the configuration hits of root that the state address addr is: the
+// same address, or a resource inside the module call the hit is an input element of. The
+// state settles what the configuration could not evaluate (names, projects), but not where
+// in the block the resource is: a hit whose member is still unknown stays uncertain.
+func confirmedHits(root, addr string, hits []hit) []hit {
+	var out []hit
+	for _, h := range hits {
+		if h.root != root || h.t == nil {
+			continue
+		}
+		call := h.t.in.prefix + h.t.b.addr() + h.t.ex.key
+		if h.addr != addr && (h.t.b.kind != "module" || !strings.HasPrefix(addr, call+".")) {
+			continue
+		}
+		h.exact = h.t.members == nil || h.t.memberIdx >= 0
+		h.why = fmt.Sprintf("the Terraform state of %s records the resource as %s; %s", root, addr, h.why)
+		out = append(out, h)
+	}
+	return out
+}
+
+// stateHit resolves a state address of root to the block instance of type typ that declares
+// it.
+func (ix *Index) stateHit(root, addr, typ string, tk targetKind, name string) (hit, bool) {
 	for _, in := range ix.instances {
 		if in.root != root || !strings.HasPrefix(addr, in.prefix) {
 			continue
 		}
 		for _, b := range in.mod.blocks {
-			if b.kind != "resource" || b.typ != key.typ {
+			if b.kind != "resource" || b.typ != typ {
 				continue
 			}
 			for _, ex := range in.expansionsOf(b) {
@@ -171,7 +259,7 @@ func (ix *Index) stateHit(root, addr string, key stateKey) (hit, bool) {
 					continue
 				}
 				c := ix.newCriteria()
-				h := blockHit(in, b, ex, c, key.kind, &target{kind: key.tkind, in: in, b: b, ex: ex, name: key.name})
+				h := blockHit(in, b, ex, c, typ, &target{kind: tk, in: in, b: b, ex: ex, name: name})
 				h.exact = true
 				h.why = fmt.Sprintf("the Terraform state of %s records the resource as %s", root, addr)
 				return h, true
@@ -196,11 +284,11 @@ func (ix *Index) pruneByState(assetType, p string, evidence map[string]any, hits
 	}
 	return slices.DeleteFunc(slices.Clone(hits), func(h hit) bool {
 		st := ix.states[h.root]
-		if h.exact || st == nil || h.kind != key.typ {
+		if h.exact || st == nil || !slices.Contains(key.types, h.kind) {
 			return false
 		}
 		for _, r := range st.Resources {
-			if r.Address == h.addr && r.Type == key.typ && r.ID != "" {
+			if r.Address == h.addr && r.Type == h.kind && r.ID != "" {
 				return !key.matches(r)
 			}
 		}

@@ -1,6 +1,8 @@
 package iac
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -376,4 +378,124 @@ func TestWithStateConcurrent(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// stateMoreMain declares resources whose configuration alone cannot single out the live
+// resource, next to the state that can.
+const stateMoreMain = `provider "google" {
+  project = "acme-prod"
+}
+
+variable "unset" {}
+
+resource "google_project_iam_binding" "viewers" {
+  project = var.unset
+  role    = "roles/viewer"
+  members = [
+    "user:carol@example.com",
+    "group:ops@example.com",
+  ]
+}
+
+resource "google_folder_iam_member" "auditor" {
+  folder = var.unset
+  role   = "roles/browser"
+  member = "user:dave@example.com"
+}
+
+resource "google_service_account_key" "rotating" {
+  for_each           = toset(["blue", "green"])
+  service_account_id = "projects/acme-prod/serviceAccounts/ci@acme-prod.iam.gserviceaccount.com"
+}
+
+module "edge_firewall" {
+  source       = "terraform-google-modules/network/google//modules/firewall-rules"
+  project_id   = var.unset
+  network_name = "edge"
+  rules = [{
+    name   = "edge-ssh"
+    ranges = ["0.0.0.0/0"]
+    allow  = [{ protocol = "tcp", ports = ["22"] }]
+  }]
+}
+`
+
+const stateMore = `{
+  "version": 4, "serial": 1, "lineage": "l",
+  "resources": [
+    {"mode": "managed", "type": "google_project_iam_binding", "name": "viewers",
+     "instances": [{"attributes": {"id": "acme-prod/roles/viewer", "project": "acme-prod", "role": "roles/viewer"}}]},
+    {"mode": "managed", "type": "google_folder_iam_member", "name": "auditor",
+     "instances": [{"attributes": {"id": "folders/123/roles/browser/user:dave@example.com"}}]},
+    {"mode": "managed", "type": "google_service_account_key", "name": "rotating", "each": "map",
+     "instances": [
+       {"index_key": "blue", "attributes": {"id": "projects/acme-prod/serviceAccounts/ci@acme-prod.iam.gserviceaccount.com/keys/k-blue"}},
+       {"index_key": "green", "attributes": {"id": "projects/acme-prod/serviceAccounts/ci@acme-prod.iam.gserviceaccount.com/keys/k-green"}}]},
+    {"module": "module.edge_firewall", "mode": "managed", "type": "google_compute_firewall", "name": "rules", "each": "map",
+     "instances": [{"index_key": "edge-ssh", "attributes": {"id": "projects/acme-prod/global/firewalls/edge-ssh", "name": "edge-ssh"}}]}
+  ]
+}`
+
+func TestOwnerFromStateConfirmsConfiguration(t *testing.T) {
+	ix, err := Load(fstest.MapFS{"envs/edge/main.tf": {Data: []byte(stateMoreMain)}}, []string{"envs/edge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	project := "//cloudresourcemanager.googleapis.com/projects/acme-prod"
+	folder := "//cloudresourcemanager.googleapis.com/folders/123"
+	key := func(id string) string {
+		return "//iam.googleapis.com/projects/acme-prod/serviceAccounts/ci@acme-prod.iam.gserviceaccount.com/keys/" + id
+	}
+	cases := []struct {
+		name, assetType, resource string
+		evidence                  map[string]any
+		without, with             string
+	}{
+		{"binding member in an unevaluated project", inventory.TypeProject, project,
+			map[string]any{"role": "roles/viewer", "member": "group:ops@example.com"},
+			"unresolved [envs/edge/main.tf:12 google_project_iam_binding.viewers]",
+			"managed envs/edge/main.tf:12 google_project_iam_binding.viewers"},
+		{"binding without the member", inventory.TypeProject, project,
+			map[string]any{"role": "roles/viewer", "member": "user:eve@example.com"}, "unmanaged []", "unmanaged []"},
+		{"folder member", inventory.TypeFolder, folder,
+			map[string]any{"role": "roles/browser", "member": "user:dave@example.com"},
+			"unresolved [envs/edge/main.tf:16 google_folder_iam_member.auditor]",
+			"managed envs/edge/main.tf:16 google_folder_iam_member.auditor"},
+		{"one key of a for_each", inventory.TypeServiceAccountKey, key("k-green"), nil,
+			`ambiguous [envs/edge/main.tf:23 google_service_account_key.rotating["blue"], envs/edge/main.tf:23 google_service_account_key.rotating["green"]]`,
+			`managed envs/edge/main.tf:23 google_service_account_key.rotating["green"]`},
+		{"firewall in a registry module", inventory.TypeFirewall, fwName("acme-prod", "edge-ssh"), nil,
+			"unresolved [envs/edge/main.tf:31 module.edge_firewall.rules[0]]",
+			"managed envs/edge/main.tf:31 module.edge_firewall.rules[0]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ix.WithState("envs/edge", nil)
+			if got := where(ix.Owner(tc.assetType, tc.resource, tc.evidence)); got != tc.without {
+				t.Errorf("without state: got %s, want %s", got, tc.without)
+			}
+			st, err := ParseState(strings.NewReader(stateMore))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix.WithState("envs/edge", st)
+			m := ix.Owner(tc.assetType, tc.resource, tc.evidence)
+			if got := where(m); got != tc.with {
+				t.Errorf("with state: got %s (%s), want %s", got, m.Why, tc.with)
+			}
+			if m.Status == Managed {
+				if !strings.Contains(m.Why, "Terraform state") {
+					t.Errorf("why does not say the state decided: %s", m.Why)
+				}
+				edit := map[string]string{inventory.TypeServiceAccountKey: EditRemoveResource, inventory.TypeFirewall: EditDisableFirewall}[tc.assetType]
+				p, err := ix.Patch(m, cmp.Or(edit, EditRemoveIAMMember), nil, tc.evidence)
+				if err != nil {
+					t.Fatalf("patching a match found through state: %v", err)
+				}
+				if bytes.Equal(p.Before, p.After) {
+					t.Error("the patch changes nothing")
+				}
+			}
+		})
+	}
 }

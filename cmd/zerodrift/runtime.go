@@ -152,8 +152,8 @@ func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (
 		if err != nil {
 			return nil, fmt.Errorf("creating the Cloud Storage client for Terraform state: %w", err)
 		}
-		deps.ReadState = func(ctx context.Context, b iac.GCSBackend) (*iac.State, error) {
-			return iac.ReadGCSState(ctx, svc, b, "default")
+		deps.ReadState = func(ctx context.Context, b iac.GCSBackend, workspace string) (*iac.State, error) {
+			return iac.ReadGCSState(ctx, svc, b, workspace)
 		}
 	}
 	r.engine = engine.New(deps)
