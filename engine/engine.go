@@ -149,7 +149,14 @@ type RunOptions struct {
 	Apply bool
 	// MaxChanges bounds live changes in this run; negative means the configured maxChanges.
 	MaxChanges int
+	// Stop, when closed, ends the run at the next finding: the change in flight is finished
+	// (its API calls keep ctx), no new one starts, and the run is recorded as stopped with
+	// how far it got. Cancelling ctx instead aborts calls in flight.
+	Stop <-chan struct{}
 }
+
+// ErrStopped is returned (wrapped) by a run that ended early because RunOptions.Stop closed.
+var ErrStopped = errors.New("stopped on request")
 
 // Decision is what the run decided for one finding.
 type Decision struct {
@@ -187,6 +194,9 @@ type RunSummary struct {
 	MaxChanges int            `json:"maxChanges"`
 	Paused     bool           `json:"paused"`
 	Errors     int            `json:"errors"`
+	// Stopped says why and where a run ended early (a stop request, a cancellation, an
+	// error); empty for a run that went through.
+	Stopped string `json:"stopped,omitempty"`
 
 	perProject map[string]int // live changes per project in this run
 }
@@ -216,8 +226,14 @@ func (e *Engine) Run(ctx context.Context, src inventory.Source, opts RunOptions)
 	}
 	runErr := e.run(ctx, log, src, opts, mode, res)
 	status := "done"
-	if runErr != nil {
+	switch {
+	case errors.Is(runErr, ErrStopped):
+		status = "stopped"
+	case runErr != nil:
 		status = "failed"
+	}
+	if runErr != nil {
+		res.Summary.Stopped = runErr.Error()
 	}
 	summary, _ := json.Marshal(res.Summary)
 	// The outcome is recorded even when ctx was cancelled mid-run: use a fresh context.
@@ -256,6 +272,12 @@ func (e *Engine) run(ctx context.Context, log *zap.Logger, src inventory.Source,
 	for i := range findings {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("run %s stopped after %d of %d findings: %w", res.RunID, i, len(findings), err)
+		}
+		select {
+		case <-opts.Stop:
+			log.Info("run stopped on request", zap.Int("decided", i), zap.Int("findings", len(findings)))
+			return fmt.Errorf("run %s stopped after %d of %d findings: %w", res.RunID, i, len(findings), ErrStopped)
+		default:
 		}
 		f := &findings[i]
 		d := e.decide(ctx, log, f, rep, ex, st, mode, maxChanges, &res.Summary, res.RunID)
