@@ -4,6 +4,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
 	"github.com/zerodrift/zerodrift/internal/problems"
@@ -40,7 +42,46 @@ type Config struct {
 	// UnattendedPlaybooks turns unattended running on or off per playbook name, e.g.
 	// {iam-remove-admin-binding: true}.
 	UnattendedPlaybooks map[string]bool `yaml:"unattendedPlaybooks"`
-	Schedule            string          `yaml:"schedule"`
+	// Schedule is when `zerodrift serve` runs: five cron fields or a descriptor such as
+	// "@every 30m" (default "*/30 * * * *"), in ScheduleTimeZone (an IANA name, default UTC).
+	Schedule         string `yaml:"schedule"`
+	ScheduleTimeZone string `yaml:"scheduleTimeZone"`
+}
+
+// ParseSchedule parses a schedule: the five standard cron fields ("*/30 * * * *") or a descriptor
+// ("@hourly", "@every 30m"), evaluated in the named IANA time zone (UTC when empty).
+func ParseSchedule(spec, timeZone string) (cron.Schedule, error) {
+	loc := time.UTC
+	if timeZone != "" {
+		var err error
+		if loc, err = time.LoadLocation(timeZone); err != nil {
+			return nil, fmt.Errorf("time zone %q: %w", timeZone, err)
+		}
+	}
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		return nil, fmt.Errorf("schedule %q: give the time zone in scheduleTimeZone, not in the schedule", spec)
+	}
+	p := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	s, err := p.Parse("CRON_TZ=" + loc.String() + " " + spec)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q: %w (want five cron fields such as \"*/30 * * * *\" or a descriptor such as \"@every 30m\")", spec, err)
+	}
+	return s, nil
+}
+
+// DefaultSchedule is when serve runs when the configuration does not say.
+const DefaultSchedule = "*/30 * * * *"
+
+// LedgerEnv names the environment variable that, when set, replaces the ledger URL of the
+// configuration (a PostgreSQL URL with its password, kept in a Kubernetes Secret).
+const LedgerEnv = "ZERODRIFT_LEDGER"
+
+// LedgerURL returns the ledger URL: getenv(LedgerEnv) when set, else the configuration's.
+func (c *Config) LedgerURL(getenv func(string) string) string {
+	if u := getenv(LedgerEnv); u != "" {
+		return u
+	}
+	return c.Ledger
 }
 
 // Scope says what to scan.
@@ -346,6 +387,13 @@ func (v *validator) line(path string) int {
 }
 
 func (v *validator) validate(c *Config) {
+	if _, err := ParseSchedule(cmp.Or(c.Schedule, DefaultSchedule), c.ScheduleTimeZone); err != nil {
+		field := "schedule"
+		if strings.HasPrefix(err.Error(), "time zone") {
+			field = "scheduleTimeZone"
+		}
+		v.add(field, "%v", err)
+	}
 	if c.Mode != "" && !slices.Contains(Modes, c.Mode) {
 		v.add("mode", "%q is not a mode: want one of %s", c.Mode, strings.Join(Modes, ", "))
 	}

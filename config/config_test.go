@@ -179,3 +179,62 @@ func TestIaCStateSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSchedule(t *testing.T) {
+	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		spec, zone string
+		from, want time.Time
+	}{
+		{"*/30 * * * *", "", start.Add(time.Minute), start.Add(30 * time.Minute)},
+		{"@every 45m", "", start, start.Add(45 * time.Minute)},
+		{"@daily", "", start, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)},
+		{"0 9 * * 1-5", "Europe/Paris", start, time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)},
+	} {
+		s, err := ParseSchedule(tc.spec, tc.zone)
+		if err != nil {
+			t.Errorf("%q: %v", tc.spec, err)
+			continue
+		}
+		if got := s.Next(tc.from); !got.Equal(tc.want) {
+			t.Errorf("%q in %q after %s: %s, want %s", tc.spec, tc.zone, tc.from, got.UTC(), tc.want)
+		}
+	}
+	for _, tc := range []struct{ spec, zone, want string }{
+		{"*/30 * * *", "", `schedule "*/30 * * *"`},
+		{"0 0 * * * *", "", "want five cron fields"},
+		{"@sometimes", "", `schedule "@sometimes"`},
+		{"@hourly", "Mars/Olympus", `time zone "Mars/Olympus"`},
+		{"TZ=UTC @hourly", "", "scheduleTimeZone"},
+	} {
+		if _, err := ParseSchedule(tc.spec, tc.zone); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q, %q) = %v, want an error with %q", tc.spec, tc.zone, err, tc.want)
+		}
+	}
+}
+
+func TestScheduleIsValidated(t *testing.T) {
+	_, err := Parse("c.yaml", []byte("mode: report\nschedule: \"*/30 * * *\"\nscheduleTimeZone: Mars/Olympus\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:3: scheduleTimeZone: time zone \"Mars/Olympus\"") {
+		t.Fatalf("got %v, want the time zone named at line 3", err)
+	}
+	_, err = Parse("c.yaml", []byte("mode: report\nschedule: \"*/30 * * *\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:2: schedule: schedule \"*/30 * * *\"") {
+		t.Fatalf("got %v, want the schedule named at line 2", err)
+	}
+	if c, err := Parse("c.yaml", []byte("schedule: \"@every 10m\"\nscheduleTimeZone: Europe/Paris\n")); err != nil || c.ScheduleTimeZone != "Europe/Paris" {
+		t.Fatalf("valid schedule: %v", err)
+	}
+}
+
+func TestLedgerURLFromEnvironment(t *testing.T) {
+	c := &Config{Ledger: "sqlite:///var/lib/zerodrift/ledger.db"}
+	env := map[string]string{}
+	if got := c.LedgerURL(func(k string) string { return env[k] }); got != c.Ledger {
+		t.Errorf("without the variable: %s", got)
+	}
+	env[LedgerEnv] = "postgres://zerodrift:secret@db/zerodrift"
+	if got := c.LedgerURL(func(k string) string { return env[k] }); got != env[LedgerEnv] {
+		t.Errorf("with the variable: %s", got)
+	}
+}

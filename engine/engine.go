@@ -168,6 +168,9 @@ type Decision struct {
 	Reason   string `json:"reason"`
 	Playbook string `json:"playbook,omitempty"`
 	ChangeID string `json:"changeId,omitempty"`
+	// ChangeStatus is where the live change ended: verified, or failed (applying it, or
+	// verifying it once applied).
+	ChangeStatus string `json:"changeStatus,omitempty"`
 	// Command is what on-call can run to apply the fix by hand.
 	Command string `json:"command,omitempty"`
 	// Plan is the change a dry run would make, or the one made.
@@ -194,6 +197,8 @@ type RunSummary struct {
 	MaxChanges int            `json:"maxChanges"`
 	Paused     bool           `json:"paused"`
 	Errors     int            `json:"errors"`
+	// ClosedPRs counts the pull requests closed because their drift is gone.
+	ClosedPRs int `json:"closedPullRequests,omitempty"`
 	// Stopped says why and where a run ended early (a stop request, a cancellation, an
 	// error); empty for a run that went through.
 	Stopped string `json:"stopped,omitempty"`
@@ -290,7 +295,7 @@ func (e *Engine) run(ctx context.Context, log *zap.Logger, src inventory.Source,
 		}
 	}
 	if mode == "apply" && e.d.PRs != nil && st.err == nil && !cfg.Paused {
-		return e.closeObsolete(ctx, log, findings, rep.Errors)
+		return e.closeObsolete(ctx, log, findings, rep.Errors, &res.Summary)
 	}
 	return nil
 }
@@ -372,7 +377,7 @@ func (e *Engine) decide(ctx context.Context, log *zap.Logger, f *rules.Finding, 
 		return d
 	}
 	out := e.execute(ctx, log, runID, f, fix)
-	d.Action, d.Reason, d.ChangeID, d.Plan = out.action, out.reason, out.changeID, out.plan
+	d.Action, d.Reason, d.ChangeID, d.ChangeStatus, d.Plan = out.action, out.reason, out.changeID, string(out.status), out.plan
 	if out.changed {
 		sum.Changes++
 		sum.perProject[f.Project]++
@@ -401,7 +406,7 @@ func (e *Engine) containCritical(ctx context.Context, log *zap.Logger, f *rules.
 			sum.Changes++
 			sum.perProject[f.Project]++
 		}
-		d.ChangeID, d.Plan = out.changeID, out.plan
+		d.ChangeID, d.ChangeStatus, d.Plan = out.changeID, string(out.status), out.plan
 		d.Reason += fmt.Sprintf("; contained live until it merges by playbook %s: %s", fix.Playbook, out.reason)
 		return
 	}
@@ -451,6 +456,7 @@ func (e *Engine) dryRunPlan(ctx context.Context, f *rules.Finding, fix Fix, reas
 // outcome is the result of executing a fix.
 type outcome struct {
 	action, reason, changeID string
+	status                   ledger.ChangeStatus
 	plan                     *remediators.Plan
 	changed                  bool
 }
@@ -527,17 +533,20 @@ func (e *Engine) executeStep(ctx context.Context, log *zap.Logger, runID string,
 	detail, err := act.Apply(ctx, snap, plan)
 	if err != nil {
 		e.setStatus(ctx, log, change.ID, ledger.StatusFailed, err.Error())
-		return outcome{action: ActionRefused, reason: fmt.Sprintf("applying the change failed: %v", err), changeID: change.ID, plan: plan}
+		return outcome{action: ActionRefused, reason: fmt.Sprintf("applying the change failed: %v", err), changeID: change.ID,
+			status: ledger.StatusFailed, plan: plan}
 	}
 	e.setStatus(ctx, log, change.ID, ledger.StatusApplied, detail)
 	// From here the resource has changed: it counts against maxChanges whatever follows.
 	out := outcome{action: ActionFix, changeID: change.ID, plan: plan, changed: true}
 	if err := e.verify(ctx, f, act, effect, req); err != nil {
 		e.setStatus(ctx, log, change.ID, ledger.StatusFailed, "verification: "+err.Error())
+		out.status = ledger.StatusFailed
 		out.reason = fmt.Sprintf("applied %s, but verification failed: %v (roll back with: zerodrift rollback %s --apply)", plan.Summary, err, change.ID)
 		return out
 	}
 	e.setStatus(ctx, log, change.ID, ledger.StatusVerified, "re-read: "+verifiedBy(effect))
+	out.status = ledger.StatusVerified
 	out.reason = fmt.Sprintf("fixed by playbook %s: %s; verified", playbook, plan.Summary)
 	return out
 }

@@ -149,7 +149,7 @@ func (e *Engine) Fix(ctx context.Context, f *rules.Finding, fix Fix) (Decision, 
 		d.Action, d.Reason = ActionRefused, "paused: true in the configuration stops every live change, by hand too"
 	} else {
 		out := e.execute(ctx, log, runID, f, fix)
-		d.Action, d.Reason, d.ChangeID, d.Plan = out.action, out.reason, out.changeID, out.plan
+		d.Action, d.Reason, d.ChangeID, d.ChangeStatus, d.Plan = out.action, out.reason, out.changeID, string(out.status), out.plan
 	}
 	err := e.d.Ledger.RecordDecision(ctx, ledger.Decision{RunID: runID, Finding: d.Finding, Rule: d.Rule, Resource: d.Resource,
 		Action: d.Action, Reason: d.Reason, Playbook: d.Playbook, ChangeID: d.ChangeID, At: e.d.Now().UTC()})

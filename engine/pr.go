@@ -268,7 +268,7 @@ func planEffect(fix Fix, patch *iac.Patch) string {
 // closeObsolete closes zerodrift's pull requests whose finding is gone. A finding missing
 // because its project (or, for folder and organization findings, any ancestor) could not
 // be read is not gone: such pull requests are kept.
-func (e *Engine) closeObsolete(ctx context.Context, log *zap.Logger, findings []rules.Finding, errs []inventory.SourceError) error {
+func (e *Engine) closeObsolete(ctx context.Context, log *zap.Logger, findings []rules.Finding, errs []inventory.SourceError, sum *RunSummary) error {
 	current := map[string]bool{}
 	for _, f := range findings {
 		current[f.ID] = true
@@ -281,6 +281,7 @@ func (e *Engine) closeObsolete(ctx context.Context, log *zap.Logger, findings []
 		return current[m.Finding] || unread[m.Project] || (m.Project == "" && len(errs) > 0)
 	}
 	closed, err := e.d.PRs.CloseObsolete(ctx, keep)
+	sum.ClosedPRs += len(closed)
 	for _, c := range closed {
 		log.Info("closed a pull request whose drift is gone", zap.Int("number", c.Number), zap.String("findingId", c.FindingID))
 	}

@@ -21,6 +21,7 @@ import (
 	iamadmin "google.golang.org/api/iam/v1"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+	htransport "google.golang.org/api/transport/http"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -43,6 +44,41 @@ type LiveConfig struct {
 	Concurrency int
 	// ClientOptions are added to every client (credentials, HTTP client, user agent).
 	ClientOptions []option.ClientOption
+	// WrapTransport, when set, wraps the HTTP transport of each service's clients (to
+	// count calls by service and status).
+	WrapTransport TransportWrapper
+}
+
+// TransportWrapper wraps the HTTP transport of the clients of one service (ServiceCompute,
+// ServiceResourceManager, ServiceIAM, "storage").
+type TransportWrapper func(service string, rt http.RoundTripper) http.RoundTripper
+
+// ServiceOptions returns the client options of one service reached at endpoint ("" for
+// Google's own): base, the endpoint, and, with wrap, an HTTP client whose transport wrap
+// has wrapped — authenticated as base says, unless the endpoint is plain HTTP. A plain-HTTP
+// endpoint is an emulator (the sandbox): no credentials are sent to it, since a token over
+// plain HTTP would leak.
+func ServiceOptions(ctx context.Context, service, endpoint string, base []option.ClientOption, wrap TransportWrapper) ([]option.ClientOption, error) {
+	opts := slices.Clone(base)
+	plain := strings.HasPrefix(endpoint, "http://")
+	if endpoint != "" {
+		opts = append(opts, option.WithEndpoint(endpoint))
+	}
+	if plain {
+		opts = append(opts, option.WithoutAuthentication())
+	}
+	if wrap == nil {
+		return opts, nil
+	}
+	rt := wrap(service, http.DefaultTransport.(*http.Transport).Clone())
+	if !plain {
+		authed, err := htransport.NewTransport(ctx, rt, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("creating the %s client transport: %w", service, err)
+		}
+		rt = authed
+	}
+	return append(opts, option.WithHTTPClient(&http.Client{Transport: rt})), nil
 }
 
 // endpoint returns the base URL for service, or "" for Google's default.
@@ -53,17 +89,14 @@ func (c LiveConfig) endpoint(service string) string {
 	return strings.TrimSuffix(c.Endpoint, "/")
 }
 
-// options builds the client options of one service. A plain-HTTP endpoint is an emulator
-// (the sandbox): no credentials are sent to it, since a token over plain HTTP would leak.
-func (c LiveConfig) options(service, suffix string) []option.ClientOption {
-	opts := slices.Clone(c.ClientOptions)
-	if e := c.endpoint(service); e != "" {
-		opts = append(opts, option.WithEndpoint(e+suffix))
-		if strings.HasPrefix(e, "http://") {
-			opts = append(opts, option.WithoutAuthentication())
-		}
+// options builds the client options of one service; suffix is appended to an overridden
+// endpoint.
+func (c LiveConfig) options(ctx context.Context, service, suffix string) ([]option.ClientOption, error) {
+	e := c.endpoint(service)
+	if e != "" {
+		e += suffix
 	}
-	return opts
+	return ServiceOptions(ctx, service, e, c.ClientOptions, c.WrapTransport)
 }
 
 // SourceError is a part of the scope that could not be read. It is reported, not fatal:
@@ -116,9 +149,19 @@ type Live struct {
 // unless cfg.ClientOptions say otherwise.
 func NewLive(ctx context.Context, cfg LiveConfig, log *zap.Logger) (*Live, error) {
 	l := &Live{cfg: cfg, log: log}
-	computeOpts := cfg.options(ServiceCompute, "")
-	rmOpts := cfg.options(ServiceResourceManager, "")
-	var err error
+	computeOpts, err := cfg.options(ctx, ServiceCompute, "")
+	if err != nil {
+		return nil, err
+	}
+	rmOpts, err := cfg.options(ctx, ServiceResourceManager, "")
+	if err != nil {
+		return nil, err
+	}
+	// The IAM admin discovery client joins paths to its base URL: it wants a final slash.
+	iamOpts, err := cfg.options(ctx, ServiceIAM, "/")
+	if err != nil {
+		return nil, err
+	}
 	steps := []struct {
 		what string
 		mk   func() error
@@ -133,8 +176,7 @@ func NewLive(ctx context.Context, cfg LiveConfig, log *zap.Logger) (*Live, error
 			l.orgs, err = resourcemanager.NewOrganizationsRESTClient(ctx, rmOpts...)
 			return err
 		}},
-		// The IAM admin discovery client joins paths to its base URL: it wants a final slash.
-		{"IAM admin", func() error { l.iam, err = iamadmin.NewService(ctx, cfg.options(ServiceIAM, "/")...); return err }},
+		{"IAM admin", func() error { l.iam, err = iamadmin.NewService(ctx, iamOpts...); return err }},
 	}
 	for _, s := range steps {
 		if err := s.mk(); err != nil {

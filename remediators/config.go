@@ -1,6 +1,7 @@
 package remediators
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -67,30 +68,23 @@ type Config struct {
 	Endpoints map[string]string
 	// ClientOptions are added to every client (credentials, HTTP client, user agent).
 	ClientOptions []option.ClientOption
+	// WrapTransport, when set, wraps each service's HTTP transport (metrics).
+	WrapTransport inventory.TransportWrapper
 	// Settings tune waiting and retrying.
 	Settings Settings
 }
 
-// Options returns the client options of one service. A plain-HTTP endpoint is an emulator:
-// no credentials are sent to it, since a token over plain HTTP would leak. The IAM client
-// (discovery-based) gets the final slash it needs on its endpoint.
-func (c Config) Options(service string) []option.ClientOption {
-	opts := slices.Clone(c.ClientOptions)
+// Options returns the client options of one service (see inventory.ServiceOptions). The
+// IAM client (discovery-based) gets the final slash it needs on its endpoint.
+func (c Config) Options(ctx context.Context, service string) ([]option.ClientOption, error) {
 	e := strings.TrimSuffix(c.Endpoints[service], "/")
 	if e == "" {
 		e = strings.TrimSuffix(c.Endpoint, "/")
 	}
-	if e == "" {
-		return opts
-	}
-	if service == inventory.ServiceIAM {
+	if e != "" && service == inventory.ServiceIAM {
 		e += "/"
 	}
-	opts = append(opts, option.WithEndpoint(e))
-	if strings.HasPrefix(e, "http://") {
-		opts = append(opts, option.WithoutAuthentication())
-	}
-	return opts
+	return inventory.ServiceOptions(ctx, service, e, c.ClientOptions, c.WrapTransport)
 }
 
 // ErrOperationTimeout is wrapped when a long-running operation did not finish within

@@ -1,6 +1,8 @@
 package remediators_test
 
 import (
+	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -38,11 +40,20 @@ func TestRegistry(t *testing.T) {
 
 func TestConfigOptions(t *testing.T) {
 	c := remediators.Config{Endpoint: "http://127.0.0.1:1/", Endpoints: map[string]string{"iam": "http://127.0.0.1:2"}}
-	if n := len(c.Options("compute")); n != 2 {
-		t.Errorf("compute options: %d, want endpoint and no authentication", n)
+	ctx := context.Background()
+	if opts, err := c.Options(ctx, "compute"); err != nil || len(opts) != 2 {
+		t.Errorf("compute options: %d (%v), want endpoint and no authentication", len(opts), err)
 	}
-	if n := len((remediators.Config{}).Options("compute")); n != 0 {
-		t.Errorf("default options: %d, want none", n)
+	if opts, err := (remediators.Config{}).Options(ctx, "compute"); err != nil || len(opts) != 0 {
+		t.Errorf("default options: %d (%v), want none", len(opts), err)
+	}
+	var wrapped []string
+	c.WrapTransport = func(service string, rt http.RoundTripper) http.RoundTripper {
+		wrapped = append(wrapped, service)
+		return rt
+	}
+	if opts, err := c.Options(ctx, "iam"); err != nil || len(opts) != 3 || !slices.Equal(wrapped, []string{"iam"}) {
+		t.Errorf("wrapped options: %d (%v), wrapped %v; want endpoint, no authentication and the HTTP client", len(opts), err, wrapped)
 	}
 	s := remediators.Settings{}.WithDefaults()
 	if s.OperationTimeout != 2*time.Minute || s.ConflictRetries != 5 {

@@ -15,34 +15,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 )
-
-// Parse parses a schedule: the five standard cron fields ("*/30 * * * *") or a descriptor
-// ("@hourly", "@every 30m"), evaluated in the named IANA time zone (UTC when empty).
-func Parse(spec, timeZone string) (cron.Schedule, error) {
-	loc := time.UTC
-	if timeZone != "" {
-		var err error
-		if loc, err = time.LoadLocation(timeZone); err != nil {
-			return nil, fmt.Errorf("time zone %q: %w", timeZone, err)
-		}
-	}
-	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
-		return nil, fmt.Errorf("schedule %q: give the time zone in scheduleTimeZone, not in the schedule", spec)
-	}
-	p := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-	s, err := p.Parse("CRON_TZ=" + loc.String() + " " + spec)
-	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w (want five cron fields such as \"*/30 * * * *\" or a descriptor such as \"@every 30m\")", spec, err)
-	}
-	return s, nil
-}
 
 // Clock is the time a Loop runs on.
 type Clock interface {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/zerodrift/zerodrift/config"
 )
 
 // fakeClock is a Clock that moves only when the test advances it. The loop waits on one
@@ -94,7 +96,7 @@ func newHarness(t *testing.T, spec string, o Options, job Job) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newFakeClock(start), runs: make(chan time.Time, 10), ends: make(chan error, 10), done: make(chan struct{})}
 	if o.Schedule == nil {
-		sched, err := Parse(spec, "")
+		sched, err := config.ParseSchedule(spec, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,8 +242,8 @@ func TestPanicDoesNotStopLaterRuns(t *testing.T) {
 }
 
 func TestScheduleIsAskedAgainAfterEachRun(t *testing.T) {
-	hourly, _ := Parse("@hourly", "")
-	every5, _ := Parse("@every 5m", "")
+	hourly, _ := config.ParseSchedule("@hourly", "")
+	every5, _ := config.ParseSchedule("@every 5m", "")
 	var reloaded atomic.Bool
 	h := newHarness(t, "", Options{Schedule: func() cron.Schedule {
 		if reloaded.Load() {
@@ -289,37 +291,5 @@ func TestGraceCancelsARunThatWillNotStop(t *testing.T) {
 	h.stop()
 	if err := <-h.ends; !errors.Is(err, context.Canceled) {
 		t.Errorf("run ended with %v, want its context cancelled after the grace period", err)
-	}
-}
-
-func TestParse(t *testing.T) {
-	for _, tc := range []struct {
-		spec, zone string
-		from, want time.Time
-	}{
-		{"*/30 * * * *", "", start.Add(time.Minute), start.Add(30 * time.Minute)},
-		{"@every 45m", "", start, start.Add(45 * time.Minute)},
-		{"@daily", "", start, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)},
-		{"0 9 * * 1-5", "Europe/Paris", start, time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)},
-	} {
-		s, err := Parse(tc.spec, tc.zone)
-		if err != nil {
-			t.Errorf("%q: %v", tc.spec, err)
-			continue
-		}
-		if got := s.Next(tc.from); !got.Equal(tc.want) {
-			t.Errorf("%q in %q after %s: %s, want %s", tc.spec, tc.zone, tc.from, got.UTC(), tc.want)
-		}
-	}
-	for _, tc := range []struct{ spec, zone, want string }{
-		{"*/30 * * *", "", `schedule "*/30 * * *"`},
-		{"0 0 * * * *", "", "want five cron fields"},
-		{"@sometimes", "", `schedule "@sometimes"`},
-		{"@hourly", "Mars/Olympus", `time zone "Mars/Olympus"`},
-		{"TZ=UTC @hourly", "", "scheduleTimeZone"},
-	} {
-		if _, err := Parse(tc.spec, tc.zone); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Parse(%q, %q) = %v, want an error with %q", tc.spec, tc.zone, err, tc.want)
-		}
 	}
 }

@@ -85,7 +85,7 @@ Try it with no Google account against the built-in sandbox:
 	pf.StringVar(&g.now, "now", "", "evaluate as of this RFC 3339 time instead of the clock (reproducible reports)")
 	_ = pf.MarkHidden("now")
 	root.AddCommand(newScanCmd(g, s), newRunCmd(g, s), newPlaybookCmd(g, s), newHistoryCmd(g, s), newRollbackCmd(g, s),
-		newSandboxCmd(g, s), newValidateCmd(g, s), newVersionCmd(s))
+		newSandboxCmd(g, s), newValidateCmd(g, s), newServeCmd(g, s), newVersionCmd(s))
 	return root
 }
 

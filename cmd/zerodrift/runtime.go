@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,11 +73,25 @@ type runtimeOptions struct {
 	// resources become pull requests; only `run` routes.
 	routeIaC bool
 	iacDir   string
+
+	// serve keeps these across runs; a runtime given them uses them and does not close them.
+	cfg     *config.Config             // instead of loading --config
+	log     *zap.Logger                // instead of building one from the flags
+	ledger  ledger.Store               // instead of opening the configured ledger
+	started *startedSandbox            // a sandbox already serving, instead of starting one
+	wrap    inventory.TransportWrapper // wraps every API client's transport (metrics)
+	github  http.RoundTripper          // wraps GitHub's transport, when set
 }
 
-// openLedger opens the configured ledger, or the default one.
+// startedSandbox is a sandbox serve started once for all its runs.
+type startedSandbox struct {
+	srv *sandbox.Server
+	sc  *sandbox.Scenario
+}
+
+// openLedger opens the ledger of $ZERODRIFT_LEDGER or the configuration, or the default one.
 func openLedger(ctx context.Context, cfg *config.Config, sandboxed bool) (ledger.Store, error) {
-	url := cfg.Ledger
+	url := cfg.LedgerURL(os.Getenv)
 	if url == "" {
 		var err error
 		if url, err = defaultLedgerURL(sandboxed); err != nil {
@@ -87,29 +102,43 @@ func openLedger(ctx context.Context, cfg *config.Config, sandboxed bool) (ledger
 }
 
 func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (_ *runtime, err error) {
-	log, err := g.logger(s)
-	if err != nil {
-		return nil, err
+	log := o.log
+	if log == nil {
+		if log, err = g.logger(s); err != nil {
+			return nil, err
+		}
 	}
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return nil, err
+	cfg := o.cfg
+	if cfg == nil {
+		if cfg, err = g.loadConfig(); err != nil {
+			return nil, err
+		}
 	}
-	r := &runtime{cfg: cfg, log: log, closers: []func() error{func() error { _ = log.Sync(); return nil }}}
+	r := &runtime{cfg: cfg, log: log}
+	if o.log == nil {
+		r.closers = append(r.closers, func() error { _ = log.Sync(); return nil })
+	}
 	defer func() {
 		if err != nil {
 			r.Close()
 		}
 	}()
-	if r.liveScope, err = newLiveScope(cfg, o.sandbox, o.projects); err != nil {
-		return nil, err
+	if o.started != nil {
+		r.liveScope = newLiveScopeOn(cfg, o.started.srv, o.started.sc, o.projects)
+	} else {
+		if r.liveScope, err = newLiveScope(cfg, o.sandbox, o.projects); err != nil {
+			return nil, err
+		}
+		r.closers = append(r.closers, r.liveScope.Close)
 	}
-	r.closers = append(r.closers, r.liveScope.Close)
-	if r.ledger, err = openLedger(ctx, cfg, o.sandbox != ""); err != nil {
-		return nil, err
+	r.live.WrapTransport = o.wrap
+	if r.ledger = o.ledger; r.ledger == nil {
+		if r.ledger, err = openLedger(ctx, cfg, o.sandbox != ""); err != nil {
+			return nil, err
+		}
+		r.closers = append(r.closers, r.ledger.Close)
 	}
-	r.closers = append(r.closers, r.ledger.Close)
-	r.actions, err = registry.New(ctx, remediators.Config{Endpoint: r.live.Endpoint, Endpoints: r.live.Endpoints,
+	r.actions, err = registry.New(ctx, remediators.Config{Endpoint: r.live.Endpoint, Endpoints: r.live.Endpoints, WrapTransport: o.wrap,
 		Settings: remediators.Settings{OperationTimeout: cfg.GCP.OperationTimeout}}, cfg.GCP.Identity, log)
 	if err != nil {
 		return nil, err
@@ -139,6 +168,9 @@ func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (
 	if prCfg, ok, err := r.pullRequestConfig(); err != nil {
 		return nil, err
 	} else if ok {
+		if o.github != nil {
+			prCfg.HTTPClient = &http.Client{Transport: o.github}
+		}
 		prs, err := pullrequest.New(ctx, prCfg, log.Named("github"))
 		if err != nil {
 			return nil, fmt.Errorf("connecting to the IaC repository %s: %w", prCfg.Repository, err)
@@ -148,7 +180,11 @@ func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (
 		deps.IaCDir = os.DirFS(o.iacDir)
 	}
 	if deps.PRs != nil || deps.IaCDir != nil {
-		svc, err := storage.NewService(ctx, storageOptions(r.live)...)
+		opts, err := storageOptions(ctx, r.live)
+		if err != nil {
+			return nil, err
+		}
+		svc, err := storage.NewService(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("creating the Cloud Storage client for Terraform state: %w", err)
 		}
@@ -162,19 +198,15 @@ func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (
 
 // storageOptions points the Cloud Storage client at the configured endpoint; a plain-HTTP
 // endpoint is an emulator and gets no credentials.
-func storageOptions(lc inventory.LiveConfig) []option.ClientOption {
+func storageOptions(ctx context.Context, lc inventory.LiveConfig) ([]option.ClientOption, error) {
 	e := lc.Endpoints["storage"]
 	if e == "" {
 		e = lc.Endpoint
 	}
-	if e == "" {
-		return nil
+	if e != "" {
+		e = strings.TrimSuffix(e, "/") + "/storage/v1/"
 	}
-	opts := []option.ClientOption{option.WithEndpoint(strings.TrimSuffix(e, "/") + "/storage/v1/")}
-	if strings.HasPrefix(e, "http://") {
-		opts = append(opts, option.WithoutAuthentication())
-	}
-	return opts
+	return inventory.ServiceOptions(ctx, "storage", e, lc.ClientOptions, lc.WrapTransport)
 }
 
 // pullRequestConfig says how to reach the IaC repository: the sandbox's GitHub emulator,

@@ -54,6 +54,7 @@ func newSandboxCmd(g *globals, s streams) *cobra.Command {
 	}
 	var scenario, listen string
 	var faults sandbox.Faults
+	var githubTokens []string
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a scenario at Google's REST paths until interrupted",
@@ -67,7 +68,7 @@ zerodrift at it with gcp.endpoint in the configuration.`,
 			if err != nil {
 				return err
 			}
-			srv, err := startSandbox(scenario, listen, sandbox.WithFaults(faults))
+			srv, err := startSandbox(scenario, listen, sandbox.WithFaults(faults), sandbox.WithGitHub(sandbox.GitHubOptions{Tokens: githubTokens}))
 			if err != nil {
 				return err
 			}
@@ -87,6 +88,7 @@ zerodrift at it with gcp.endpoint in the configuration.`,
 	serve.Flags().DurationVar(&faults.RetryAfter, "retry-after", 0, "Retry-After sent with injected failures")
 	serve.Flags().IntVar(&faults.EtagConflicts, "etag-conflicts", 0, "make this many setIamPolicy calls meet a concurrent writer (409)")
 	serve.Flags().Int64Var(&faults.Seed, "seed", 1, "seed of the fault generator: the same seed fails the same calls")
+	serve.Flags().StringArrayVar(&githubTokens, "github-token", nil, "a token the GitHub emulator accepts (repeatable; default "+sandbox.DefaultGitHubToken+")")
 	cmd.AddCommand(serve)
 	return cmd
 }

@@ -21,26 +21,45 @@ type liveScope struct {
 	sandbox  *sandbox.Server   // nil without --sandbox
 	scenario *sandbox.Scenario // the sandbox's scenario
 	scope    config.Scope
+	borrowed bool // the sandbox belongs to the caller: Close leaves it running
 }
 
 // newLiveScope resolves the projects (flags, else scope.projects, else the sandbox's) and
 // starts the sandbox for sandboxDir when given; Close stops it.
 func newLiveScope(cfg *config.Config, sandboxDir string, projects []string) (*liveScope, error) {
-	s := &liveScope{
-		live:     inventory.LiveConfig{Endpoint: cfg.GCP.Endpoint, Endpoints: cfg.GCP.Endpoints, Concurrency: cfg.GCP.Concurrency},
-		projects: cmpOr(projects, cfg.Scope.Projects),
-		scope:    cfg.Scope,
-	}
+	s := baseScope(cfg, projects)
 	if sandboxDir != "" {
 		srv, sc, err := startScenario(sandboxDir, "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
-		s.sandbox, s.scenario = srv, sc
-		s.live.Endpoint, s.live.Endpoints = srv.URL(), nil
-		s.projects = cmpOr(s.projects, srv.Projects())
+		s.useSandbox(srv, sc)
 	}
 	return s, nil
+}
+
+// baseScope is the configured scope, with the projects given on the command line first.
+func baseScope(cfg *config.Config, projects []string) *liveScope {
+	return &liveScope{
+		live:     inventory.LiveConfig{Endpoint: cfg.GCP.Endpoint, Endpoints: cfg.GCP.Endpoints, Concurrency: cfg.GCP.Concurrency},
+		projects: cmpOr(projects, cfg.Scope.Projects),
+		scope:    cfg.Scope,
+	}
+}
+
+// newLiveScopeOn is newLiveScope on a sandbox already serving, which Close leaves running.
+func newLiveScopeOn(cfg *config.Config, srv *sandbox.Server, sc *sandbox.Scenario, projects []string) *liveScope {
+	s := baseScope(cfg, projects)
+	s.useSandbox(srv, sc)
+	s.borrowed = true
+	return s
+}
+
+// useSandbox points every endpoint at the sandbox.
+func (s *liveScope) useSandbox(srv *sandbox.Server, sc *sandbox.Scenario) {
+	s.sandbox, s.scenario = srv, sc
+	s.live.Endpoint, s.live.Endpoints = srv.URL(), nil
+	s.projects = cmpOr(s.projects, srv.Projects())
 }
 
 func cmpOr(a, b []string) []string {
@@ -52,7 +71,7 @@ func cmpOr(a, b []string) []string {
 
 // Close stops the sandbox, if one was started.
 func (s *liveScope) Close() error {
-	if s.sandbox == nil {
+	if s.sandbox == nil || s.borrowed {
 		return nil
 	}
 	return s.sandbox.Close()

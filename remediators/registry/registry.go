@@ -26,7 +26,6 @@ func New(ctx context.Context, cfg remediators.Config, self []string, log *zap.Lo
 	if log == nil {
 		log = zap.NewNop()
 	}
-	computeOpts := cfg.Options(inventory.ServiceCompute)
 	var closers []func() error
 	fail := func(err error) (remediators.Registry, error) {
 		var errs []error
@@ -34,6 +33,18 @@ func New(ctx context.Context, cfg remediators.Config, self []string, log *zap.Lo
 			errs = append(errs, c())
 		}
 		return nil, errors.Join(fmt.Errorf("building the live actions: %w", err), errors.Join(errs...))
+	}
+	computeOpts, err := cfg.Options(ctx, inventory.ServiceCompute)
+	if err != nil {
+		return fail(err)
+	}
+	rmOpts, err := cfg.Options(ctx, inventory.ServiceResourceManager)
+	if err != nil {
+		return fail(err)
+	}
+	iamOpts, err := cfg.Options(ctx, inventory.ServiceIAM)
+	if err != nil {
+		return fail(err)
 	}
 	fw, err := firewall.New(ctx, computeOpts, log.Named("firewall"), cfg.Settings)
 	if err != nil {
@@ -45,12 +56,12 @@ func New(ctx context.Context, cfg remediators.Config, self []string, log *zap.Lo
 		return fail(err)
 	}
 	closers = append(closers, nw.Close)
-	ip, err := iampolicy.New(ctx, cfg.Options(inventory.ServiceResourceManager), log.Named("iam"), self, cfg.Settings)
+	ip, err := iampolicy.New(ctx, rmOpts, log.Named("iam"), self, cfg.Settings)
 	if err != nil {
 		return fail(err)
 	}
 	closers = append(closers, ip.Close)
-	sk, err := sakey.New(ctx, cfg.Options(inventory.ServiceIAM), log.Named("sakey"), self)
+	sk, err := sakey.New(ctx, iamOpts, log.Named("sakey"), self)
 	if err != nil {
 		return fail(err)
 	}
