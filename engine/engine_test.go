@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/api/option"
 	storage "google.golang.org/api/storage/v1"
@@ -76,6 +77,19 @@ func newFixture(t *testing.T, sc *sandbox.Scenario, configYAML string) *fixture 
 // newFixtureWith also wires pull requests to the sandbox's GitHub emulator when prs is set.
 func newFixtureWith(t *testing.T, sc *sandbox.Scenario, configYAML string, prs bool) *fixture {
 	t.Helper()
+	return newFixtureOpts(t, sc, configYAML, fixtureOptions{prs: prs})
+}
+
+// fixtureOptions are what some tests need beyond newFixtureWith.
+type fixtureOptions struct {
+	prs      bool
+	sandbox  []sandbox.Option     // the sandbox's options (faults, permissions, clock)
+	log      *zap.Logger          // the engine's logger; zaptest's when nil
+	settings remediators.Settings // the live actions' waits; short ones when zero
+}
+
+func newFixtureOpts(t *testing.T, sc *sandbox.Scenario, configYAML string, o fixtureOptions) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	if sc == nil {
 		var err error
@@ -83,7 +97,7 @@ func newFixtureWith(t *testing.T, sc *sandbox.Scenario, configYAML string, prs b
 			t.Fatal(err)
 		}
 	}
-	srv, err := sandbox.New(sc)
+	srv, err := sandbox.New(sc, o.sandbox...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,9 +115,15 @@ func newFixtureWith(t *testing.T, sc *sandbox.Scenario, configYAML string, prs b
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	log := zaptest.NewLogger(t)
-	reg, err := registry.New(ctx, remediators.Config{Endpoint: url,
-		Settings: remediators.Settings{PollInterval: 5 * time.Millisecond, ConflictBackoff: 5 * time.Millisecond}}, cfg.GCP.Identity, log)
+	log := o.log
+	if log == nil {
+		log = zaptest.NewLogger(t)
+	}
+	settings := o.settings
+	if settings == (remediators.Settings{}) {
+		settings = remediators.Settings{PollInterval: 5 * time.Millisecond, ConflictBackoff: 5 * time.Millisecond}
+	}
+	reg, err := registry.New(ctx, remediators.Config{Endpoint: url, Settings: settings}, cfg.GCP.Identity, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +146,7 @@ func newFixtureWith(t *testing.T, sc *sandbox.Scenario, configYAML string, prs b
 	t.Cleanup(func() { live.Close() })
 	deps := engine.Deps{Config: cfg, Rules: cfg.Rules(), Env: env, Playbooks: set, Actions: reg,
 		Defaults: playbooks.ConfigDefaults(env), Ledger: store, Log: log, Now: func() time.Time { return now }, Version: "test"}
-	if prs {
+	if o.prs {
 		client, err := pullrequest.New(ctx, pullrequest.Config{Repository: sandbox.DefaultGitHubRepository, APIURL: url,
 			Token: sandbox.DefaultGitHubToken, WriteInterval: -1, MaxPRsPerRun: 10, Labels: cfg.GitHub.Labels,
 			Now: func() time.Time { return now }}, log)

@@ -84,6 +84,9 @@ func (s *Server) gcsObject(r *http.Request) (int, []byte, *apiError) {
 		e := errInvalid("Invalid bucket or object name.")
 		return e.code, nil, e
 	}
+	if e := s.checkStoragePermission(); e != nil {
+		return e.code, nil, e
+	}
 	missing := errNotFound(fmt.Sprintf("No such object: %s/%s", bucket, object))
 	name := bucket + "/" + object
 	if s.storage == nil || strings.Contains(bucket, "/") || !fs.ValidPath(name) {

@@ -20,6 +20,7 @@ type route struct {
 	service    string
 	method     string
 	handle     func(*Server, *call) response
+	perms      []string // the IAM permissions Google requires of the caller (permissions.go)
 }
 
 // call is one routed request.

@@ -12,7 +12,9 @@
 //	ia, _ := iam.NewService(ctx, option.WithEndpoint(url+"/"), option.WithoutAuthentication())
 //
 // All APIs share one listener. State lives in memory behind one mutex, so a read sees
-// every earlier write. Answers use Google's paths, JSON and error shapes.
+// every earlier write. Answers use Google's paths, JSON and error shapes. Each method knows
+// the IAM permissions Google requires of its caller; WithPermissions enforces a permission
+// set, denying what it lacks as Google does (permissions.go).
 //
 // The same listener serves a GitHub emulator under /api/v3/ (GitHub Enterprise style): one
 // repository whose base branch holds the scenario's iac/ tree, with the Git Data, pulls,
@@ -66,6 +68,8 @@ type Server struct {
 
 	faults faultInjector
 
+	perms permissionSet // the IAM permissions enforced, if any (permissions.go)
+
 	gh *ghServer // the GitHub emulator, served under /api/
 
 	storage fs.FS // Cloud Storage objects as {bucket}/{object} (gcs.go); nil when none
@@ -84,6 +88,8 @@ type settings struct {
 	now     func() time.Time
 	github  GitHubOptions
 	storage fs.FS
+
+	permissions []string // enforced when non-nil (WithPermissions)
 }
 
 // WithFaults starts the server with faults injected; see Server.SetFaults.
@@ -144,6 +150,12 @@ func New(sc *Scenario, opts ...Option) (*Server, error) {
 		}
 	}
 	s.routes = s.buildRoutes()
+	attachPermissions(s.routes)
+	if set.permissions != nil {
+		if err := s.SetPermissions(set.permissions); err != nil {
+			return nil, fmt.Errorf("building sandbox: %w", err)
+		}
+	}
 	if s.gh, err = newGitHub(sc.IaC, set.github, set.now); err != nil {
 		return nil, fmt.Errorf("building sandbox: github: %w", err)
 	}
@@ -276,7 +288,8 @@ func (s *Server) count(service, method string, status int) {
 const statusClientClosed = 499
 
 // ServeHTTP answers one API call: route, count, inject faults, check the project's
-// services, then run the method against the state under the server's lock.
+// services and the caller's permissions (when enforced), then run the method against the
+// state under the server's lock.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isGitHubPath(r.URL.Path) {
 		s.serveGitHub(w, r)
@@ -334,6 +347,9 @@ func (s *Server) serve(ctx context.Context, c *call) (int, []byte, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.checkService(c); e != nil {
+		return e.code, nil, e
+	}
+	if e := s.checkPermissions(c); e != nil {
 		return e.code, nil, e
 	}
 	resp := c.route.handle(s, c)
