@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zerodrift/zerodrift/ledger"
 )
 
 // lockedBuffer collects a process's output while the test reads it.
@@ -181,6 +184,29 @@ ledger: sqlite://%s
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not exit within 30s of SIGTERM")
 	}
+
+	// The ledger is consistent after SIGTERM: every change recorded ended verified or failed,
+	// and every run that started has its outcome.
+	store, err := ledger.Open(context.Background(), "sqlite://"+ledgerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := store.Changes(context.Background(), ledger.ChangeFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) == 0 {
+		t.Error("the ledger records no change")
+	}
+	for _, c := range changes {
+		if c.Status != ledger.StatusVerified && c.Status != ledger.StatusFailed {
+			t.Errorf("change %s on %s left %s", c.ID, c.Resource, c.Status)
+		}
+		if run, err := store.GetRun(context.Background(), c.RunID); err != nil || run.Status == "running" {
+			t.Errorf("run %s of change %s: %v %+v", c.RunID, c.ID, err, run)
+		}
+	}
+	store.Close()
 
 	// Logs are JSON Cloud Logging reads, and a run's lines carry its run ID.
 	text := logs.String()
