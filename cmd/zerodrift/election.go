@@ -21,7 +21,7 @@ type electionFlags struct {
 }
 
 func (e *electionFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&e.mode, "leader-election", "auto", "elect a leader on a Kubernetes Lease so only one replica runs: auto (when in a pod), on, off")
+	fl.StringVar(&e.mode, "leader-election", "auto", "elect a leader on a Kubernetes Lease so only one replica runs: auto (when in a pod), on (true), off (false)")
 	fl.StringVar(&e.namespace, "leader-election-namespace", "", "namespace of the Lease (default $POD_NAMESPACE, else the pod's namespace)")
 	fl.StringVar(&e.name, "leader-election-name", "zerodrift", "name of the Lease")
 }
@@ -30,16 +30,16 @@ func (e *electionFlags) register(fl *pflag.FlagSet) {
 // turned off.
 func (e *electionFlags) elector(log *zap.Logger) (scheduler.Elect, error) {
 	switch e.mode {
-	case "off":
+	case "off", "false":
 		return nil, nil
 	case "auto":
 		if !leader.InCluster(os.LookupEnv, os.Stat) {
 			log.Info("not in a Kubernetes pod: running as the single instance (no leader election)")
 			return nil, nil
 		}
-	case "on":
+	case "on", "true":
 	default:
-		return nil, fmt.Errorf("--leader-election: %q is not auto, on or off", e.mode)
+		return nil, fmt.Errorf("--leader-election: %q is not auto, on (true) or off (false)", e.mode)
 	}
 	ns := e.namespace
 	if ns == "" {
