@@ -1,6 +1,7 @@
 // Package leader makes one replica of zerodrift at a time do the work, when several run in
-// Kubernetes: the replicas campaign for a coordination.k8s.io/v1 Lease with client-go's
-// leader election, and the holder runs the work until it loses the lease or shuts down.
+// Kubernetes: the replicas campaign for a coordination.k8s.io/v1 Lease, with the algorithm
+// of client-go's leader election, and the holder runs the work until it loses the lease or
+// shuts down.
 //
 //	err := leader.Run(ctx, leader.Config{Namespace: ns, Name: "zerodrift", Identity: os.Getenv("POD_NAME")},
 //		log, func(ctx context.Context) { worker.Run(ctx) })
@@ -8,6 +9,10 @@
 // Leader election without fencing cannot rule out two leaders entirely (a paused process
 // may act on a lease it has already lost); Run narrows the window as much as the protocol
 // allows, see Run. The work should stop promptly when its context is cancelled.
+//
+// The package speaks to the API server with client-go's generic REST client and a scheme
+// of its own that knows only the Lease, rather than with client-go's leaderelection
+// package, whose clientset and informers would add hundreds of packages to the build.
 package leader
 
 import (
@@ -15,16 +20,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/leaderelection"
-	rl "k8s.io/client-go/tools/leaderelection/resourcelock"
-	"k8s.io/klog/v2"
 )
 
 // Defaults for the zero durations of Config, those of Kubernetes' own controllers.
@@ -33,6 +34,11 @@ const (
 	DefaultRenewDeadline = 10 * time.Second
 	DefaultRetryPeriod   = 2 * time.Second
 )
+
+// jitterFactor bounds the random stretch of the wait between attempts to acquire the
+// lease: RetryPeriod to RetryPeriod*jitterFactor. It is client-go's JitterFactor, which
+// also bounds RetryPeriod against RenewDeadline.
+const jitterFactor = 1.2
 
 // Config configures Run.
 type Config struct {
@@ -50,14 +56,16 @@ type Config struct {
 	// last successful renewal, before it steps down; it must be shorter than LeaseDuration,
 	// and the difference is the time the work has to stop. Default DefaultRenewDeadline.
 	RenewDeadline time.Duration
-	// RetryPeriod is the interval between attempts to acquire or renew the lease; it must be
-	// shorter than RenewDeadline/1.2 (client-go jitters it by up to 1.2).
-	// Default DefaultRetryPeriod.
+	// RetryPeriod is the interval between attempts to renew the lease, and (stretched at
+	// random by up to 1.2 times) between attempts to acquire it; it must be shorter than
+	// RenewDeadline/1.2. Default DefaultRetryPeriod.
 	RetryPeriod time.Duration
 
 	// Rest is the API server connection; nil means rest.InClusterConfig(). Run works on a
 	// copy; when its Timeout is zero the copy gets max(1s, RenewDeadline/2), as client-go
-	// recommends, so that one hung request cannot use up the RenewDeadline.
+	// recommends, so that one hung request cannot use up the RenewDeadline, and Run bounds
+	// every request by that duration anyway. Its content type and serializer are Run's own
+	// (JSON, with a scheme that holds only the Lease).
 	Rest *rest.Config
 }
 
@@ -95,9 +103,9 @@ func (c Config) validate() error {
 	if c.RenewDeadline <= 0 || c.RenewDeadline >= c.LeaseDuration {
 		errs = append(errs, fmt.Errorf("leader: Config.RenewDeadline %v is not between 0 and LeaseDuration %v", c.RenewDeadline, c.LeaseDuration))
 	}
-	if c.RetryPeriod <= 0 || float64(c.RetryPeriod)*leaderelection.JitterFactor >= float64(c.RenewDeadline) {
+	if c.RetryPeriod <= 0 || float64(c.RetryPeriod)*jitterFactor >= float64(c.RenewDeadline) {
 		errs = append(errs, fmt.Errorf("leader: Config.RetryPeriod %v is not between 0 and RenewDeadline/%v (%v)",
-			c.RetryPeriod, leaderelection.JitterFactor, time.Duration(float64(c.RenewDeadline)/leaderelection.JitterFactor)))
+			c.RetryPeriod, jitterFactor, time.Duration(float64(c.RenewDeadline)/jitterFactor)))
 	}
 	return errors.Join(errs...)
 }
@@ -108,19 +116,28 @@ func (c Config) validate() error {
 // has returned, and an error if the configuration is invalid or the Kubernetes client
 // cannot be built.
 //
+// The campaign is client-go's: a replica takes the lease when it does not exist, names no
+// holder, names this replica, or has not changed for the lease duration it records, timed
+// on this replica's clock from when it saw the lease change (the holder's timestamps are
+// not trusted); every write carries the resourceVersion last read, so that of two
+// replicas racing for the lease one wins and the other sees a conflict. The leader renews
+// the lease every RetryPeriod.
+//
 // Leadership ends, and lead's context is cancelled, when:
-//   - ctx is done (SIGTERM): once lead returns, the lease is released at once, so another
-//     replica takes over within RetryPeriod instead of LeaseDuration;
-//   - the lease has not been renewed for RenewDeadline (API server unreachable, the lease
-//     taken over): lead's context is cancelled then, before client-go's attempt to release
-//     the lease, which against a hung API server could take another RenewDeadline, past
-//     LeaseDuration, when other replicas may already lead;
+//   - ctx is done (SIGTERM): the lease is still renewed until lead returns, then released
+//     at once, so another replica takes over within RetryPeriod instead of LeaseDuration;
+//   - the lease has not been renewed for RenewDeadline, counted from the start of the last
+//     successful renewal (API server unreachable): other replicas may take over only once
+//     LeaseDuration has passed since they saw that renewal, which leaves the work
+//     LeaseDuration-RenewDeadline to stop;
+//   - a renewal finds the lease held by another replica (or deleted, or released): at once;
 //   - lead returns on its own: the lease is released and Run campaigns again after
 //     RetryPeriod.
 //
 // Run never starts lead again before the previous call has returned. It logs leadership
-// changes to log (nil means no logs); client-go's own messages go to log too, named
-// "client-go", at debug level (its errors at warn level), not to klog.
+// changes and failed requests to log (nil means no logs); the REST client's own messages
+// go to log too, named "client-go", at debug level (its errors at warn level), not to
+// klog. Run writes no log once it has returned.
 func Run(ctx context.Context, cfg Config, log *zap.Logger, lead func(ctx context.Context)) error {
 	if lead == nil {
 		return errors.New("leader: lead func is nil")
@@ -144,35 +161,38 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, lead func(ctx context
 		}
 		restCfg = c
 	}
+	timeout := max(time.Second, cfg.RenewDeadline/2)
 	if restCfg.Timeout == 0 {
-		restCfg.Timeout = max(time.Second, cfg.RenewDeadline/2)
+		restCfg.Timeout = timeout
 	}
-	client, err := coordinationv1client.NewForConfig(restCfg)
+	// Requests outlive ctx, so that Run knows whether its last write took effect, and log
+	// through log rather than klog's global logger; each has its own timeout.
+	base := logrContext(context.WithoutCancel(ctx), log.Named("client-go"))
+	client, err := newLeaseClient(restCfg, cfg.Namespace, cfg.Name, base, timeout)
 	if err != nil {
-		return fmt.Errorf("leader: Kubernetes coordination/v1 client: %w", err)
+		return fmt.Errorf("leader: Kubernetes coordination/v1 Lease client: %w", err)
 	}
 
-	r := &runner{cfg: cfg, client: client, log: log, lead: lead}
+	e := &elector{cfg: cfg, client: client, log: log, lead: lead}
 	for ctx.Err() == nil {
-		if err := r.campaign(ctx); err != nil {
-			return err
+		renewed, ok := e.acquire(ctx)
+		if !ok {
+			break
 		}
-		t := time.NewTimer(cfg.RetryPeriod)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
+		if ctx.Err() != nil {
+			// Acquired as the shutdown began: give the lease back without leading.
+			e.release()
+			break
+		}
+		switch e.hold(ctx, renewed) {
+		case errShutdown, errLeadReturned:
+			e.release()
+		}
+		if !sleep(ctx, e.retryWait()) {
+			break
 		}
 	}
 	return nil
-}
-
-// runner holds what the campaigns of one Run share.
-type runner struct {
-	cfg    Config
-	client coordinationv1client.LeasesGetter
-	log    *zap.Logger
-	lead   func(context.Context)
 }
 
 var (
@@ -181,172 +201,140 @@ var (
 	errLeadReturned = errors.New("lead returned")
 )
 
-// campaign runs one client-go LeaderElector (fresh lock, fresh observed state) until it
-// stops: when ctx is done, or after this replica led and lost or gave up the lease. It
-// returns only after the lead call it made, and every log it writes, are done.
-func (r *runner) campaign(ctx context.Context) error {
-	lock := &renewLock{
-		Interface: &rl.LeaseLock{
-			LeaseMeta:  metav1.ObjectMeta{Namespace: r.cfg.Namespace, Name: r.cfg.Name},
-			Client:     r.client,
-			LockConfig: rl.ResourceLockConfig{Identity: r.cfg.Identity}, // no EventRecorder: no events
-		},
-		identity: r.cfg.Identity,
+// acquire tries to acquire the lease, at once and then every RetryPeriod (jittered), until
+// it does or ctx is done. It reports whether it did, and the start of the request that
+// did: the earliest time another replica can have seen the write.
+func (e *elector) acquire(ctx context.Context) (time.Time, bool) {
+	for ctx.Err() == nil {
+		if start, ok := e.tryAcquire(); ok {
+			return start, true
+		}
+		if !sleep(ctx, e.retryWait()) {
+			break
+		}
 	}
-
-	// The election outlives ctx: on shutdown it is stopped (releasing the lease) only once
-	// lead has returned. It logs through r.log rather than klog's global logger.
-	electionCtx, stopElection := context.WithCancel(
-		klog.NewContext(context.WithoutCancel(ctx), klogToZap(r.log.Named("client-go"))))
-	defer stopElection()
-
-	var (
-		mu      sync.Mutex
-		over    bool           // no lead call may start, and no log be written, any more
-		leading sync.WaitGroup // the lead call in progress
-	)
-	stopped := func() {
-		mu.Lock()
-		over = true
-		mu.Unlock()
-		leading.Wait()
-	}
-	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		LeaseDuration:   r.cfg.LeaseDuration,
-		RenewDeadline:   r.cfg.RenewDeadline,
-		RetryPeriod:     r.cfg.RetryPeriod,
-		ReleaseOnCancel: true,
-		Name:            r.cfg.Namespace + "/" + r.cfg.Name,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(leaderCtx context.Context) {
-				mu.Lock()
-				if over {
-					mu.Unlock()
-					return
-				}
-				leading.Add(1)
-				mu.Unlock()
-				defer leading.Done()
-				r.leadWhileHolding(ctx, leaderCtx, lock)
-				stopElection() // release the lease (ReleaseOnCancel), unless already lost
-			},
-			OnStoppedLeading: func() {}, // leadWhileHolding logs the end of leadership
-			OnNewLeader: func(identity string) {
-				mu.Lock()
-				defer mu.Unlock()
-				if !over && identity != "" && identity != r.cfg.Identity {
-					r.log.Info("new leader observed", zap.String("leader", identity))
-				}
-			},
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("leader: leader election config: %w", err)
-	}
-
-	stopOnShutdown := context.AfterFunc(ctx, func() {
-		stopped()      // let lead finish before the lease is released
-		stopElection() // stop campaigning (or release the lease)
-	})
-	defer stopOnShutdown()
-	le.Run(electionCtx)
-	stopped()
-	return nil
+	return time.Time{}, false
 }
 
-// leadWhileHolding calls lead with a context that ends with leadership (leaderCtx, which
-// client-go cancels after it stops renewing), with ctx, or when the lease has not been
-// renewed for RenewDeadline, and logs why leadership ended.
-func (r *runner) leadWhileHolding(ctx, leaderCtx context.Context, lock *renewLock) {
-	leadCtx, cancel := context.WithCancelCause(leaderCtx)
+// retryWait is the wait between attempts to acquire the lease: RetryPeriod stretched at
+// random by up to jitterFactor, so that replicas that failed together do not retry in step.
+func (e *elector) retryWait() time.Duration {
+	return e.cfg.RetryPeriod + time.Duration(rand.Float64()*(jitterFactor-1)*float64(e.cfg.RetryPeriod))
+}
+
+// hold runs lead while this replica holds the lease, which it acquired with a request
+// started at renewed, and meanwhile renews the lease every RetryPeriod in a goroutine of
+// its own (the only one to use e until it ends). It logs why leadership ended as soon as
+// lead has returned, and returns it once no renewal is in flight either.
+func (e *elector) hold(ctx context.Context, renewed time.Time) error {
+	leadCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
 	stopOnShutdown := context.AfterFunc(ctx, func() { cancel(errShutdown) })
 	defer stopOnShutdown()
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		r.watchRenewals(leadCtx, cancel, lock)
+
+	// The watchdog steps down once RenewDeadline has passed since the start of the last
+	// successful renewal, whatever requests are in flight.
+	var (
+		mu       sync.Mutex
+		last     = renewed
+		stopped  bool
+		watchdog *time.Timer
+	)
+	mu.Lock()
+	watchdog = time.AfterFunc(time.Until(last.Add(e.cfg.RenewDeadline)), func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		if wait := time.Until(last.Add(e.cfg.RenewDeadline)); wait > 0 {
+			watchdog.Reset(wait)
+			return
+		}
+		cancel(errNotRenewed)
+	})
+	mu.Unlock()
+	defer func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		watchdog.Stop()
 	}()
 
-	r.log.Info("became leader")
-	r.lead(leadCtx)
+	// Renew until lead has returned; on shutdown too, for the work goes on until then.
+	e.log.Info("became leader")
+	stopRenewing, renewDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		e.keepRenewing(leadCtx, cancel, stopRenewing, func(start time.Time) {
+			mu.Lock()
+			defer mu.Unlock()
+			if start.After(last) {
+				last = start
+			}
+		})
+	}()
+
+	e.lead(leadCtx)
 	cancel(errLeadReturned) // no-op if leadership had already ended
-	<-watched
-
-	switch cause := context.Cause(leadCtx); {
-	case errors.Is(cause, errShutdown):
-		r.log.Info("stopped leading: shutting down; releasing the lease")
-	case errors.Is(cause, errLeadReturned):
-		r.log.Warn("stopped leading: lead returned while holding the lease; releasing it")
-	case errors.Is(cause, errNotRenewed):
-		r.log.Warn("lost leadership: lease not renewed within RenewDeadline", zap.Duration("renewDeadline", r.cfg.RenewDeadline))
+	// Log at once why leadership ended, before waiting for a renewal in flight.
+	cause := context.Cause(leadCtx)
+	var lost *lostError
+	switch {
+	case cause == errShutdown:
+		e.log.Info("stopped leading: shutting down; releasing the lease")
+	case cause == errLeadReturned:
+		e.log.Warn("stopped leading: lead returned while holding the lease; releasing it")
+	case cause == errNotRenewed:
+		e.log.Warn("lost leadership: lease not renewed within RenewDeadline", zap.Duration("renewDeadline", e.cfg.RenewDeadline))
+	case errors.As(cause, &lost):
+		e.log.Warn("lost leadership: "+lost.Error(), zap.String("holder", lost.holder))
 	default:
-		r.log.Warn("lost leadership: lease not renewed", zap.NamedError("cause", cause))
+		e.log.Warn("lost leadership", zap.NamedError("cause", cause))
 	}
+	close(stopRenewing)
+	<-renewDone
+	return cause
 }
 
-// watchRenewals cancels ctx with errNotRenewed once the lease has not been renewed for
-// RenewDeadline. client-go gives up renewing a little later (after RetryPeriod more) and
-// cancels lead's context later still, after trying to release the lease.
-func (r *runner) watchRenewals(ctx context.Context, cancel context.CancelCauseFunc, lock *renewLock) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+// keepRenewing renews the lease every RetryPeriod until stop is closed, leadership is lost
+// (leadCtx cancelled for a cause other than errShutdown), or a renewal finds the lease
+// held by another replica, when it cancels leadCtx. It calls renewed with the start of
+// every successful renewal.
+func (e *elector) keepRenewing(leadCtx context.Context, cancel context.CancelCauseFunc, stop <-chan struct{}, renewed func(time.Time)) {
+	tick := time.NewTimer(e.cfg.RetryPeriod)
+	defer tick.Stop()
 	for {
-		wait := time.Until(lock.lastRenewal().Add(r.cfg.RenewDeadline))
-		if wait <= 0 {
-			cancel(errNotRenewed)
-			return
-		}
-		timer.Reset(wait)
 		select {
-		case <-ctx.Done():
+		case <-stop:
 			return
-		case <-timer.C:
+		case <-tick.C:
 		}
+		if cause := context.Cause(leadCtx); cause != nil && cause != errShutdown {
+			return // leadership lost: stop renewing
+		}
+		start, ok, lost := e.renew()
+		switch {
+		case ok:
+			renewed(start)
+		case lost != nil:
+			cancel(lost)
+			return
+		}
+		tick.Reset(e.cfg.RetryPeriod)
 	}
 }
 
-// renewLock is a resource lock that remembers when this replica last wrote the lease
-// naming itself holder: the start of that request, since other replicas start counting
-// LeaseDuration only once they see the write.
-type renewLock struct {
-	rl.Interface
-	identity string
-
-	mu   sync.Mutex
-	last time.Time
-}
-
-func (l *renewLock) Create(ctx context.Context, ler rl.LeaderElectionRecord) error {
-	start := time.Now()
-	err := l.Interface.Create(ctx, ler)
-	l.record(start, ler, err)
-	return err
-}
-
-func (l *renewLock) Update(ctx context.Context, ler rl.LeaderElectionRecord) error {
-	start := time.Now()
-	err := l.Interface.Update(ctx, ler)
-	l.record(start, ler, err)
-	return err
-}
-
-func (l *renewLock) record(start time.Time, ler rl.LeaderElectionRecord, err error) {
-	if err != nil || ler.HolderIdentity != l.identity {
-		return
+// sleep waits for d or until ctx is done, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if start.After(l.last) {
-		l.last = start
-	}
-}
-
-func (l *renewLock) lastRenewal() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.last
 }
 
 // ServiceAccountTokenFile is where Kubernetes mounts a pod's service-account token.

@@ -1,7 +1,9 @@
 package leader_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/zerodrift/zerodrift/internal/leader"
@@ -359,6 +362,119 @@ func TestLeadReturning(t *testing.T) {
 	l, _ := srv.Lease(namespace, leaseName)
 	if l.Spec.LeaseTransitions == nil || *l.Spec.LeaseTransitions < 1 {
 		t.Errorf("leaseTransitions = %v, want at least 1 (released and acquired again)", l.Spec.LeaseTransitions)
+	}
+}
+
+// writeLease stores l in the emulator as another client would, with a plain JSON request:
+// POST when create, else PUT. It returns the HTTP status.
+func writeLease(t *testing.T, srv *kubeapi.Server, l *coordinationv1.Lease, create bool) int {
+	t.Helper()
+	l.TypeMeta = metav1.TypeMeta{Kind: "Lease", APIVersion: coordinationv1.SchemeGroupVersion.String()}
+	body, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, method := srv.URL()+kubeapi.LeasesPrefix+namespace+"/leases", http.MethodPost
+	if !create {
+		url, method = url+"/"+leaseName, http.MethodPut
+	}
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// TestLeaseTakenOver: a leader whose renewal finds the lease held by another replica
+// steps down at once, not after RenewDeadline; and it takes the lease back only once
+// LeaseDuration has passed, on its own clock, without the other renewing it.
+func TestLeaseTakenOver(t *testing.T) {
+	srv := startServer(t)
+	tr := newTracker()
+	log, logs := testLogger(t)
+	startCandidate(t, srv.URL(), "a", log, tr.lead("a"))
+	tr.next(t, true, 3*time.Second)
+
+	l, _ := srv.Lease(namespace, leaseName)
+	if got := l.Spec; holderOf(l) != "a" || got.LeaseDurationSeconds == nil || *got.LeaseDurationSeconds != 1 ||
+		got.AcquireTime == nil || got.RenewTime == nil || got.LeaseTransitions == nil || *got.LeaseTransitions != 0 {
+		t.Errorf("created lease spec = %+v, want holder a, leaseDurationSeconds 1, acquire and renew times, 0 transitions", got)
+	}
+
+	var taken time.Time
+	for {
+		l, _ := srv.Lease(namespace, leaseName)
+		l.Spec.HolderIdentity = ptrTo("intruder")
+		l.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+		taken = time.Now()
+		code := writeLease(t, srv, l, false)
+		if code == http.StatusOK {
+			break
+		}
+		if code != http.StatusConflict {
+			t.Fatalf("PUT lease: status %d", code)
+		}
+	}
+	stopped := tr.next(t, false, 2*time.Second)
+	t.Logf("leader stepped down %v after the lease was taken over", stopped.at.Sub(taken))
+	if d := stopped.at.Sub(taken); d >= renewDeadline {
+		t.Errorf("leader stepped down %v after the lease was taken over, want less than RenewDeadline %v", d, renewDeadline)
+	}
+	if !logged(logs, "a", `lost leadership: lease taken over by "intruder"`) {
+		t.Error("a did not log that the lease was taken over")
+	}
+
+	again := tr.next(t, true, 3*time.Second)
+	t.Logf("lease taken back %v after the takeover", again.at.Sub(taken))
+	if d := again.at.Sub(taken); d < leaseDuration {
+		t.Errorf("lease taken back %v after the takeover, want at least LeaseDuration %v", d, leaseDuration)
+	}
+	l, _ = srv.Lease(namespace, leaseName)
+	if holderOf(l) != "a" || l.Spec.LeaseTransitions == nil || *l.Spec.LeaseTransitions != 1 {
+		t.Errorf("lease spec = holder %q, transitions %v; want a, 1", holderOf(l), l.Spec.LeaseTransitions)
+	}
+	tr.checkNoOverlap(t)
+}
+
+// TestStaleLeaseWaitsLeaseDuration: a lease whose holder's renewTime is long past is not
+// taken at once, for the holder's clock is not trusted, but LeaseDuration after this
+// replica first saw it.
+func TestStaleLeaseWaitsLeaseDuration(t *testing.T) {
+	srv := startServer(t)
+	long := metav1.MicroTime{Time: time.Now().Add(-time.Hour)}
+	if code := writeLease(t, srv, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: leaseName, Namespace: namespace},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity: ptrTo("ghost"), LeaseDurationSeconds: ptrTo(int32(1)),
+			AcquireTime: &long, RenewTime: &long, LeaseTransitions: ptrTo(int32(4)),
+		},
+	}, true); code != http.StatusCreated {
+		t.Fatalf("POST lease: status %d", code)
+	}
+	tr := newTracker()
+	log, logs := testLogger(t)
+	start := time.Now()
+	startCandidate(t, srv.URL(), "a", log, tr.lead("a"))
+	ev := tr.next(t, true, 3*time.Second)
+	t.Logf("stale lease taken %v after the start", ev.at.Sub(start))
+	if d := ev.at.Sub(start); d < leaseDuration {
+		t.Errorf("stale lease taken %v after the start, want at least LeaseDuration %v", d, leaseDuration)
+	}
+	if !logged(logs, "a", "new leader observed") {
+		t.Error("a did not log the ghost holder")
+	}
+	l, _ := srv.Lease(namespace, leaseName)
+	if holderOf(l) != "a" || *l.Spec.LeaseTransitions != 5 || !l.Spec.AcquireTime.After(long.Time) {
+		t.Errorf("lease spec = holder %q, transitions %d, acquired %v; want a, 5, now",
+			holderOf(l), *l.Spec.LeaseTransitions, l.Spec.AcquireTime)
 	}
 }
 

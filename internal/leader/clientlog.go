@@ -1,16 +1,19 @@
 package leader
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/go-logr/logr"
 	"go.uber.org/zap"
 )
 
-// klogToZap returns a logr.Logger for client-go's contextual logging (klog.FromContext)
-// that writes to log: its V(0) messages at debug level, its errors at warn level, and
-// drops its verbose (V(1) and up) messages. Run's own logs report leadership changes.
-func klogToZap(log *zap.Logger) logr.Logger {
+// clientLogger returns a logr.Logger for the contextual logging of client-go's REST client
+// (klog.FromContext, which reads the logr.Logger of the request's context) that writes to
+// log: its V(0) messages, such as the API server's warnings, at debug level, its errors at
+// warn level, and drops its verbose (V(1) and up) messages. Run's own logs report
+// leadership changes and failed requests.
+func clientLogger(log *zap.Logger) logr.Logger {
 	return logr.New(zapSink{log: log.WithOptions(zap.AddCallerSkip(2))})
 }
 
@@ -51,4 +54,10 @@ func fields(keysAndValues []any) []zap.Field {
 		out = append(out, zap.Any(key, keysAndValues[i+1]))
 	}
 	return out
+}
+
+// logrContext returns ctx carrying clientLogger(log), which the REST client's
+// klog.FromContext finds.
+func logrContext(ctx context.Context, log *zap.Logger) context.Context {
+	return logr.NewContext(ctx, clientLogger(log))
 }
