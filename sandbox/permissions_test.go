@@ -221,8 +221,8 @@ func TestResourceManagerAndIAMDenials(t *testing.T) {
 	}
 	_, err = c.iam.Projects.ServiceAccounts.List("projects/" + prodID).Context(ctx).Do()
 	ge = googleErr(t, err, http.StatusForbidden)
-	if !strings.Contains(err.Error(), "iam.serviceAccounts.list") {
-		t.Errorf("serviceAccounts.list: %v", err)
+	if !strings.Contains(ge.Message, "iam.serviceAccounts.list") {
+		t.Errorf("serviceAccounts.list: %q", ge.Message)
 	}
 	if _, err := c.iam.Projects.ServiceAccounts.Keys.List("projects/" + prodID + "/serviceAccounts/" + appEmail).Context(ctx).Do(); err != nil {
 		t.Errorf("keys.list with its permission: %v", err)
