@@ -46,6 +46,17 @@ type Config struct {
 	// "@every 30m" (default "*/30 * * * *"), in ScheduleTimeZone (an IANA name, default UTC).
 	Schedule         string `yaml:"schedule"`
 	ScheduleTimeZone string `yaml:"scheduleTimeZone"`
+	// Events makes serve fix drift as it happens, from a Cloud Asset Inventory feed.
+	Events Events `yaml:"events"`
+}
+
+// Events is the Pub/Sub subscription a Cloud Asset Inventory real-time feed publishes to.
+type Events struct {
+	// Subscription is an ID (in Project) or projects/P/subscriptions/S; empty: no events.
+	Subscription string `yaml:"subscription"`
+	Project      string `yaml:"project"`
+	// Concurrency bounds the changes evaluated at once (default 16).
+	Concurrency int `yaml:"concurrency"`
 }
 
 // ParseSchedule parses a schedule: the five standard cron fields ("*/30 * * * *") or a descriptor
@@ -121,10 +132,13 @@ func (s Scope) Allows(project string, ancestors []string) bool {
 type GCP struct {
 	// Endpoint overrides every GCP API base URL (private endpoints, the sandbox).
 	Endpoint string `yaml:"endpoint"`
-	// Endpoints overrides it per service: compute, cloudresourcemanager, iam.
+	// Endpoints overrides it per service: compute, cloudresourcemanager, iam, cloudasset.
 	Endpoints map[string]string `yaml:"endpoints"`
-	// Concurrency bounds how many projects are read at once (default 4).
+	// Concurrency bounds how many projects are read at once (default 64).
 	Concurrency int `yaml:"concurrency"`
+	// QPS caps the requests a second per service (default: cloudresourcemanager 8, whose
+	// quota the caller's project pays; compute and iam 1000, paid by each scanned project).
+	QPS map[string]float64 `yaml:"qps"`
 	// Identity lists zerodrift's own IAM members (e.g.
 	// serviceAccount:zerodrift@ops.iam.gserviceaccount.com); no change may remove their access.
 	Identity []string `yaml:"identity"`
@@ -475,6 +489,25 @@ func (v *validator) validate(c *Config) {
 			v.add("github.tokenFile", "set either app or tokenFile, not both")
 		}
 	}
+	if o := strings.TrimPrefix(c.Scope.Organization, "organizations/"); c.Scope.Organization != "" && !isNumber(o) {
+		v.add("scope.organization", "%q is not an organization number (123456789012 or organizations/123456789012)", c.Scope.Organization)
+	}
+	for i, f := range c.Scope.Folders {
+		if !isNumber(strings.TrimPrefix(f, "folders/")) {
+			v.add(fmt.Sprintf("scope.folders[%d]", i), "%q is not a folder number (456 or folders/456)", f)
+		}
+	}
+	for svc, n := range c.GCP.QPS {
+		if n <= 0 {
+			v.add("gcp.qps."+svc, "must be more than 0 requests a second, got %v", n)
+		}
+	}
+	if c.Events.Concurrency < 0 {
+		v.add("events.concurrency", "must be 0 (the default, 16) or more, got %d", c.Events.Concurrency)
+	}
+	if sub := c.Events.Subscription; sub != "" && !strings.HasPrefix(sub, "projects/") && c.Events.Project == "" {
+		v.add("events.project", "is required when events.subscription (%q) is an ID rather than projects/P/subscriptions/S", sub)
+	}
 	repoFolder := func(r string) bool {
 		return r != "" && !strings.HasPrefix(r, "/") && !slices.Contains(strings.Split(r, "/"), "..")
 	}
@@ -585,3 +618,5 @@ func (g GitHub) Token(getenv func(string) string) (string, error) {
 	}
 	return "", fmt.Errorf("github.tokenEnv: the environment variable %s is not set (or set github.tokenFile or github.app)", g.TokenEnv)
 }
+
+func isNumber(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }

@@ -238,3 +238,16 @@ func TestLedgerURLFromEnvironment(t *testing.T) {
 		t.Errorf("with the variable: %s", got)
 	}
 }
+
+func TestOrgWideScopeIsValidated(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("scope:\n  organization: organizations/123\n  folders: [\"456\", folders/789]\n"))
+	if err != nil || c.Scope.Organization != "organizations/123" || len(c.Scope.Folders) != 2 {
+		t.Fatalf("valid scope: %v %+v", err, c)
+	}
+	_, err = Parse("c.yaml", []byte("scope:\n  organization: acme.example\n  folders: [prod]\n"))
+	for _, want := range []string{`c.yaml:2: scope.organization: "acme.example" is not an organization number`, `c.yaml:3: scope.folders[0]: "prod" is not a folder number`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
+}

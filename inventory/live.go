@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	compute "cloud.google.com/go/compute/apiv1"
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -40,18 +42,40 @@ type LiveConfig struct {
 	// e.g. "http://127.0.0.1:8085". Endpoints overrides it per service.
 	Endpoint  string
 	Endpoints map[string]string
-	// Concurrency bounds how many projects are read at once; 0 means 4.
+	// Concurrency bounds how many projects are read at once; 0 means DefaultConcurrency.
+	// Within a project, independent calls are made at once.
 	Concurrency int
+	// QPS caps the requests a second sent to each service (ServiceCompute,
+	// ServiceResourceManager, ServiceIAM), retries included, over the whole scan. A service
+	// missing or at 0 takes its DefaultQPS, unless its endpoint is an emulator (plain HTTP,
+	// as the sandbox), which has no quota to keep to; a negative value lifts the cap.
+	QPS map[string]float64
+	// Retry is how calls that failed for a reason that may pass are retried.
+	Retry RetryPolicy
+	// Progress, when set, is called each time a project has been read, with the projects
+	// done, the projects in the scan and the assets read so far (ancestors included). Calls
+	// are serialised and done grows by one each time. See ProgressReporter.
+	Progress func(done, total, assets int)
 	// ClientOptions are added to every client (credentials, HTTP client, user agent).
 	ClientOptions []option.ClientOption
 	// WrapTransport, when set, wraps the HTTP transport of each service's clients (to
-	// count calls by service and status).
+	// count calls by service and status). It sees every attempt, retries included.
 	WrapTransport TransportWrapper
 }
+
+// DefaultConcurrency is how many projects a scan reads at once by default. Each project
+// keeps up to about eight calls in flight, so the scan keeps a few hundred: at 100 ms a
+// call, 1,000 projects are read in a few seconds when the QPS limits allow it.
+const DefaultConcurrency = 64
 
 // TransportWrapper wraps the HTTP transport of the clients of one service (ServiceCompute,
 // ServiceResourceManager, ServiceIAM, "storage").
 type TransportWrapper func(service string, rt http.RoundTripper) http.RoundTripper
+
+// maxIdleConnsPerHost keeps enough idle connections for the calls a scan keeps in flight to
+// one host over HTTP/1.1 (the sandbox, proxies); Go's default of 2 would close and reopen
+// connections all the time. Google's endpoints speak HTTP/2, which needs one.
+const maxIdleConnsPerHost = 256
 
 // ServiceOptions returns the client options of one service reached at endpoint ("" for
 // Google's own): base, the endpoint, and, with wrap, an HTTP client whose transport wrap
@@ -70,7 +94,9 @@ func ServiceOptions(ctx context.Context, service, endpoint string, base []option
 	if wrap == nil {
 		return opts, nil
 	}
-	rt := wrap(service, http.DefaultTransport.(*http.Transport).Clone())
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 0, maxIdleConnsPerHost
+	rt := wrap(service, tr)
 	if !plain {
 		authed, err := htransport.NewTransport(ctx, rt, opts...)
 		if err != nil {
@@ -87,16 +113,6 @@ func (c LiveConfig) endpoint(service string) string {
 		return strings.TrimSuffix(e, "/")
 	}
 	return strings.TrimSuffix(c.Endpoint, "/")
-}
-
-// options builds the client options of one service; suffix is appended to an overridden
-// endpoint.
-func (c LiveConfig) options(ctx context.Context, service, suffix string) ([]option.ClientOption, error) {
-	e := c.endpoint(service)
-	if e != "" {
-		e += suffix
-	}
-	return ServiceOptions(ctx, service, e, c.ClientOptions, c.WrapTransport)
 }
 
 // SourceError is a part of the scope that could not be read. It is reported, not fatal:
@@ -130,7 +146,8 @@ func (e SourceError) Error() string {
 }
 
 // Live reads assets from the GCP APIs through Google's Go clients and converts them into
-// the CAI shape.
+// the CAI shape. The calls of each service go through one transport that keeps the service
+// to its QPS limit and retries what may pass (see RetryPolicy), whichever client makes them.
 type Live struct {
 	cfg         LiveConfig
 	log         *zap.Logger
@@ -142,23 +159,45 @@ type Live struct {
 	folders     *resourcemanager.FoldersClient
 	orgs        *resourcemanager.OrganizationsClient
 	iam         *iamadmin.Service
+	stats       map[string]*serviceCounters // by service; its keys do not change after NewLive
 	closers     []func() error
 }
 
 // NewLive creates the API clients. Credentials come from Application Default Credentials
 // unless cfg.ClientOptions say otherwise.
 func NewLive(ctx context.Context, cfg LiveConfig, log *zap.Logger) (*Live, error) {
-	l := &Live{cfg: cfg, log: log}
-	computeOpts, err := cfg.options(ctx, ServiceCompute, "")
+	if log == nil {
+		log = zap.NewNop()
+	}
+	l := &Live{cfg: cfg, log: log, stats: map[string]*serviceCounters{}}
+	for _, svc := range []string{ServiceCompute, ServiceResourceManager, ServiceIAM} {
+		l.stats[svc] = &serviceCounters{}
+	}
+	// Each service gets one transport, shared by its clients, and so one QPS limiter.
+	wrap := func(service string, rt http.RoundTripper) http.RoundTripper {
+		if cfg.WrapTransport != nil {
+			rt = cfg.WrapTransport(service, rt)
+		}
+		emulator := strings.HasPrefix(cfg.endpoint(service), "http://")
+		return newPolicyTransport(service, rt, qpsOf(cfg.QPS, service, emulator), cfg.Retry, l.stats[service], log)
+	}
+	options := func(service, suffix string) ([]option.ClientOption, error) {
+		e := cfg.endpoint(service)
+		if e != "" {
+			e += suffix
+		}
+		return ServiceOptions(ctx, service, e, cfg.ClientOptions, wrap)
+	}
+	computeOpts, err := options(ServiceCompute, "")
 	if err != nil {
 		return nil, err
 	}
-	rmOpts, err := cfg.options(ctx, ServiceResourceManager, "")
+	rmOpts, err := options(ServiceResourceManager, "")
 	if err != nil {
 		return nil, err
 	}
 	// The IAM admin discovery client joins paths to its base URL: it wants a final slash.
-	iamOpts, err := cfg.options(ctx, ServiceIAM, "/")
+	iamOpts, err := options(ServiceIAM, "/")
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +225,15 @@ func NewLive(ctx context.Context, cfg LiveConfig, log *zap.Logger) (*Live, error
 	}
 	l.closers = []func() error{l.firewalls.Close, l.networks.Close, l.subnetworks.Close, l.instances.Close,
 		l.projects.Close, l.folders.Close, l.orgs.Close}
+	// One retry policy for every call: the clients' own retries (resource manager retries
+	// 503s, with a 60s timeout) would multiply the attempts and hide them from the limiter.
+	l.firewalls.CallOptions = &compute.FirewallsCallOptions{}
+	l.networks.CallOptions = &compute.NetworksCallOptions{}
+	l.subnetworks.CallOptions = &compute.SubnetworksCallOptions{}
+	l.instances.CallOptions = &compute.InstancesCallOptions{}
+	l.projects.CallOptions = &resourcemanager.ProjectsCallOptions{}
+	l.folders.CallOptions = &resourcemanager.FoldersCallOptions{}
+	l.orgs.CallOptions = &resourcemanager.OrganizationsCallOptions{}
 	return l, nil
 }
 
@@ -198,36 +246,57 @@ func (l *Live) Close() error {
 	return errors.Join(errs...)
 }
 
-// Scan reads every project in projects (IDs or numbers) and its ancestors' IAM policies, and
-// hands each asset to fn, one call at a time. Parts that cannot be read (a project that does
-// not exist or is not permitted, an API that is disabled, an ancestor whose policy is
-// denied) are returned as SourceErrors and the rest is still read. The error is non-nil
-// only when fn fails or ctx ends.
+// Stats returns the HTTP traffic of each service since NewLive, sorted by service.
+func (l *Live) Stats() []ServiceStats {
+	out := make([]ServiceStats, 0, len(l.stats))
+	for svc, c := range l.stats {
+		out = append(out, c.snapshot(svc))
+	}
+	slices.SortFunc(out, func(a, b ServiceStats) int { return strings.Compare(a.Service, b.Service) })
+	return out
+}
+
+// Scan reads every project in projects (IDs or numbers; repeats are read once) and its
+// ancestors' IAM policies, and hands each asset to fn, one call at a time. The assets of a
+// project are handed on together once it is read, in a stable order: the project, then its
+// firewalls, networks, subnetworks, instances, service accounts and keys. Parts that cannot
+// be read (a project that does not exist or is not permitted, an API that is disabled, an
+// ancestor whose policy is denied) are returned as SourceErrors and the rest is still read.
+// The error is non-nil only when fn fails or ctx ends.
+//
+// The calls per project are: getIamPolicy, the four compute lists (firewalls, networks and
+// the aggregated subnetworks and instances), the service account list and one key list per
+// service account, which the IAM API has no way to aggregate. Projects are found by
+// projects.search, up to 100 in one call, and read one by one (projects.get) only when the
+// search misses them; each folder and organization is read once per scan.
 func (l *Live) Scan(ctx context.Context, projects []string, fn func(*Asset) error) ([]SourceError, error) {
+	start := time.Now()
+	before := l.Stats()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	s := &liveScan{Live: l, fn: fn, cancel: cancel, ancestors: map[string]*ancestorInfo{}}
-	limit := l.cfg.Concurrency
-	if limit <= 0 {
-		limit = 4
+	projects = uniq(projects)
+	s := &liveScan{Live: l, fn: fn, cancel: cancel, ancestors: map[string]*ancestorInfo{}, total: len(projects)}
+	workers := l.cfg.Concurrency
+	if workers <= 0 {
+		workers = DefaultConcurrency
 	}
-	sem := make(chan struct{}, limit)
+	jobs := make(chan projectJob)
 	var wg sync.WaitGroup
-	for _, p := range projects {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			s.project(ctx, p)
-		}()
+	wg.Go(func() {
+		defer close(jobs)
+		s.resolve(ctx, projects, jobs)
+	})
+	for range min(workers, len(projects)) {
+		wg.Go(func() {
+			for j := range jobs {
+				if ctx.Err() == nil {
+					s.project(ctx, j)
+				}
+			}
+		})
 	}
 	wg.Wait()
+	s.logDone(start, before)
 	if err := context.Cause(ctx); err != nil {
 		return s.errs, err
 	}
@@ -237,15 +306,34 @@ func (l *Live) Scan(ctx context.Context, projects []string, fn func(*Asset) erro
 	return s.errs, nil
 }
 
+// uniq drops repeated entries, keeping the first.
+func uniq(projects []string) []string {
+	seen := make(map[string]bool, len(projects))
+	out := make([]string, 0, len(projects))
+	for _, p := range projects {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // liveScan is the state of one Scan.
 type liveScan struct {
 	*Live
 	fn     func(*Asset) error
 	cancel context.CancelCauseFunc
+	total  int
 
-	mu        sync.Mutex // guards everything below and serialises fn
+	mu        sync.Mutex // guards errs and ancestors
 	errs      []SourceError
 	ancestors map[string]*ancestorInfo // "folders/1", "organizations/2": read once per scan
+
+	emitMu  sync.Mutex // serialises fn and Progress, and guards what follows
+	emitted int        // assets handed to fn
+	done    int        // projects read, or given up
+	stopped bool       // fn failed: it is not called again
 }
 
 type ancestorInfo struct {
@@ -253,11 +341,38 @@ type ancestorInfo struct {
 	parent string        // "" at the top or when it could not be read
 }
 
+// emit hands one asset to fn.
 func (s *liveScan) emit(a *Asset) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.emitMu.Lock()
+	defer s.emitMu.Unlock()
+	s.emitLocked(a)
+}
+
+func (s *liveScan) emitLocked(a *Asset) bool {
+	if s.stopped {
+		return false
+	}
 	if err := s.fn(a); err != nil {
+		s.stopped = true
 		s.cancel(err)
+		return false
+	}
+	s.emitted++
+	return true
+}
+
+// finished hands on the assets of one project and reports the progress.
+func (s *liveScan) finished(assets []*Asset) {
+	s.emitMu.Lock()
+	defer s.emitMu.Unlock()
+	for _, a := range assets {
+		if !s.emitLocked(a) {
+			return
+		}
+	}
+	s.done++
+	if s.cfg.Progress != nil {
+		s.cfg.Progress(s.done, s.total, s.emitted)
 	}
 }
 
@@ -270,38 +385,205 @@ func (s *liveScan) fail(project, service, resource string, err error) {
 	s.mu.Unlock()
 }
 
-// project reads one project. A failure to read the project itself skips it; a failure of
-// one API skips only that API's resources.
-func (s *liveScan) project(ctx context.Context, id string) {
-	s.log.Debug("reading project", zap.String("project", id))
-	p, err := s.projects.GetProject(ctx, &resourcemanagerpb.GetProjectRequest{Name: "projects/" + id})
-	if err != nil {
-		if ctx.Err() == nil {
-			s.fail(id, ServiceResourceManager, "projects/"+id, err)
-		}
-		return
+// logDone logs what the scan read and the traffic it made.
+func (s *liveScan) logDone(start time.Time, before []ServiceStats) {
+	s.emitMu.Lock()
+	fields := []zap.Field{zap.Int("projects", s.total), zap.Int("projectsRead", s.done), zap.Int("assets", s.emitted)}
+	s.emitMu.Unlock()
+	s.mu.Lock()
+	fields = append(fields, zap.Int("sourceErrors", len(s.errs)))
+	s.mu.Unlock()
+	fields = append(fields, zap.Duration("took", time.Since(start)))
+	for i, st := range s.Stats() {
+		b := before[i]
+		fields = append(fields, zap.Dict(st.Service, zap.Int64("attempts", st.Attempts-b.Attempts),
+			zap.Int64("retries", st.Retries-b.Retries), zap.Int64("gaveUp", st.GaveUp-b.GaveUp),
+			zap.Duration("throttled", st.Throttled-b.Throttled), zap.Duration("backoff", st.Backoff-b.Backoff)))
 	}
-	projectID := p.GetProjectId()
-	number := strings.TrimPrefix(p.GetName(), "projects/")
-	ancestors := append([]string{p.GetName()}, s.ancestry(ctx, projectID, p.GetParent())...)
+	s.log.Info("live scan done", fields...)
+}
 
-	policy, err := s.projects.GetIamPolicy(ctx, policyRequest(p.GetName()))
-	if err != nil && ctx.Err() == nil {
-		s.fail(projectID, ServiceResourceManager, p.GetName()+":getIamPolicy", err)
+// projectJob is one project to read: its ID or number as given, and the project itself when
+// a search has found it.
+type projectJob struct {
+	id      string
+	project *resourcemanagerpb.Project
+}
+
+const (
+	// searchBatch is how many project IDs one projects.search asks for: about 4 KB of URL.
+	searchBatch = 100
+	// searchParallel bounds the searches in flight (Google allows 4 a second by default).
+	searchParallel = 4
+	// keyListParallel bounds the key lists of one project in flight.
+	keyListParallel = 8
+)
+
+// resolve hands every project to the workers, having searched for those given by ID in
+// batches, so that most projects need no call of their own to be found.
+func (s *liveScan) resolve(ctx context.Context, projects []string, jobs chan<- projectJob) {
+	send := func(j projectJob) bool {
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	var ids []string
+	for _, p := range projects {
+		if searchable(p) {
+			ids = append(ids, p)
+		} else if !send(projectJob{id: p}) {
+			return
+		}
+	}
+	sem := make(chan struct{}, searchParallel)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for batch := range slices.Chunk(ids, searchBatch) {
+		if len(batch) == 1 { // a search would cost as much as the get, and be less fresh
+			if !send(projectJob{id: batch[0]}) {
+				return
+			}
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			found := s.search(ctx, batch)
+			for _, id := range batch {
+				if !send(projectJob{id: id, project: found[id]}) {
+					return
+				}
+			}
+		})
+	}
+}
+
+// searchable reports whether p is a project ID a search query can name as it is: a letter
+// followed by lower-case letters, digits and hyphens. Numbers and domain-scoped IDs
+// (example.com:p) are read one by one.
+func searchable(p string) bool {
+	if p == "" || p[0] < 'a' || p[0] > 'z' {
+		return false
+	}
+	for _, c := range p {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// search finds the projects of ids with one projects.search call, returning them by ID.
+// Search is eventually consistent and shows only the projects the caller may get; those it
+// misses are read one by one, which also reports why one cannot be read. A failed search is
+// logged, not reported: the projects are then all read one by one.
+func (s *liveScan) search(ctx context.Context, ids []string) map[string]*resourcemanagerpb.Project {
+	want := make(map[string]bool, len(ids))
+	terms := make([]string, len(ids))
+	for i, id := range ids {
+		want[id] = true
+		terms[i] = "id:" + id
+	}
+	// A query of several terms matches any of them: Resource Manager v3 documents
+	// "labels.color:red labels.size:big" as red or big.
+	it := s.projects.SearchProjects(ctx, &resourcemanagerpb.SearchProjectsRequest{
+		Query: strings.Join(terms, " "), PageSize: int32(len(ids)),
+	})
+	found := make(map[string]*resourcemanagerpb.Project, len(ids))
+	// A server reading the query more broadly is not followed page after page.
+	for seen := 0; len(found) < len(ids) && seen < 2*len(ids); seen++ {
+		p, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("searching projects failed: reading them one by one", zap.Int("projects", len(ids)), zap.Error(err))
+			}
+			break
+		}
+		if want[p.GetProjectId()] {
+			found[p.GetProjectId()] = p
+		}
+	}
+	s.log.Debug("searched projects", zap.Int("asked", len(ids)), zap.Int("found", len(found)))
+	return found
+}
+
+// projectRead collects the assets of one project by kind, so that they are handed on in a
+// stable order whatever order the calls end in. Each field is written by one goroutine.
+type projectRead struct {
+	id, number                                  string
+	firewalls, networks, subnetworks, instances []*Asset
+	accounts                                    []*Asset
+	keys                                        [][]*Asset // by account, in the order of accounts
+}
+
+func (r *projectRead) assets() []*Asset {
+	out := slices.Concat(r.firewalls, r.networks, r.subnetworks, r.instances, r.accounts)
+	for _, k := range r.keys {
+		out = append(out, k...)
+	}
+	return out
+}
+
+// project reads one project: its IAM policy, its ancestors, its compute resources and its
+// service accounts at once. A failure to read the project itself skips it; a failure of one
+// API skips only that API's resources.
+func (s *liveScan) project(ctx context.Context, job projectJob) {
+	p := job.project
+	if p == nil {
+		s.log.Debug("reading project", zap.String("project", job.id))
+		var err error
+		p, err = s.projects.GetProject(ctx, &resourcemanagerpb.GetProjectRequest{Name: "projects/" + job.id})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.fail(job.id, ServiceResourceManager, "projects/"+job.id, err)
+				s.finished(nil)
+			}
+			return
+		}
+	}
+	r := &projectRead{id: p.GetProjectId(), number: strings.TrimPrefix(p.GetName(), "projects/")}
+	var (
+		ancestors []string
+		policy    *iampb.Policy
+		wg        sync.WaitGroup
+	)
+	wg.Go(func() { ancestors = append([]string{p.GetName()}, s.ancestry(ctx, r.id, p.GetParent())...) })
+	wg.Go(func() {
+		var err error
+		policy, err = s.projects.GetIamPolicy(ctx, policyRequest(p.GetName()))
+		if err != nil && ctx.Err() == nil {
+			s.fail(r.id, ServiceResourceManager, p.GetName()+":getIamPolicy", err)
+		}
+	})
+	wg.Go(func() { s.computeAssets(ctx, r) })
+	wg.Go(func() { s.iamAssets(ctx, r) })
+	wg.Wait()
+	if ctx.Err() != nil {
+		return
 	}
 	projectAsset := &Asset{
 		Name:      "//cloudresourcemanager.googleapis.com/" + p.GetName(),
 		AssetType: TypeProject,
-		Ancestors: ancestors,
 		Resource:  &Resource{Data: mustJSON(projectDataV1(p))},
 	}
 	if policy != nil {
 		projectAsset.IAMPolicy = fromIAMPolicy(policy)
 	}
-	s.emit(projectAsset)
-
-	s.computeAssets(ctx, projectID, number, ancestors)
-	s.iamAssets(ctx, projectID, ancestors)
+	assets := append([]*Asset{projectAsset}, r.assets()...)
+	for _, a := range assets {
+		a.Ancestors = ancestors
+	}
+	s.finished(assets)
 }
 
 // projectDataV1 writes a v3 project in the v1 shape CAI exports.
@@ -330,8 +612,8 @@ func (s *liveScan) ancestry(ctx context.Context, project, parent string) []strin
 	return out
 }
 
-// ancestor reads one folder or organization the first time it is met, emits it with its
-// IAM policy, and returns its parent.
+// ancestor reads one folder or organization (and its IAM policy, at once) the first time it
+// is met, emits it, and returns its parent. Later callers wait for the first read.
 func (s *liveScan) ancestor(ctx context.Context, project, name string) string {
 	s.mu.Lock()
 	info, seen := s.ancestors[name]
@@ -350,35 +632,42 @@ func (s *liveScan) ancestor(ctx context.Context, project, name string) string {
 	defer close(info.ready)
 
 	a := &Asset{Name: "//cloudresourcemanager.googleapis.com/" + name}
-	var policy *iampb.Policy
-	var err error
+	var (
+		policy *iampb.Policy
+		perr   error
+		wg     sync.WaitGroup
+	)
+	report := func(resource string, err error) {
+		if ctx.Err() == nil {
+			s.fail(project, ServiceResourceManager, resource, err)
+		}
+	}
 	switch {
 	case strings.HasPrefix(name, "folders/"):
 		a.AssetType = TypeFolder
-		f, ferr := s.folders.GetFolder(ctx, &resourcemanagerpb.GetFolderRequest{Name: name})
-		if ferr != nil {
-			s.fail(project, ServiceResourceManager, name, ferr)
+		wg.Go(func() { policy, perr = s.folders.GetIamPolicy(ctx, policyRequest(name)) })
+		if f, err := s.folders.GetFolder(ctx, &resourcemanagerpb.GetFolderRequest{Name: name}); err != nil {
+			report(name, err)
 		} else {
 			info.parent = f.GetParent()
 			a.Resource = &Resource{Data: protoJSON(f)}
 		}
-		policy, err = s.folders.GetIamPolicy(ctx, policyRequest(name))
 	case strings.HasPrefix(name, "organizations/"):
 		a.AssetType = TypeOrganization
-		o, oerr := s.orgs.GetOrganization(ctx, &resourcemanagerpb.GetOrganizationRequest{Name: name})
-		if oerr != nil {
-			s.fail(project, ServiceResourceManager, name, oerr)
+		wg.Go(func() { policy, perr = s.orgs.GetIamPolicy(ctx, policyRequest(name)) })
+		if o, err := s.orgs.GetOrganization(ctx, &resourcemanagerpb.GetOrganizationRequest{Name: name}); err != nil {
+			report(name, err)
 		} else {
 			a.Resource = &Resource{Data: protoJSON(o)}
 		}
-		policy, err = s.orgs.GetIamPolicy(ctx, policyRequest(name))
 	default:
 		s.fail(project, ServiceResourceManager, name, fmt.Errorf("unknown kind of parent %q", name))
 		return ""
 	}
-	if err != nil {
+	wg.Wait()
+	if perr != nil {
 		// Reading an ancestor's policy needs rights many scanners lack: report it.
-		s.fail(project, ServiceResourceManager, name+":getIamPolicy", err)
+		report(name+":getIamPolicy", perr)
 	} else {
 		a.IAMPolicy = fromIAMPolicy(policy)
 	}
@@ -387,7 +676,7 @@ func (s *liveScan) ancestor(ctx context.Context, project, name string) string {
 	} else {
 		a.Ancestors = []string{name}
 	}
-	if a.Resource != nil || a.IAMPolicy != nil {
+	if (a.Resource != nil || a.IAMPolicy != nil) && ctx.Err() == nil {
 		s.emit(a)
 	}
 	return info.parent
@@ -424,96 +713,138 @@ func policyRequest(resource string) *iampb.GetIamPolicyRequest {
 	}
 }
 
-// computeAssets reads firewalls, networks, subnetworks and instances of one project. When
-// the Compute API fails (disabled, not permitted), the failure is reported once.
-func (s *liveScan) computeAssets(ctx context.Context, project, number string, ancestors []string) {
-	base := "//compute.googleapis.com/projects/" + project
-	parent := "//cloudresourcemanager.googleapis.com/projects/" + number
+// computeAssets reads firewalls, networks, subnetworks (aggregated over regions) and
+// instances (aggregated over zones) of one project. Firewalls are read first: when the
+// Compute API fails there (disabled, not permitted), the failure is reported once and the
+// rest is not asked for. The other three are then read at once, and failures alike in code
+// and reason reported once.
+func (s *liveScan) computeAssets(ctx context.Context, r *projectRead) {
+	base := "//compute.googleapis.com/projects/" + r.id
+	parent := "//cloudresourcemanager.googleapis.com/projects/" + r.number
 	mk := func(assetType, name, location string, m proto.Message) *Asset {
-		return &Asset{Name: name, AssetType: assetType, Ancestors: ancestors,
+		return &Asset{Name: name, AssetType: assetType,
 			Resource: &Resource{Version: "v1", DiscoveryName: assetType[strings.LastIndexByte(assetType, '/')+1:],
 				Parent: parent, Location: location, Data: protoJSON(m)}}
 	}
-	fws := s.firewalls.List(ctx, &computepb.ListFirewallsRequest{Project: project})
-	if !each(ctx, s, project, "firewalls", fws.Next, func(f *computepb.Firewall) {
-		s.emit(mk(TypeFirewall, base+"/global/firewalls/"+f.GetName(), "global", f))
-	}) {
-		return // the API is unusable for this project: one report is enough
-	}
-	nets := s.networks.List(ctx, &computepb.ListNetworksRequest{Project: project})
-	if !each(ctx, s, project, "networks", nets.Next, func(n *computepb.Network) {
-		s.emit(mk(TypeNetwork, base+"/global/networks/"+n.GetName(), "global", n))
-	}) {
+	fws := s.firewalls.List(ctx, &computepb.ListFirewallsRequest{Project: r.id})
+	if err := each(fws.Next, func(f *computepb.Firewall) {
+		r.firewalls = append(r.firewalls, mk(TypeFirewall, base+"/global/firewalls/"+f.GetName(), "global", f))
+	}); err != nil {
+		if ctx.Err() == nil {
+			s.fail(r.id, ServiceCompute, "firewalls", err)
+		}
 		return
 	}
-	subnets := s.subnetworks.AggregatedList(ctx, &computepb.AggregatedListSubnetworksRequest{Project: project})
-	if !each(ctx, s, project, "aggregated subnetworks", subnets.Next, func(p compute.SubnetworksScopedListPair) {
-		region := strings.TrimPrefix(p.Key, "regions/")
-		for _, sn := range p.Value.GetSubnetworks() {
-			s.emit(mk(TypeSubnetwork, base+"/regions/"+region+"/subnetworks/"+sn.GetName(), region, sn))
-		}
-	}) {
-		return
-	}
-	insts := s.instances.AggregatedList(ctx, &computepb.AggregatedListInstancesRequest{Project: project})
-	each(ctx, s, project, "aggregated instances", insts.Next, func(p compute.InstancesScopedListPair) {
-		zone := strings.TrimPrefix(p.Key, "zones/")
-		for _, in := range p.Value.GetInstances() {
-			s.emit(mk(TypeInstance, base+"/zones/"+zone+"/instances/"+in.GetName(), zone, in))
-		}
+	whats := [3]string{"networks", "aggregated subnetworks", "aggregated instances"}
+	var errs [3]error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		nets := s.networks.List(ctx, &computepb.ListNetworksRequest{Project: r.id})
+		errs[0] = each(nets.Next, func(n *computepb.Network) {
+			r.networks = append(r.networks, mk(TypeNetwork, base+"/global/networks/"+n.GetName(), "global", n))
+		})
 	})
+	wg.Go(func() {
+		subnets := s.subnetworks.AggregatedList(ctx, &computepb.AggregatedListSubnetworksRequest{Project: r.id})
+		errs[1] = each(subnets.Next, func(p compute.SubnetworksScopedListPair) {
+			region := strings.TrimPrefix(p.Key, "regions/")
+			for _, sn := range p.Value.GetSubnetworks() {
+				r.subnetworks = append(r.subnetworks, mk(TypeSubnetwork, base+"/regions/"+region+"/subnetworks/"+sn.GetName(), region, sn))
+			}
+		})
+	})
+	wg.Go(func() {
+		insts := s.instances.AggregatedList(ctx, &computepb.AggregatedListInstancesRequest{Project: r.id})
+		errs[2] = each(insts.Next, func(p compute.InstancesScopedListPair) {
+			zone := strings.TrimPrefix(p.Key, "zones/")
+			for _, in := range p.Value.GetInstances() {
+				r.instances = append(r.instances, mk(TypeInstance, base+"/zones/"+zone+"/instances/"+in.GetName(), zone, in))
+			}
+		})
+	})
+	wg.Wait()
+	if ctx.Err() != nil {
+		return
+	}
+	reported := map[[2]string]bool{}
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		se := toSourceError(r.id, ServiceCompute, whats[i], err)
+		key := [2]string{strconv.Itoa(se.Code), se.Reason}
+		if reported[key] {
+			s.log.Debug("compute failed alike again", zap.String("project", r.id), zap.String("resource", whats[i]), zap.Error(err))
+			continue
+		}
+		reported[key] = true
+		s.fail(r.id, ServiceCompute, whats[i], err)
+	}
 }
 
-// each drains a compute iterator into use; it reports a failure and returns false.
-func each[T any](ctx context.Context, s *liveScan, project, what string, next func() (T, error), use func(T)) bool {
+// each drains an iterator into use, returning the error that stopped it, if any.
+func each[T any](next func() (T, error), use func(T)) error {
 	for {
 		v, err := next()
 		if errors.Is(err, iterator.Done) {
-			return true
+			return nil
 		}
 		if err != nil {
-			if ctx.Err() == nil {
-				s.fail(project, ServiceCompute, what, err)
-			}
-			return false
+			return err
 		}
 		use(v)
 	}
 }
 
-// iamAssets reads the project's service accounts and their user-managed keys.
-func (s *liveScan) iamAssets(ctx context.Context, project string, ancestors []string) {
+// iamAssets reads the project's service accounts and their user-managed keys. IAM lists
+// keys one service account at a time (in projects/P/serviceAccounts/A/keys the "-" wildcard
+// may stand for P, never for A), so keys cost one call per account; a few run at once.
+func (s *liveScan) iamAssets(ctx context.Context, r *projectRead) {
 	var accounts []*iamadmin.ServiceAccount
-	err := s.iam.Projects.ServiceAccounts.List("projects/"+project).PageSize(100).Pages(ctx,
-		func(r *iamadmin.ListServiceAccountsResponse) error {
-			accounts = append(accounts, r.Accounts...)
+	err := s.iam.Projects.ServiceAccounts.List("projects/"+r.id).PageSize(100).Pages(ctx,
+		func(resp *iamadmin.ListServiceAccountsResponse) error {
+			accounts = append(accounts, resp.Accounts...)
 			return nil
 		})
 	if err != nil {
 		if ctx.Err() == nil {
-			s.fail(project, ServiceIAM, "serviceAccounts", err)
+			s.fail(r.id, ServiceIAM, "serviceAccounts", err)
 		}
 		return
 	}
-	base := "//iam.googleapis.com/projects/" + project + "/serviceAccounts/"
-	for _, sa := range accounts {
+	base := "//iam.googleapis.com/projects/" + r.id + "/serviceAccounts/"
+	names := make([]string, len(accounts))
+	for i, sa := range accounts {
 		// CAI names service accounts by unique ID.
-		saName := base + first(sa.UniqueId, sa.Email)
-		s.emit(&Asset{Name: saName, AssetType: TypeServiceAccount, Ancestors: ancestors,
+		names[i] = base + first(sa.UniqueId, sa.Email)
+		r.accounts = append(r.accounts, &Asset{Name: names[i], AssetType: TypeServiceAccount,
 			Resource: &Resource{Version: "v1", DiscoveryName: "ServiceAccount", Data: mustJSON(sa)}})
-		// IAM has no aggregated key listing: one call per account is the least there is.
-		keys, err := s.iam.Projects.ServiceAccounts.Keys.List(sa.Name).KeyTypes("USER_MANAGED").Context(ctx).Do()
-		if err != nil {
-			if ctx.Err() == nil {
-				s.fail(project, ServiceIAM, sa.Name+"/keys", err)
+	}
+	r.keys = make([][]*Asset, len(accounts))
+	sem := make(chan struct{}, keyListParallel)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i, sa := range accounts {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			keys, err := s.iam.Projects.ServiceAccounts.Keys.List(sa.Name).KeyTypes("USER_MANAGED").Context(ctx).Do()
+			if err != nil {
+				if ctx.Err() == nil {
+					s.fail(r.id, ServiceIAM, sa.Name+"/keys", err)
+				}
+				return
 			}
-			continue
-		}
-		for _, k := range keys.Keys {
-			keyID := k.Name[strings.LastIndexByte(k.Name, '/')+1:]
-			s.emit(&Asset{Name: saName + "/keys/" + keyID, AssetType: TypeServiceAccountKey, Ancestors: ancestors,
-				Resource: &Resource{Version: "v1", DiscoveryName: "ServiceAccountKey", Data: mustJSON(k)}})
-		}
+			for _, k := range keys.Keys {
+				keyID := k.Name[strings.LastIndexByte(k.Name, '/')+1:]
+				r.keys[i] = append(r.keys[i], &Asset{Name: names[i] + "/keys/" + keyID, AssetType: TypeServiceAccountKey,
+					Resource: &Resource{Version: "v1", DiscoveryName: "ServiceAccountKey", Data: mustJSON(k)}})
+			}
+		})
 	}
 }
 

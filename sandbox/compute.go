@@ -151,8 +151,8 @@ func computeList(assetType string) func(*Server, *call) response {
 			return fail(aerr)
 		}
 		scope := col.scopeOf(c)
-		ents := s.st.sortedEntries(col.assetType, func(e *entry) bool {
-			return e.project == proj && e.scope == scope && e.data != nil && filter.matches(e.data)
+		ents := s.st.projectEntries(col.assetType, proj, func(e *entry) bool {
+			return e.scope == scope && e.data != nil && filter.matches(e.data)
 		})
 		page, next, aerr := pageOf(ents, func(e *entry) string { return e.short }, size, q.Get("pageToken"))
 		if aerr != nil {
@@ -181,8 +181,8 @@ func computeAggregated(assetType string) func(*Server, *call) response {
 		if aerr != nil {
 			return fail(aerr)
 		}
-		ents := s.st.sortedEntries(col.assetType, func(e *entry) bool {
-			return e.project == proj && e.data != nil && filter.matches(e.data)
+		ents := s.st.projectEntries(col.assetType, proj, func(e *entry) bool {
+			return e.data != nil && filter.matches(e.data)
 		})
 		key := func(e *entry) string { return e.scope + "/" + e.short }
 		// Names sort by scope then name: scopes and names hold no character below "/".

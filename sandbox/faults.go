@@ -26,6 +26,10 @@ type Faults struct {
 	// RetryAfter, when positive, is sent as the Retry-After header (in whole seconds, rounded
 	// up) of injected failures.
 	RetryAfter time.Duration
+	// FailCalls is the number of upcoming matched calls that fail with ErrorStatus (and
+	// RetryAfter) whatever ErrorRate says, for a burst of failures that then passes. It counts
+	// down as calls fail; Faults returns what is left of it.
+	FailCalls int
 	// EtagConflicts is the number of upcoming matched setIamPolicy calls that first see a
 	// concurrent writer grant ConcurrentWriterRole to ConcurrentWriterMember, so that a call
 	// carrying the etag it read fails with 409 ABORTED. It counts down as conflicts happen.
@@ -59,6 +63,8 @@ func (f Faults) validate() error {
 		return fmt.Errorf("faults: error status %d is not an HTTP error status", f.ErrorStatus)
 	case f.RetryAfter < 0:
 		return fmt.Errorf("faults: retry-after %v is negative", f.RetryAfter)
+	case f.FailCalls < 0:
+		return fmt.Errorf("faults: failed calls %d is negative", f.FailCalls)
 	case f.EtagConflicts < 0:
 		return fmt.Errorf("faults: etag conflicts %d is negative", f.EtagConflicts)
 	case f.FailOperations < 0:
@@ -96,18 +102,23 @@ func (s *Server) Faults() Faults {
 }
 
 // inject applies latency and decides whether the call fails. It returns the error to
-// answer, or a non-nil error when the client went away while the call was delayed.
+// answer, or a non-nil error when the client went away while the call was delayed. The
+// delay is waited without any lock held: concurrent calls are delayed together, not in turn.
 func (fi *faultInjector) inject(ctx context.Context, service, method string) (*apiError, error) {
 	fi.mu.Lock()
 	f := fi.f
 	fi.mu.Unlock()
-	if f.Latency == 0 && f.ErrorRate == 0 || f.Match != nil && !f.Match(service, method) {
+	if f.Latency == 0 && f.ErrorRate == 0 && f.FailCalls == 0 || f.Match != nil && !f.Match(service, method) {
 		return nil, nil
 	}
 	failing := false
-	if f.ErrorRate > 0 {
+	if f.FailCalls > 0 || f.ErrorRate > 0 {
 		fi.mu.Lock()
-		if fi.rng != nil {
+		switch {
+		case fi.f.FailCalls > 0:
+			fi.f.FailCalls--
+			failing = true
+		case fi.rng != nil && f.ErrorRate > 0:
 			failing = fi.rng.Float64() < f.ErrorRate
 		}
 		fi.mu.Unlock()

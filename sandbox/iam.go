@@ -36,10 +36,15 @@ func (s *Server) findAccount(c *call, permission string) (*entry, *apiError) {
 		return nil, aerr
 	}
 	id := c.params["account"]
-	for _, e := range s.st.sortedEntries(inventory.TypeServiceAccount, nil) {
-		if (proj == "" || e.project == proj) && (str(e.data, "email") == id || str(e.data, "uniqueId") == id) {
-			return e, nil
-		}
+	match := func(e *entry) bool { return str(e.data, "email") == id || str(e.data, "uniqueId") == id }
+	var found []*entry
+	if proj == "" {
+		found = s.st.sortedEntries(inventory.TypeServiceAccount, match)
+	} else {
+		found = s.st.projectEntries(inventory.TypeServiceAccount, proj, match)
+	}
+	if len(found) > 0 {
+		return found[0], nil
 	}
 	return nil, errStatus(http.StatusNotFound, "Unknown service account")
 }
@@ -57,7 +62,7 @@ func (s *Server) listServiceAccounts(c *call) response {
 	if aerr != nil {
 		return fail(aerr)
 	}
-	accts := s.st.sortedEntries(inventory.TypeServiceAccount, func(e *entry) bool { return e.project == proj })
+	accts := s.st.projectEntries(inventory.TypeServiceAccount, proj, nil)
 	slices.SortFunc(accts, func(a, b *entry) int {
 		return strings.Compare(str(a.data, "email"), str(b.data, "email"))
 	})
@@ -141,8 +146,8 @@ func (s *Server) setAccountPolicy(c *call) response {
 // form the API gives: projects/P/serviceAccounts/EMAIL/keys/KEY.
 func (s *Server) keysOf(acct *entry) []*entry {
 	email, uid := str(acct.data, "email"), str(acct.data, "uniqueId")
-	keys := s.st.sortedEntries(inventory.TypeServiceAccountKey, func(e *entry) bool {
-		return e.project == acct.project && (e.scope == email || uid != "" && e.scope == uid)
+	keys := s.st.projectEntries(inventory.TypeServiceAccountKey, acct.project, func(e *entry) bool {
+		return e.scope == email || uid != "" && e.scope == uid
 	})
 	slices.SortFunc(keys, func(a, b *entry) int { return strings.Compare(a.short, b.short) })
 	for _, k := range keys {

@@ -84,6 +84,9 @@ func methodPermissions() map[string][]string {
 		add(ServiceIAM, "projects.serviceAccounts.keys."+verb, "iam.serviceAccountKeys."+verb)
 	}
 
+	// Cloud Asset Inventory (asset.go): each content type needs one of these (callPermissions).
+	add(ServiceCloudAsset, methodAssetsList, permAssetsListResource, permAssetsListIamPolicy)
+
 	// Cloud Storage (gcs.go serves it outside the route table).
 	add(ServiceStorage, "objects.get", permStorageObjectsGet)
 	return m
@@ -203,7 +206,7 @@ func (s *Server) checkPermissions(c *call) *apiError {
 	if c.route.service == serviceSandbox {
 		return nil
 	}
-	p, denied := s.perms.missing(c.route.perms)
+	p, denied := s.perms.missing(callPermissions(c))
 	switch {
 	case !denied:
 		return nil

@@ -18,7 +18,7 @@ import (
 )
 
 // permissionRE is the form of an IAM permission: service.resource.verb.
-var permissionRE = regexp.MustCompile(`^(compute|resourcemanager|iam|storage)\.[a-z][A-Za-z]*\.[a-z][A-Za-z]*$`)
+var permissionRE = regexp.MustCompile(`^(compute|resourcemanager|iam|storage|cloudasset)\.[a-z][A-Za-z]*\.[a-z][A-Za-z]*$`)
 
 // Every Google Cloud method the sandbox serves requires at least one permission, and the
 // permission table names no method that is not served.

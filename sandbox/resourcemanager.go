@@ -159,7 +159,9 @@ func (s *Server) listProjects(c *call) response {
 }
 
 func (s *Server) searchProjects(c *call) response {
-	match, aerr := parseSearchQuery(c.r.URL.Query().Get("query"), map[string]string{
+	// Resource manager v3 matches projects that match any of the query's terms:
+	// "labels.color:red labels.size:big" finds the red ones and the big ones.
+	match, aerr := parseSearchQuery(c.r.URL.Query().Get("query"), anyTerm, map[string]string{
 		"parent": "parent", "id": "projectId", "projectid": "projectId", "name": "displayName",
 		"displayname": "displayName", "state": "state", "lifecyclestate": "state",
 		"number": "number", "projectnumber": "number", "parent.type": "parent.type", "parent.id": "parent.id",
@@ -200,14 +202,21 @@ func (s *Server) pageProjects(c *call, field string, items []map[string]any) res
 	return reply(body)
 }
 
+// How the terms of a search query combine.
+const (
+	everyTerm = false // all terms must match
+	anyTerm   = true  // one matching term is enough
+)
+
 // parseSearchQuery parses resource manager's search query: space-separated key:value or
-// key=value terms, all of which must match; a value ending in * matches a prefix. keys maps
-// the accepted keys (lower case) to the fields handed to the returned matcher.
-func parseSearchQuery(query string, keys map[string]string) (func(map[string]string) bool, *apiError) {
+// key=value terms, of which every one, or any one, must match (combine); a value ending in *
+// matches a prefix, and the words AND and OR are skipped. keys maps the accepted keys (lower
+// case) to the fields handed to the returned matcher. An empty query matches everything.
+func parseSearchQuery(query string, combine bool, keys map[string]string) (func(map[string]string) bool, *apiError) {
 	type term struct{ field, value string }
 	var terms []term
 	for _, t := range strings.Fields(query) {
-		if t == "AND" {
+		if t == "AND" || t == "OR" {
 			continue
 		}
 		i := strings.IndexAny(t, ":=")
@@ -221,17 +230,20 @@ func parseSearchQuery(query string, keys map[string]string) (func(map[string]str
 		terms = append(terms, term{field, unquote(t[i+1:])})
 	}
 	return func(fields map[string]string) bool {
+		if len(terms) == 0 {
+			return true
+		}
 		for _, t := range terms {
 			v := fields[t.field]
-			if prefix, ok := strings.CutSuffix(t.value, "*"); ok {
-				if !strings.HasPrefix(strings.ToLower(v), strings.ToLower(prefix)) {
-					return false
-				}
-			} else if !strings.EqualFold(v, t.value) {
-				return false
+			ok := strings.EqualFold(v, t.value)
+			if prefix, isPrefix := strings.CutSuffix(t.value, "*"); isPrefix {
+				ok = strings.HasPrefix(strings.ToLower(v), strings.ToLower(prefix))
+			}
+			if ok == combine {
+				return ok
 			}
 		}
-		return true
+		return !combine
 	}, nil
 }
 
@@ -321,7 +333,7 @@ func (s *Server) getOrganization(c *call) response {
 }
 
 func (s *Server) searchOrganizations(c *call) response {
-	match, aerr := parseSearchQuery(c.r.URL.Query().Get("query"), map[string]string{
+	match, aerr := parseSearchQuery(c.r.URL.Query().Get("query"), everyTerm, map[string]string{
 		"domain": "displayName", "directorycustomerid": "directoryCustomerId",
 	})
 	if aerr != nil {

@@ -23,6 +23,13 @@ type route struct {
 	perms      []string // the IAM permissions Google requires of the caller (permissions.go)
 }
 
+// readOnly reports whether the method only reads the state's entries: a GET, or a policy
+// read or permission test, which Google's APIs make as POSTs.
+func (rt *route) readOnly() bool {
+	return rt.httpMethod == http.MethodGet || strings.HasSuffix(rt.method, ".getIamPolicy") ||
+		strings.HasSuffix(rt.method, ".testIamPermissions")
+}
+
 // call is one routed request.
 type call struct {
 	r      *http.Request
@@ -180,9 +187,11 @@ func (s *Server) buildRoutes() []route {
 		newRoute(del, sa+"/keys/{key}", ia, "projects.serviceAccounts.keys.delete", (*Server).deleteKey),
 		newRoute(post, sa+"/keys/{key}:disable", ia, "projects.serviceAccounts.keys.disable", setKeyDisabled(true)),
 		newRoute(post, sa+"/keys/{key}:enable", ia, "projects.serviceAccounts.keys.enable", setKeyDisabled(false)),
+		assetsListRoute(), // Cloud Asset Inventory v1 ListAssets (asset.go)
 
 		// The sandbox's own endpoints.
 		newRoute(get, "sandbox/v1/state", serviceSandbox, "state", (*Server).dumpState),
+		newRoute(post, "sandbox/v1/drift", serviceSandbox, "drift", (*Server).drift),
 	}
 }
 

@@ -74,6 +74,8 @@ type Server struct {
 
 	storage fs.FS // Cloud Storage objects as {bucket}/{object} (gcs.go); nil when none
 
+	feed assetFeed // the asset feed, when set (feed.go)
+
 	srvMu    sync.Mutex
 	httpSrv  *http.Server
 	url      string
@@ -344,6 +346,7 @@ func (s *Server) serve(ctx context.Context, c *call) (int, []byte, *apiError) {
 		}
 		c.body = b
 	}
+	defer s.flushFeed(ctx, c) // after the unlock below: publishes what the call changed (feed.go)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.checkService(c); e != nil {
@@ -352,7 +355,11 @@ func (s *Server) serve(ctx context.Context, c *call) (int, []byte, *apiError) {
 	if e := s.checkPermissions(c); e != nil {
 		return e.code, nil, e
 	}
-	resp := c.route.handle(s, c)
+	if !c.route.readOnly() {
+		s.st.beginWrite()
+		defer s.st.endWrite()
+	}
+	resp := s.handleFed(c)
 	if resp.err != nil {
 		return resp.err.code, nil, resp.err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,6 +82,60 @@ type state struct {
 	ops     map[string]map[string]any
 	opPolls map[string]int
 	seq     uint64
+	// index holds the entries by asset type, and by asset type and project, for the list
+	// calls, which would otherwise scan every entry of the scenario. It is built on first use
+	// and dropped by every call that may write (see Server.serve); while such a call runs,
+	// writing is set and lookups scan the entries.
+	index   *entryIndex
+	writing bool
+}
+
+// entryIndex lists entries sorted by name.
+type entryIndex struct {
+	byType        map[string][]*entry
+	byTypeProject map[typeProject][]*entry
+}
+
+type typeProject struct{ assetType, project string }
+
+// beginWrite drops the index before a call that may add or remove entries; endWrite drops
+// it again after.
+func (st *state) beginWrite() { st.index, st.writing = nil, true }
+func (st *state) endWrite()   { st.index, st.writing = nil, false }
+
+// indexed returns the index, building it when needed; nil while a write runs.
+func (st *state) indexed() *entryIndex {
+	if st.writing {
+		return nil
+	}
+	if st.index == nil {
+		ix := &entryIndex{byType: map[string][]*entry{}, byTypeProject: map[typeProject][]*entry{}}
+		for _, e := range st.entries {
+			ix.byType[e.assetType] = append(ix.byType[e.assetType], e)
+			k := typeProject{e.assetType, e.project}
+			ix.byTypeProject[k] = append(ix.byTypeProject[k], e)
+		}
+		byName := func(a, b *entry) int { return strings.Compare(a.name, b.name) }
+		for _, es := range ix.byType {
+			slices.SortFunc(es, byName)
+		}
+		for _, es := range ix.byTypeProject {
+			slices.SortFunc(es, byName)
+		}
+		st.index = ix
+	}
+	return st.index
+}
+
+// kept returns a new slice of the entries keep accepts (all with keep nil).
+func kept(ents []*entry, keep func(*entry) bool) []*entry {
+	out := make([]*entry, 0, len(ents))
+	for _, e := range ents {
+		if keep == nil || keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // newState builds the state from merged assets; now dates what the scenario leaves undated.
@@ -470,8 +525,12 @@ func (st *state) etag(e *entry) string {
 	return e.policy.Etag
 }
 
-// sortedEntries returns the entries of one asset type accepted by keep, sorted by name.
+// sortedEntries returns the entries of one asset type accepted by keep, sorted by name, in
+// a new slice.
 func (st *state) sortedEntries(assetType string, keep func(*entry) bool) []*entry {
+	if ix := st.indexed(); ix != nil {
+		return kept(ix.byType[assetType], keep)
+	}
 	var out []*entry
 	for _, e := range st.entries {
 		if e.assetType == assetType && (keep == nil || keep(e)) {
@@ -480,6 +539,16 @@ func (st *state) sortedEntries(assetType string, keep func(*entry) bool) []*entr
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// projectEntries returns the entries of one asset type in one project (the project ID of
+// compute resources, service accounts and keys) accepted by keep, sorted by name, in a new
+// slice.
+func (st *state) projectEntries(assetType, project string, keep func(*entry) bool) []*entry {
+	if ix := st.indexed(); ix != nil {
+		return kept(ix.byTypeProject[typeProject{assetType, project}], keep)
+	}
+	return st.sortedEntries(assetType, func(e *entry) bool { return e.project == project && (keep == nil || keep(e)) })
 }
 
 // assets returns the state as CAI assets, one per name, sorted by name.

@@ -17,6 +17,10 @@ type runFlags struct {
 	maxChanges int
 	format     string
 	iac        string
+	org        string
+	folders    []string
+	shard      string
+	qps        []string
 }
 
 func newRunCmd(g *globals, s streams) *cobra.Command {
@@ -37,7 +41,8 @@ prints the plan. Every run, decision and change is recorded in the ledger.`,
 				return fmt.Errorf("--format: %q is not table or json", f.format)
 			}
 			ctx := cmd.Context()
-			rt, err := g.newRuntime(ctx, s, runtimeOptions{sandbox: f.sandbox, projects: f.projects, routeIaC: true, iacDir: f.iac})
+			rt, err := g.newRuntime(ctx, s, runtimeOptions{sandbox: f.sandbox, projects: f.projects,
+				org: f.org, folders: f.folders, shard: f.shard, qps: f.qps, routeIaC: true, iacDir: f.iac})
 			if err != nil {
 				return err
 			}
@@ -62,6 +67,10 @@ prints the plan. Every run, decision and change is recorded in the ledger.`,
 	fl.BoolVar(&f.apply, "apply", false, "make live changes (otherwise a dry run that changes nothing)")
 	fl.IntVar(&f.maxChanges, "max-changes", -1, "live changes at most in this run (default: maxChanges in the configuration)")
 	fl.StringVar(&f.format, "format", "table", "output format: table or json")
+	fl.StringVar(&f.org, "organization", "", "read the whole organization (its number) through Cloud Asset Inventory")
+	fl.StringArrayVar(&f.folders, "folder", nil, "read everything under this folder (its number) through Cloud Asset Inventory (repeatable)")
+	fl.StringVar(&f.shard, "shard", "", "read only shard i of n of the projects (0-based i/n): n processes read each project once")
+	fl.StringArrayVar(&f.qps, "qps", nil, "requests a second to a service, e.g. cloudresourcemanager=100 (repeatable)")
 	fl.StringVar(&f.iac, "iac", "", "a local Terraform tree: resources it declares are proposed as code fixes, not fixed live (without github configured)")
 	return cmd
 }

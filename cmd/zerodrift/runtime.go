@@ -69,6 +69,10 @@ func defaultLedgerURL(sandboxed bool) (string, error) {
 type runtimeOptions struct {
 	sandbox  string   // --sandbox[=DIR]
 	projects []string // --project
+	org      string   // --organization
+	folders  []string // --folder
+	shard    string   // --shard i/n
+	qps      []string // --qps service=N
 	// routeIaC connects the IaC repository (or reads iacDir) so findings on declared
 	// resources become pull requests; only `run` routes.
 	routeIaC bool
@@ -130,6 +134,15 @@ func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (
 			return nil, err
 		}
 		r.closers = append(r.closers, r.liveScope.Close)
+	}
+	if err = r.liveScope.readOrgWide(o.org, o.folders); err != nil {
+		return nil, err
+	}
+	if err = r.liveScope.useShard(o.shard); err != nil {
+		return nil, err
+	}
+	if err = r.liveScope.useQPS(cfg.GCP.QPS, o.qps); err != nil {
+		return nil, err
 	}
 	r.live.WrapTransport = o.wrap
 	if r.ledger = o.ledger; r.ledger == nil {

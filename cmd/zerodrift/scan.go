@@ -29,6 +29,10 @@ type scanFlags struct {
 	failOn      string
 	skipInvalid bool
 	iac         string
+	org         string
+	folders     []string
+	shard       string
+	qps         []string
 }
 
 func newScanCmd(g *globals, s streams) *cobra.Command {
@@ -58,6 +62,10 @@ Exit codes: 0 done and nothing at or above --fail-on; 3 findings at or above --f
 	fl.StringVar(&f.failOn, "fail-on", "", "exit 3 when a finding is at or above this severity: low, medium, high, critical")
 	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "skip (and count) invalid records of --assets instead of failing")
 	fl.StringVar(&f.iac, "iac", "", "a local Terraform tree: SARIF results on resources it declares point at their code")
+	fl.StringVar(&f.org, "organization", "", "read the whole organization (its number) through Cloud Asset Inventory")
+	fl.StringArrayVar(&f.folders, "folder", nil, "read everything under this folder (its number) through Cloud Asset Inventory (repeatable)")
+	fl.StringVar(&f.shard, "shard", "", "read only shard i of n of the projects (0-based i/n, e.g. $(JOB_COMPLETION_INDEX)/8): n processes read each project once")
+	fl.StringArrayVar(&f.qps, "qps", nil, "requests a second to a service, e.g. cloudresourcemanager=100 (repeatable; default gcp.qps, then built-in limits)")
 	return cmd
 }
 
@@ -74,8 +82,11 @@ func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
 		}
 		failOn = sev
 	}
-	if f.assets != "" && (f.sandbox != "" || len(f.projects) > 0) {
-		return errors.New("--assets reads an export: it cannot be combined with --sandbox or --project")
+	if f.assets != "" && (f.sandbox != "" || len(f.projects) > 0 || f.org != "" || len(f.folders) > 0) {
+		return errors.New("--assets reads an export: it cannot be combined with --sandbox, --project, --organization or --folder")
+	}
+	if len(f.projects) > 0 && (f.org != "" || len(f.folders) > 0) {
+		return errors.New("--project reads projects one by one; --organization and --folder read through Cloud Asset Inventory: give one or the other")
 	}
 	log, err := g.logger(s)
 	if err != nil {
@@ -114,6 +125,18 @@ func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
 			return err
 		}
 		defer scope.Close()
+		if err := scope.readOrgWide(f.org, f.folders); err != nil {
+			return err
+		}
+		if err := scope.useShard(f.shard); err != nil {
+			return err
+		}
+		if err := scope.useQPS(cfg.GCP.QPS, f.qps); err != nil {
+			return err
+		}
+		progress := inventory.NewProgressReporter(s.err, log, inventory.ProgressOptions{})
+		defer progress.Close()
+		scope.live.Progress = progress.Projects
 		if scope.sandbox != nil {
 			log.Info("scanning the sandbox", zap.String("url", scope.sandbox.URL()))
 			if iacFS == nil {

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -11,6 +15,7 @@ import (
 	"github.com/zerodrift/zerodrift/config"
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/sandbox"
+	"github.com/zerodrift/zerodrift/scan"
 )
 
 // liveScope is where a live scan reads: the projects and the API endpoints, with the sandbox
@@ -22,6 +27,12 @@ type liveScope struct {
 	scenario *sandbox.Scenario // the sandbox's scenario
 	scope    config.Scope
 	borrowed bool // the sandbox belongs to the caller: Close leaves it running
+	// cai are the Cloud Asset Inventory parents read instead of projects one by one
+	// (organizations/N, folders/N), with the asset types the enabled rules read.
+	cai        []string
+	assetTypes []string
+	// shard, of shards, is the part of the projects this process reads (--shard i/n).
+	shard, shards int
 }
 
 // newLiveScope resolves the projects (flags, else scope.projects, else the sandbox's) and
@@ -41,11 +52,75 @@ func newLiveScope(cfg *config.Config, sandboxDir string, projects []string) (*li
 // baseScope is the configured scope, with the projects given on the command line first.
 func baseScope(cfg *config.Config, projects []string) *liveScope {
 	return &liveScope{
-		live:     inventory.LiveConfig{Endpoint: cfg.GCP.Endpoint, Endpoints: cfg.GCP.Endpoints, Concurrency: cfg.GCP.Concurrency},
-		projects: cmpOr(projects, cfg.Scope.Projects),
-		scope:    cfg.Scope,
+		live:       inventory.LiveConfig{Endpoint: cfg.GCP.Endpoint, Endpoints: cfg.GCP.Endpoints, Concurrency: cfg.GCP.Concurrency},
+		projects:   cmpOr(projects, cfg.Scope.Projects),
+		scope:      cfg.Scope,
+		cai:        caiParents(cfg.Scope.Organization, cfg.Scope.Folders),
+		assetTypes: scan.New(scan.Options{Rules: cfg.Rules()}).AssetTypes(),
 	}
 }
+
+// caiParents names the Cloud Asset Inventory parents of an organization and folders, given
+// as numbers or as organizations/N, folders/N.
+func caiParents(org string, folders []string) []string {
+	var out []string
+	if org != "" {
+		out = append(out, "organizations/"+strings.TrimPrefix(org, "organizations/"))
+	}
+	for _, f := range folders {
+		out = append(out, "folders/"+strings.TrimPrefix(f, "folders/"))
+	}
+	return out
+}
+
+// useShard keeps only the projects of shard i of n (--shard i/n, "" for all): a stable
+// partition, so n pods of an Indexed Job read each project once between them.
+func (s *liveScope) useShard(spec string) error {
+	if spec == "" {
+		return nil
+	}
+	i, n, err := inventory.ParseShard(spec)
+	if err != nil {
+		return fmt.Errorf("--shard: %w", err)
+	}
+	s.shard, s.shards = i, n
+	return nil
+}
+
+// useQPS sets per-service QPS limits from --qps service=N flags over gcp.qps.
+func (s *liveScope) useQPS(cfg map[string]float64, flags []string) error {
+	qps := maps.Clone(cfg)
+	for _, f := range flags {
+		svc, val, ok := strings.Cut(f, "=")
+		n, err := strconv.ParseFloat(val, 64)
+		if !ok || svc == "" || err != nil || n <= 0 {
+			return fmt.Errorf("--qps: %q is not SERVICE=REQUESTS_PER_SECOND, e.g. cloudresourcemanager=100", f)
+		}
+		if qps == nil {
+			qps = map[string]float64{}
+		}
+		qps[svc] = n
+	}
+	s.live.QPS = qps
+	return nil
+}
+
+// readOrgWide makes the scope read through Cloud Asset Inventory: --organization and
+// --folder replace the configured scope.organization and scope.folders.
+func (s *liveScope) readOrgWide(org string, folders []string) error {
+	if org == "" && len(folders) == 0 {
+		return nil
+	}
+	for _, id := range append([]string{strings.TrimPrefix(org, "organizations/")}, folders...) {
+		if id = strings.TrimPrefix(id, "folders/"); id != "" && !isDigits(id) {
+			return fmt.Errorf("--organization/--folder: %q is not a number (organizations/123, folders/456 or just the number)", id)
+		}
+	}
+	s.cai = caiParents(org, folders)
+	return nil
+}
+
+func isDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
 
 // newLiveScopeOn is newLiveScope on a sandbox already serving, which Close leaves running.
 func newLiveScopeOn(cfg *config.Config, srv *sandbox.Server, sc *sandbox.Scenario, projects []string) *liveScope {
@@ -77,8 +152,30 @@ func (s *liveScope) Close() error {
 	return s.sandbox.Close()
 }
 
-// source reads the scope live; close releases its clients.
+// source reads the scope live: through Cloud Asset Inventory when an organization or folders
+// are the scope, else project by project; close releases its clients.
 func (s *liveScope) source(ctx context.Context, log *zap.Logger) (src inventory.Source, close func() error, err error) {
+	if len(s.cai) > 0 {
+		c, err := inventory.NewCAI(ctx, inventory.CAIConfig{
+			Endpoint:      cmp.Or(s.live.Endpoints[inventory.ServiceCloudAsset], s.live.Endpoint),
+			ClientOptions: s.live.ClientOptions, WrapTransport: s.live.WrapTransport,
+		}, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		m := &inventory.MultiSource{}
+		for _, parent := range s.cai {
+			m.Sources = append(m.Sources, &inventory.CAISource{CAI: c, Scope: parent, AssetTypes: s.assetTypes})
+		}
+		var src inventory.Source = m
+		if len(m.Sources) == 1 {
+			src = m.Sources[0]
+		}
+		if s.shards > 1 {
+			src = &shardSource{Source: src, shard: s.shard, shards: s.shards}
+		}
+		return src, func() error { return nil }, nil
+	}
 	if len(s.projects) == 0 {
 		return nil, nil, errors.New("nothing to scan: give --project (or scope.projects in --config) or --sandbox; scan also reads --assets FILE")
 	}
@@ -86,7 +183,11 @@ func (s *liveScope) source(ctx context.Context, log *zap.Logger) (src inventory.
 	if err != nil {
 		return nil, nil, err
 	}
-	return &inventory.LiveSource{Live: live, Projects: inScopeProjects(s.scope, s.projects)}, live.Close, nil
+	projects := inScopeProjects(s.scope, s.projects)
+	if s.shards > 1 {
+		projects = inventory.Shard(projects, s.shard, s.shards)
+	}
+	return &inventory.LiveSource{Live: live, Projects: projects}, live.Close, nil
 }
 
 // inScopeProjects drops the projects the scope excludes by ID before any is read; folder
@@ -99,4 +200,24 @@ func inScopeProjects(s config.Scope, projects []string) []string {
 		}
 	}
 	return out
+}
+
+// shardSource keeps the assets of the projects of one shard, and those above every project
+// (folders, the organization), which each shard reads.
+type shardSource struct {
+	inventory.Source
+	shard, shards int
+}
+
+func (s *shardSource) Describe() string {
+	return fmt.Sprintf("%s, shard %d/%d", s.Source.Describe(), s.shard, s.shards)
+}
+
+func (s *shardSource) Read(ctx context.Context, fn func(*inventory.Asset) error) ([]inventory.SourceError, error) {
+	return s.Source.Read(ctx, func(a *inventory.Asset) error {
+		if p := a.Project(); p != "" && inventory.ShardOf(p, s.shards) != s.shard {
+			return nil
+		}
+		return fn(a)
+	})
 }

@@ -26,6 +26,7 @@ type serveFlags struct {
 	sandbox  string
 	projects []string
 	election electionFlags
+	events   eventFlags
 }
 
 func newServeCmd(g *globals, s streams) *cobra.Command {
@@ -39,7 +40,10 @@ configuration file is read again before each run; a configuration that is no lon
 reported and the last good one kept. Live changes follow mode: in the configuration.
 
 HTTP on --listen serves /healthz, /readyz (the ledger is reachable) and /metrics (Prometheus).
-In Kubernetes, several replicas elect a leader on a Lease and only the leader runs. On SIGTERM
+In Kubernetes, several replicas elect a leader on a Lease and only the leader runs. With
+--events (or events.subscription), every replica also consumes a Pub/Sub subscription fed by
+a Cloud Asset Inventory real-time feed and decides each change at once, with the rails of run;
+with --sandbox the sandbox publishes its own changes to an in-process Pub/Sub. On SIGTERM
 no new run starts; the run in flight finishes its current change, is recorded as stopped, and
 the process exits within --grace.`,
 		Example: `  zerodrift serve --config zerodrift.yaml --log-format json
@@ -56,6 +60,7 @@ the process exits within --grace.`,
 	fl.Lookup("sandbox").NoOptDefVal = builtinScenario
 	fl.StringArrayVar(&f.projects, "project", nil, "project ID to run on (repeatable; default scope.projects)")
 	f.election.register(fl)
+	f.events.register(fl)
 	return cmd
 }
 
@@ -158,7 +163,22 @@ func (g *globals) serve(ctx context.Context, s streams, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	return w.Serve(ctx)
+	f.events.resolve(cfg.Events)
+	if f.events.subscription == "" {
+		return w.Serve(ctx)
+	}
+	evCtx, stopEvents := context.WithCancel(ctx)
+	evDone := make(chan error, 1)
+	go func() {
+		evDone <- g.consumeEvents(evCtx, s, &f.events, runtimeOptions{cfg: cfg, log: log, ledger: store, started: sb,
+			projects: f.projects, routeIaC: true, wrap: metrics.Transport, github: metrics.Transport("github", nil)}, log)
+	}()
+	err = w.Serve(ctx)
+	stopEvents()
+	if evErr := <-evDone; evErr != nil {
+		err = errors.Join(err, fmt.Errorf("event mode: %w", evErr))
+	}
+	return err
 }
 
 // reloadConfig reads the configuration file again; an invalid one is reported and the last

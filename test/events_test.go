@@ -1,0 +1,99 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Event mode as a user tries it: serve --sandbox --events, with no scheduled run due, fixes
+// a firewall opened to the internet seconds after it is opened.
+func TestServeEventsFixesDriftAsItHappens(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "zerodrift.yaml")
+	if err := os.WriteFile(cfgPath, []byte("mode: apply\nmaxChanges: 50\nschedule: \"@yearly\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	var logs lockedBuffer
+	cmd := exec.Command(binary, "serve", "--sandbox", "--events", "feed", "--config", cfgPath, "--listen", addr,
+		"--jitter", "0", "--leader-election", "off", "--log-format", "json", "--log-level", "info")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("serve logs:\n%s", logs.String())
+		}
+	})
+	// The sandbox's URL is in the log.
+	var sandboxURL string
+	waitFor(t, "the sandbox", 30*time.Second, func() bool {
+		sc := bufio.NewScanner(strings.NewReader(logs.String()))
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["message"] == "sandbox serving" {
+				sandboxURL, _ = line["url"].(string)
+			}
+		}
+		return sandboxURL != "" && strings.Contains(logs.String(), "consuming the asset feed")
+	})
+
+	// Someone opens SSH to the world.
+	body := `{"name": "evt-e2e-ssh", "network": "global/networks/prod-vpc", "sourceRanges": ["0.0.0.0/0"],
+	  "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}`
+	resp, err := http.Post(sandboxURL+"/compute/v1/projects/acme-prod/global/firewalls", "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("opening the firewall: %d", resp.StatusCode)
+	}
+	opened := time.Now()
+	var ranges []string
+	waitFor(t, "the event to fix the firewall", 20*time.Second, func() bool {
+		resp, err := http.Get(sandboxURL + "/compute/v1/projects/acme-prod/global/firewalls/evt-e2e-ssh")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var fw struct {
+			SourceRanges []string `json:"sourceRanges"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&fw) != nil {
+			return false
+		}
+		ranges = fw.SourceRanges
+		return !slices.Contains(ranges, "0.0.0.0/0")
+	})
+	t.Logf("fixed %s after it was opened: source ranges now %v", time.Since(opened).Round(time.Millisecond), ranges)
+	if strings.Contains(logs.String(), `"message":"run ended"`) {
+		t.Error("a scheduled run ran: the fix should have come from the event")
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("serve exited with %v", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("serve did not exit after SIGTERM")
+	}
+}
