@@ -49,15 +49,19 @@ func newLiveScope(cfg *config.Config, sandboxDir string, projects []string) (*li
 	return s, nil
 }
 
-// baseScope is the configured scope, with the projects given on the command line first.
+// baseScope is the configured scope, with the projects given on the command line first:
+// --project reads those projects even when the configuration names an organization.
 func baseScope(cfg *config.Config, projects []string) *liveScope {
-	return &liveScope{
+	s := &liveScope{
 		live:       inventory.LiveConfig{Endpoint: cfg.GCP.Endpoint, Endpoints: cfg.GCP.Endpoints, Concurrency: cfg.GCP.Concurrency},
 		projects:   cmpOr(projects, cfg.Scope.Projects),
 		scope:      cfg.Scope,
-		cai:        caiParents(cfg.Scope.Organization, cfg.Scope.Folders),
 		assetTypes: scan.New(scan.Options{Rules: cfg.Rules()}).AssetTypes(),
 	}
+	if len(projects) == 0 {
+		s.cai = caiParents(cfg.Scope.Organization, cfg.Scope.Folders)
+	}
+	return s
 }
 
 // caiParents names the Cloud Asset Inventory parents of an organization and folders, given
