@@ -109,6 +109,10 @@ func decodeData[T any](a *Asset, wantType string) (*T, error) {
 		return nil, ErrNoResource
 	}
 	v := new(T)
+	if decodeDataFast(a.Resource.Data, v) {
+		return v, nil
+	}
+	v = new(T) // encoding/json decides what the fast decoder left
 	if err := json.Unmarshal(a.Resource.Data, v); err != nil {
 		return nil, fmt.Errorf("decoding resource.data of %s: %w", a.Name, err)
 	}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -38,6 +39,9 @@ func ParseSourceRange(s string) (netip.Prefix, bool) {
 // fully covered are left out; a range written twice in different spellings ("0.0.0.0/0" and
 // "1.2.3.4/0") is listed in each, so that removing the world ranges removes them all.
 func CoversInternet(ranges []string) (world []string, ok bool) {
+	if !mayCoverFamily(ranges) {
+		return nil, false
+	}
 	type parsed struct {
 		text   string
 		prefix netip.Prefix
@@ -70,6 +74,27 @@ func CoversInternet(ranges []string) (world []string, ok bool) {
 		}
 	}
 	return world, true
+}
+
+// mayCoverFamily is a quick necessary condition for CoversInternet: prefixes can cover a
+// family only if their sizes add up to at least the family's, that is if the fractions of
+// the address space they take (2^-bits each) sum to 1 or more. The sums are kept in
+// floating point, exact enough to tell a sum below 1/2 (most rules: a few private ranges),
+// so the full computation runs only for ranges that come close.
+func mayCoverFamily(ranges []string) bool {
+	var v4, v6 float64
+	for _, r := range ranges {
+		p, ok := ParseSourceRange(r)
+		if !ok {
+			continue
+		}
+		if f := math.Ldexp(1, -p.Bits()); p.Addr().Is4() {
+			v4 += f
+		} else {
+			v6 += f
+		}
+	}
+	return v4 >= 0.5 || v6 >= 0.5
 }
 
 // familyCover returns the maximal prefixes of one address family (whose first address is

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"hash/maphash"
 	"strings"
 
 	"github.com/zerodrift/zerodrift/inventory"
@@ -51,27 +52,104 @@ func grants(p *inventory.Policy) []grant {
 	if p == nil {
 		return nil
 	}
-	var out []grant
-	seen := make(map[string]bool)
+	n := 0
+	for _, b := range p.Bindings {
+		n += len(b.Members)
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]grant, 0, n)
+	// Duplicates are found by their offending strings, compared through a hash of each
+	// (without building the strings) and then, on equal hashes, in full.
+	var small [32]uint64
+	hashes := small[:0]
 	for _, b := range p.Bindings {
 		for _, m := range b.Members {
 			if memberType(m) == "deleted" {
 				continue
 			}
 			g := grant{role: b.Role, member: m, condition: b.Condition}
-			if key := g.offending(); !seen[key] {
-				seen[key] = true
+			h := g.offendingHash()
+			dup := false
+			for i, oh := range hashes {
+				if oh == h && out[i].sameOffending(g) {
+					dup = true
+					break
+				}
+			}
+			if !dup {
 				out = append(out, g)
+				hashes = append(hashes, h)
 			}
 		}
 	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
+}
+
+var grantSeed = maphash.MakeSeed()
+
+// offendingHash hashes g.offending() without building it.
+func (g grant) offendingHash() uint64 {
+	var h maphash.Hash
+	h.SetSeed(grantSeed)
+	for _, s := range g.parts() {
+		h.WriteString(s)
+	}
+	return h.Sum64()
+}
+
+// sameOffending reports whether g and h have the same offending string, without building
+// either.
+func (g grant) sameOffending(h grant) bool {
+	gp, hp := g.parts(), h.parts()
+	gi, gj, hi, hj := 0, 0, 0, 0
+	for {
+		for gi < len(gp) && gj == len(gp[gi]) {
+			gi, gj = gi+1, 0
+		}
+		for hi < len(hp) && hj == len(hp[hi]) {
+			hi, hj = hi+1, 0
+		}
+		if gi == len(gp) || hi == len(hp) {
+			return gi == len(gp) && hi == len(hp)
+		}
+		a, b := gp[gi][gj:], hp[hi][hj:]
+		k := min(len(a), len(b))
+		if a[:k] != b[:k] {
+			return false
+		}
+		gj += k
+		hj += k
+	}
+}
+
+// parts lists the pieces g.offending joins.
+func (g grant) parts() []string {
+	if g.condition != nil {
+		return []string{g.role, " ", g.member, " if ", g.condition.Expression}
+	}
+	return []string{g.role, " ", g.member}
 }
 
 // memberType returns the lower-cased type of an IAM member: "user" for "user:x@acme.example",
 // "serviceaccount" for "serviceAccount:...", "allusers" for "allUsers".
 func memberType(member string) string {
 	t, _, _ := strings.Cut(member, ":")
+	// The usual spellings, without the allocation of strings.ToLower.
+	switch t {
+	case "serviceAccount":
+		return "serviceaccount"
+	case "allUsers":
+		return "allusers"
+	case "allAuthenticatedUsers":
+		return "allauthenticatedusers"
+	case "principalSet":
+		return "principalset"
+	}
 	return strings.ToLower(t)
 }
 

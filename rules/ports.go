@@ -32,6 +32,9 @@ var protocolNumbers = map[int]string{
 // numbers stay numbers, without leading zeros.
 func NormalizeProtocol(p string) string {
 	p = strings.ToLower(strings.TrimSpace(p))
+	if !startsNumber(p) {
+		return p // a name: strconv.Atoi would fail, and allocate its error
+	}
 	if n, err := strconv.Atoi(p); err == nil && n >= 0 {
 		if name, ok := protocolNumbers[n]; ok {
 			return name
@@ -39,6 +42,12 @@ func NormalizeProtocol(p string) string {
 		return strconv.Itoa(n)
 	}
 	return p
+}
+
+// startsNumber reports whether s could be a number for strconv.Atoi: it starts with a digit
+// or a sign.
+func startsNumber(s string) bool {
+	return s != "" && (s[0] >= '0' && s[0] <= '9' || s[0] == '+' || s[0] == '-')
 }
 
 // HasPorts reports whether a canonical protocol is one whose firewall entries can name ports:

@@ -209,12 +209,14 @@ func NewFinding(m *Meta, a *inventory.Asset, offending string, evidence map[stri
 
 // FindingID is the stable ID of a finding: 16 hex digits of SHA-256 over its parts.
 func FindingID(rule, resource, offending string) string {
-	h := sha256.New()
-	for _, s := range []string{rule, resource, offending} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+	var buf [512]byte
+	b := buf[:0]
+	for _, s := range [...]string{rule, resource, offending} {
+		b = append(b, s...)
+		b = append(b, 0)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // Less orders findings deterministically: project, severity (highest first), rule,

@@ -59,8 +59,17 @@ func (k *liveUserManagedKey) evidence() map[string]any {
 // ParseKeyName splits a service account key's name, projects/P/serviceAccounts/EMAIL/keys/ID,
 // into the account's email and the key's ID.
 func ParseKeyName(name string) (serviceAccount, keyID string, ok bool) {
-	parts := strings.Split(name, "/")
-	if len(parts) != 6 || parts[0] != "projects" || parts[2] != "serviceAccounts" || parts[4] != "keys" ||
+	// The six parts of strings.Split(name, "/"), without its allocation.
+	var parts [6]string
+	rest := name
+	for i := range 5 {
+		var found bool
+		if parts[i], rest, found = strings.Cut(rest, "/"); !found {
+			return "", "", false
+		}
+	}
+	parts[5] = rest
+	if strings.Contains(rest, "/") || parts[0] != "projects" || parts[2] != "serviceAccounts" || parts[4] != "keys" ||
 		parts[1] == "" || parts[3] == "" || parts[5] == "" {
 		return "", "", false
 	}

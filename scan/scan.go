@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/rules"
@@ -63,6 +66,8 @@ type Scanner struct {
 	projects map[string]struct{}
 	numbers  map[string]string // "projects/NUMBER" → project ID, learnt from project assets
 	labels   map[string]map[string]string
+	// quotedLabelKeys are the LabelKeys in quotes, as they appear in resource data.
+	quotedLabelKeys [][]byte
 }
 
 // New builds a scanner.
@@ -72,6 +77,9 @@ func New(opts Options) *Scanner {
 	}
 	s := &Scanner{opts: opts, byType: map[string][]rules.Rule{}, projects: map[string]struct{}{}, numbers: map[string]string{},
 		labels: map[string]map[string]string{}}
+	for _, k := range opts.LabelKeys {
+		s.quotedLabelKeys = append(s.quotedLabelKeys, []byte(`"`+k+`"`))
+	}
 	for _, r := range opts.Rules {
 		for _, t := range r.Meta().AssetTypes {
 			s.byType[t] = append(s.byType[t], r)
@@ -130,8 +138,8 @@ func (s *Scanner) learnLabels(a *inventory.Asset) {
 		return
 	}
 	found := false
-	for _, k := range s.opts.LabelKeys {
-		if bytes.Contains(a.Resource.Data, []byte(`"`+k+`"`)) {
+	for _, k := range s.quotedLabelKeys {
+		if bytes.Contains(a.Resource.Data, k) {
 			found = true
 		}
 	}
@@ -176,7 +184,8 @@ func (s *Scanner) Report(source string) *Report {
 	for _, rl := range s.opts.Rules {
 		r.Rules[rl.Meta().ID] = rl.Meta()
 	}
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(s.results.Findings))
+	controls := map[string][]string{} // each rule's CIS controls in the reported version
 	for _, f := range s.results.Findings {
 		if seen[f.ID] {
 			continue // the same drift listed twice in an export
@@ -184,7 +193,12 @@ func (s *Scanner) Report(source string) *Report {
 		seen[f.ID] = true
 		f.Project = s.projectID(f.Project)
 		if m := r.Rules[f.Rule]; m != nil && f.CIS == nil {
-			f.CIS = m.CIS.Controls(s.opts.CISVersion)
+			c, ok := controls[f.Rule]
+			if !ok {
+				c = m.CIS.Controls(s.opts.CISVersion)
+				controls[f.Rule] = c
+			}
+			f.CIS = c
 		}
 		if f.CIS == nil {
 			f.CIS = []string{}
@@ -224,15 +238,92 @@ func (s *Scanner) projectID(p string) string {
 
 // Run reads every asset of src through a new scanner and returns its report. It fails only
 // when the source cannot run at all; partial failures are in Report.Errors.
+//
+// With more than one CPU to run on, the source reads (and decodes) on a goroutine of its own
+// while the rules judge what it has read, the assets passing between them in batches, in
+// the order the source gives them; with one, the source calls Add directly.
 func Run(ctx context.Context, src inventory.Source, opts Options) (*Report, error) {
 	s := New(opts)
-	errs, err := src.Read(ctx, s.Add)
+	var errs []inventory.SourceError
+	var err error
+	if runtime.GOMAXPROCS(0) > 1 {
+		errs, err = s.readPipelined(ctx, src)
+	} else {
+		errs, err = src.Read(ctx, s.Add)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", src.Describe(), err)
 	}
 	s.AddErrors(errs)
 	return s.Report(src.Describe()), nil
 }
+
+// pipelineBatch is the number of assets handed from the source's goroutine to the rules'
+// at a time: enough to make the hand-over cheap, few enough to keep memory flat.
+const pipelineBatch = 256
+
+// readPipelined reads src on a goroutine of its own and adds its assets here, in order. A
+// panic of the source is raised again here, where Run was called; should judging panic, the
+// source is stopped.
+func (s *Scanner) readPipelined(ctx context.Context, src inventory.Source) ([]inventory.SourceError, error) {
+	full := make(chan []*inventory.Asset, 4)
+	empty := make(chan []*inventory.Asset, 6)
+	stop := make(chan struct{})
+	defer close(stop)
+	var errs []inventory.SourceError
+	var err error
+	var panicked any
+	go func() {
+		defer close(full)
+		defer func() { panicked = recover() }()
+		var mu sync.Mutex // a source may call fn from several goroutines, one at a time
+		batch := make([]*inventory.Asset, 0, pipelineBatch)
+		send := func() bool {
+			select {
+			case full <- batch:
+				return true
+			case <-stop:
+				return false
+			}
+		}
+		errs, err = src.Read(ctx, func(a *inventory.Asset) error {
+			mu.Lock()
+			defer mu.Unlock()
+			batch = append(batch, a)
+			if len(batch) == pipelineBatch {
+				if !send() {
+					return errJudgingStopped
+				}
+				select {
+				case batch = <-empty:
+				default:
+					batch = make([]*inventory.Asset, 0, pipelineBatch)
+				}
+			}
+			return nil
+		})
+		if len(batch) > 0 {
+			send()
+		}
+	}()
+	for batch := range full {
+		for _, a := range batch {
+			_ = s.Add(a) // Add records what it cannot judge and never fails
+		}
+		clear(batch)
+		select {
+		case empty <- batch[:0]:
+		default:
+		}
+	}
+	if panicked != nil {
+		panic(panicked)
+	}
+	return errs, err
+}
+
+// errJudgingStopped stops a source whose assets can no longer be judged.
+var errJudgingStopped = errors.New("scan: judging stopped")
 
 // AtOrAbove counts the findings at or above sev.
 func (r *Report) AtOrAbove(sev rules.Severity) int {

@@ -1,0 +1,414 @@
+package inventory
+
+import (
+	"slices"
+	"time"
+)
+
+// The typed views of resources.go decode resource.data on every rule that reads it. These
+// decoders do it in one pass with the fast scanner, into exactly what encoding/json would
+// produce; like the record decoder, they give up on anything unusual (a wrong type, a
+// duplicate or case-folded key, a time in another form...), and decodeData then calls
+// encoding/json, which decides and words the error.
+
+// decodeDataFast decodes data into v, one of the typed views, and reports whether it did.
+func decodeDataFast(data []byte, v any) bool {
+	f := getFastDecoder()
+	defer putFastDecoder(f)
+	if f.memo.recall(data, v) {
+		return true
+	}
+	c := cursor{b: data, d: f}
+	var ok bool
+	switch v := v.(type) {
+	case *Firewall:
+		ok = c.firewall(v)
+	case *Network:
+		ok = c.network(v)
+	case *ServiceAccount:
+		ok = c.serviceAccount(v)
+	case *ServiceAccountKey:
+		ok = c.serviceAccountKey(v)
+	case *ProjectData:
+		ok = c.projectData(v)
+	}
+	ok = ok && skipSpace(data, c.i) == len(data)
+	if ok {
+		f.memo.remember(data, v)
+	}
+	return ok
+}
+
+// viewMemo keeps the last view decoded of the kinds several rules read from one asset
+// (two rules each read a key and a network), with the exact bytes it was decoded from, so
+// that the next rule gets a copy of it instead of decoding the same bytes again. A copy is
+// as good as a decoding: the same bytes always decode to the same view.
+type viewMemo struct {
+	kind int // kindNetwork... or 0 when empty
+	data []byte
+	key  ServiceAccountKey
+	sa   ServiceAccount
+	proj ProjectData
+	net  Network // its Subnetworks and AutoCreateSubnetworks are the memo's own
+	auto bool
+}
+
+func (m *viewMemo) recall(data []byte, v any) bool {
+	if m.kind == 0 || len(data) != len(m.data) || string(data) != string(m.data) {
+		return false
+	}
+	switch v := v.(type) {
+	case *ServiceAccountKey:
+		if m.kind == kindServiceAccountKey {
+			*v = m.key
+			return true
+		}
+	case *ServiceAccount:
+		if m.kind == kindServiceAccount {
+			*v = m.sa
+			return true
+		}
+	case *ProjectData:
+		if m.kind == kindProjectData {
+			*v = m.proj
+			return true
+		}
+	case *Network:
+		if m.kind == kindNetwork {
+			*v = m.net
+			v.Subnetworks = slices.Clone(m.net.Subnetworks)
+			if m.net.AutoCreateSubnetworks != nil {
+				v.AutoCreateSubnetworks = new(bool)
+				*v.AutoCreateSubnetworks = m.auto
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func (m *viewMemo) remember(data []byte, v any) {
+	m.kind = 0
+	switch v := v.(type) {
+	case *ServiceAccountKey:
+		m.kind, m.key = kindServiceAccountKey, *v
+	case *ServiceAccount:
+		m.kind, m.sa = kindServiceAccount, *v
+	case *ProjectData:
+		m.kind, m.proj = kindProjectData, *v
+	case *Network:
+		m.kind, m.net = kindNetwork, *v
+		m.net.Subnetworks = slices.Clone(v.Subnetworks)
+		m.net.AutoCreateSubnetworks = nil
+		if v.AutoCreateSubnetworks != nil {
+			m.auto = *v.AutoCreateSubnetworks
+			m.net.AutoCreateSubnetworks = &m.auto
+		}
+	default:
+		return
+	}
+	m.data = append(m.data[:0], data...)
+}
+
+// firewall reads a firewall rule. Its string lists share one allocation, and so do its
+// allowed and denied entries; each list is capped, so appending to one cannot overwrite
+// another.
+func (c *cursor) firewall(fw *Firewall) bool {
+	it, ok := c.object(kindFirewall)
+	if !ok {
+		return false
+	}
+	d := c.d
+	strs, rules, ports := d.fwStrs[:0], d.fwRules[:0], d.fwPorts[:0]
+	defer func() {
+		clear(strs)
+		clear(rules)
+		d.fwStrs, d.fwRules, d.fwPorts = strs[:0], rules[:0], ports[:0]
+	}()
+	var lists [6]span // source ranges, destination ranges, source tags, source service accounts, target tags, target service accounts
+	var allowed, denied span
+	for {
+		switch id := it.next(); id {
+		case memberEnd:
+			goto done
+		case 0:
+			fw.Name, ok = c.uniqueStr()
+		case 1:
+			fw.Network, ok = it.str()
+		case 2:
+			fw.Direction, ok = it.str()
+		case 3:
+			fw.Priority, ok = c.intPtr()
+		case 4:
+			fw.Disabled, ok = c.boolean()
+		case 5, 6, 7, 8, 9, 10:
+			lists[id-5], ok = c.strsInto(&strs)
+		case 11:
+			allowed, ok = c.firewallRules(&rules, &ports, &strs)
+		case 12:
+			denied, ok = c.firewallRules(&rules, &ports, &strs)
+		case 13:
+			fw.Description, ok = it.str()
+		case memberUnknown:
+			ok = c.skip()
+		default:
+			return false
+		}
+		if !ok {
+			return false
+		}
+	}
+done:
+	var arena []string
+	if len(strs) > 0 {
+		arena = make([]string, len(strs))
+		copy(arena, strs)
+	} else {
+		arena = []string{}
+	}
+	fw.SourceRanges = lists[0].list(arena)
+	fw.DestinationRanges = lists[1].list(arena)
+	fw.SourceTags = lists[2].list(arena)
+	fw.SourceServiceAccounts = lists[3].list(arena)
+	fw.TargetTags = lists[4].list(arena)
+	fw.TargetServiceAccounts = lists[5].list(arena)
+	if allowed.set || denied.set {
+		entries := make([]FirewallRule, len(rules))
+		for i, r := range rules {
+			entries[i] = FirewallRule{IPProtocol: r.IPProtocol, Ports: ports[i].list(arena)}
+		}
+		if allowed.set {
+			fw.Allowed = entries[allowed.start:allowed.end:allowed.end]
+		}
+		if denied.set {
+			fw.Denied = entries[denied.start:denied.end:denied.end]
+		}
+	}
+	return true
+}
+
+// firewallRules reads an allowed or denied list, or null, appending its entries to *rules,
+// their ports to *ports and the strings of those to *strs.
+func (c *cursor) firewallRules(rules *[]FirewallRule, ports *[]span, strs *[]string) (span, bool) {
+	if c.null() {
+		return span{}, true
+	}
+	if c.i >= len(c.b) || c.b[c.i] != '[' {
+		return span{}, false
+	}
+	c.i++
+	sp := span{start: len(*rules), set: true}
+	for firstItem := true; ; firstItem = false {
+		more, ok := c.arrayNext(firstItem)
+		if !ok {
+			return span{}, false
+		}
+		if !more {
+			break
+		}
+		var r FirewallRule
+		var p span
+		if !c.null() && !c.firewallRule(&r, &p, strs) {
+			return span{}, false
+		}
+		*rules = append(*rules, r)
+		*ports = append(*ports, p)
+	}
+	sp.end = len(*rules)
+	return sp, true
+}
+
+func (c *cursor) firewallRule(r *FirewallRule, ports *span, strs *[]string) bool {
+	it, ok := c.object(kindFirewallRule)
+	if !ok {
+		return false
+	}
+	for {
+		switch it.next() {
+		case memberEnd:
+			return true
+		case 0:
+			r.IPProtocol, ok = it.str()
+		case 1:
+			*ports, ok = c.strsInto(strs)
+		case memberUnknown:
+			ok = c.skip()
+		default:
+			return false
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+func (c *cursor) network(n *Network) bool {
+	it, ok := c.object(kindNetwork)
+	if !ok {
+		return false
+	}
+	for {
+		switch it.next() {
+		case memberEnd:
+			return true
+		case 0:
+			n.Name, ok = it.str()
+		case 1:
+			n.AutoCreateSubnetworks, ok = c.boolPtr()
+		case 2:
+			n.IPv4Range, ok = it.str()
+		case 3:
+			n.Subnetworks, ok = c.strs()
+		case memberUnknown:
+			ok = c.skip()
+		default:
+			return false
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+func (c *cursor) serviceAccount(sa *ServiceAccount) bool {
+	it, ok := c.object(kindServiceAccount)
+	if !ok {
+		return false
+	}
+	for {
+		switch it.next() {
+		case memberEnd:
+			return true
+		case 0:
+			sa.Name, ok = c.uniqueStr()
+		case 1:
+			sa.Email, ok = c.uniqueStr()
+		case 2:
+			sa.UniqueID, ok = c.uniqueStr()
+		case 3:
+			sa.ProjectID, ok = it.str()
+		case 4:
+			sa.Disabled, ok = c.boolean()
+		case memberUnknown:
+			ok = c.skip()
+		default:
+			return false
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+func (c *cursor) serviceAccountKey(k *ServiceAccountKey) bool {
+	it, ok := c.object(kindServiceAccountKey)
+	if !ok {
+		return false
+	}
+	for {
+		switch it.next() {
+		case memberEnd:
+			return true
+		case 0:
+			k.Name, ok = c.uniqueStr()
+		case 1:
+			k.KeyType, ok = it.str()
+		case 2:
+			k.KeyOrigin, ok = it.str()
+		case 3:
+			ok = c.jsonTime(&k.ValidAfterTime)
+		case 4:
+			ok = c.jsonTime(&k.ValidBeforeTime)
+		case 5:
+			k.Disabled, ok = c.boolean()
+		case memberUnknown:
+			ok = c.skip()
+		default:
+			return false
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+func (c *cursor) projectData(p *ProjectData) bool {
+	it, ok := c.object(kindProjectData)
+	if !ok {
+		return false
+	}
+	for {
+		switch it.next() {
+		case memberEnd:
+			return true
+		case 0:
+			p.ProjectID, ok = it.str()
+		case 1:
+			p.ProjectNumber, ok = it.str()
+		case 2:
+			p.Name, ok = it.str()
+		case memberUnknown:
+			ok = c.skip()
+		default:
+			return false
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// intPtr reads an integer into a new int64, or null as nil.
+func (c *cursor) intPtr() (*int64, bool) {
+	if c.null() {
+		return nil, true
+	}
+	end := numberEnd(c.b, c.i)
+	if end < 0 {
+		return nil, false
+	}
+	n, ok := parseInt(c.b[c.i:end])
+	c.i = end
+	if !ok {
+		return nil, false
+	}
+	return &n, true
+}
+
+// boolPtr reads true or false into a new bool, or null as nil.
+func (c *cursor) boolPtr() (*bool, bool) {
+	if c.null() {
+		return nil, true
+	}
+	i := c.i
+	v, ok := c.boolean()
+	if !ok || c.i == i {
+		return nil, false
+	}
+	return &v, true
+}
+
+// jsonTime reads a time as time.Time's UnmarshalJSON does: null leaves t alone, a string
+// is parsed as RFC 3339 as it stands (escapes are not resolved).
+func (c *cursor) jsonTime(t *time.Time) bool {
+	if c.null() {
+		return true
+	}
+	b := c.b
+	i := c.i
+	if i >= len(b) || b[i] != '"' {
+		return false
+	}
+	end, special := stringEnd(b, i+1)
+	if end < 0 {
+		return false
+	}
+	c.i = end + 1
+	if !special {
+		if v, ok := parseTimeZ(b[i+1 : end]); ok {
+			*t = v
+			return true
+		}
+	}
+	return t.UnmarshalJSON(b[i:c.i]) == nil
+}

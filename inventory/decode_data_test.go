@@ -1,0 +1,227 @@
+package inventory
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// diffData fails t when decodeDataFast accepts data for one of the typed views and
+// encoding/json decodes it differently or rejects it.
+func diffData(t testing.TB, data []byte) {
+	t.Helper()
+	for _, newView := range []func() any{
+		func() any { return new(Firewall) },
+		func() any { return new(Network) },
+		func() any { return new(ServiceAccount) },
+		func() any { return new(ServiceAccountKey) },
+		func() any { return new(ProjectData) },
+	} {
+		got, want := newView(), newView()
+		if !decodeDataFast(data, got) {
+			continue // left to encoding/json
+		}
+		if err := json.Unmarshal(data, want); err != nil {
+			t.Fatalf("%T: fast decoder accepted what encoding/json rejects (%v): %q", got, err, data)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%T: fast decoder differs from encoding/json:\n got %+v\nwant %+v\ndata %q", got, got, want, data)
+		}
+	}
+}
+
+var dataEdgeCases = []string{
+	`{}`,
+	`null`,
+	`[]`,
+	`{"name":"fw","priority":1000,"disabled":true,"direction":"EGRESS","sourceRanges":[],"targetTags":null,"allowed":[]}`,
+	`{"name":"fw","priority":null,"allowed":[null,{"IPProtocol":"tcp"},{"IPProtocol":"udp","ports":["53","1-2"]}],"denied":null}`,
+	`{"name":"fw","priority":1000.0}`,
+	`{"name":"fw","priority":1e3}`,
+	`{"name":"fw","priority":-5}`,
+	`{"name":"fw","priority":"5"}`,
+	`{"name":"fw","priority":99999999999999999999}`,
+	`{"name":"fw","disabled":"true"}`,
+	`{"name":"fw","disabled":null}`,
+	`{"Name":"fw"}`,
+	`{"name":"fw","allowed":[{"ipProtocol":"tcp"}]}`,
+	`{"name":"fw","allowed":[{"IPProtocol":"tcp","IPProtocol":"udp"}]}`,
+	`{"name":"fw","name":"other"}`,
+	`{"name":"fw","sourceRanges":["0.0.0.0/0",null]}`,
+	`{"name":"fw","sourceRanges":[1]}`,
+	`{"name":"fw\u00e9\n","description":"tab\there"}`,
+	`{"name":"fw"} x`,
+	`{"name":"fw"}  `,
+	` {"name":"fw"}`,
+	`{"name":"fw",}`,
+	`{"name":"default","autoCreateSubnetworks":true,"IPv4Range":"10.0.0.0/8","subnetworks":[]}`,
+	`{"name":"default","autoCreateSubnetworks":null}`,
+	`{"name":"default","autoCreateSubnetworks":false}`,
+	`{"name":"default","autoCreateSubnetworks":"false"}`,
+	`{"name":"default","ipv4Range":"10.0.0.0/8"}`,
+	`{"email":"a@p.iam.gserviceaccount.com","uniqueId":"1","projectId":"p","disabled":false}`,
+	`{"name":"projects/p/serviceAccounts/a@p/keys/k","keyType":"USER_MANAGED","validAfterTime":"2025-01-01T00:00:00Z","validBeforeTime":"9999-12-31T23:59:59Z"}`,
+	`{"validAfterTime":"2025-01-01T00:00:00.123456Z"}`,
+	`{"validAfterTime":"2025-01-01T00:00:00+01:00"}`,
+	`{"validAfterTime":"2025-01-01T00:00:00.1234567891234Z"}`,
+	`{"validAfterTime":"2025-02-30T00:00:00Z"}`,
+	`{"validAfterTime":"2025-01-01T00:00:00\u005a"}`,
+	`{"validAfterTime":null,"validBeforeTime":""}`,
+	`{"validAfterTime":5}`,
+	`{"validAfterTime":{}}`,
+	`{"projectId":"p","projectNumber":"123","name":"projects/123","parent":{"type":"folder","id":"1"}}`,
+	`{"projectId":"p","projectNumber":123}`,
+	`{"projectId":"p","PROJECTID":"q"}`,
+	`{"projectıd":"p"}`,
+}
+
+func TestDecodeDataMatchesReference(t *testing.T) {
+	for i, d := range dataEdgeCases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) { diffData(t, []byte(d)) })
+	}
+	n := 0
+	for _, line := range bytes.Split(synthExport(t, 2000, 13), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		a, err := decodeAssetReference(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Resource == nil {
+			continue
+		}
+		diffData(t, a.Resource.Data)
+		if a.AssetType == TypeFirewall {
+			fw := new(Firewall)
+			if !decodeDataFast(a.Resource.Data, fw) {
+				t.Fatalf("fast decoder left a synthetic firewall to encoding/json: %s", a.Resource.Data)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no firewall in the synthetic export")
+	}
+}
+
+func TestTypedViewsKeepErrors(t *testing.T) {
+	a := &Asset{Name: "//compute.googleapis.com/projects/p/global/firewalls/f", AssetType: TypeFirewall,
+		Resource: &Resource{Data: []byte(`{"name":"f","priority":"high"}`)}}
+	_, err := a.Firewall()
+	if err == nil || !strings.Contains(err.Error(), "decoding resource.data of //compute.googleapis.com/projects/p/global/firewalls/f: json: cannot unmarshal string") {
+		t.Fatalf("got %v, want encoding/json's error", err)
+	}
+}
+
+func FuzzDecodeDataMatchesReference(f *testing.F) {
+	for _, d := range dataEdgeCases {
+		f.Add([]byte(d))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { diffData(t, data) })
+}
+
+// TestTypedViewsRepeat: a view decoded twice from the same bytes (two rules read one key)
+// comes out equal and independent each time.
+func TestTypedViewsRepeat(t *testing.T) {
+	key := &Asset{Name: "//iam.googleapis.com/projects/p/serviceAccounts/1/keys/k", AssetType: TypeServiceAccountKey,
+		Resource: &Resource{Data: []byte(`{"name":"projects/p/serviceAccounts/a@p/keys/k","keyType":"USER_MANAGED","validAfterTime":"2025-01-01T00:00:00Z"}`)}}
+	k1, err1 := key.ServiceAccountKey()
+	k1.KeyType = "changed"
+	k2, err2 := key.ServiceAccountKey()
+	if err1 != nil || err2 != nil || k2.KeyType != "USER_MANAGED" || k1 == k2 {
+		t.Fatalf("second decode %+v (%v, %v)", k2, err1, err2)
+	}
+	netAsset := &Asset{Name: "//compute.googleapis.com/projects/p/global/networks/default", AssetType: TypeNetwork,
+		Resource: &Resource{Data: []byte(`{"name":"default","autoCreateSubnetworks":true,"subnetworks":["a","b"]}`)}}
+	n1, _ := netAsset.Network()
+	n1.Subnetworks[0] = "changed"
+	*n1.AutoCreateSubnetworks = false
+	n2, err := netAsset.Network()
+	want := &Network{}
+	if err := json.Unmarshal(netAsset.Resource.Data, want); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || !reflect.DeepEqual(n2, want) {
+		t.Fatalf("second decode %+v, want %+v", n2, want)
+	}
+	// Other bytes, or another view of the same bytes, are decoded afresh.
+	netAsset.Resource.Data = []byte(`{"name":"default","autoCreateSubnetworks":false}`)
+	if n3, _ := netAsset.Network(); n3.Subnetworks != nil || *n3.AutoCreateSubnetworks {
+		t.Fatalf("decoded %+v from other bytes", n3)
+	}
+}
+
+func FuzzParseTimeZ(f *testing.F) {
+	for _, s := range []string{"2026-11-01T10:00:00Z", "2026-11-01T10:00:00.123456789Z", "2024-02-29T23:59:59.5Z",
+		"2023-02-29T00:00:00Z", "2026-11-01T24:00:00Z", "2026-11-01T10:00:00.Z", "2026-11-01T10:00:00.1234567891Z",
+		"2026-11-01t10:00:00Z", "0000-01-01T00:00:00Z", "2026-11-01T10:00:00+01:00"} {
+		f.Add(s, "2026-11-01T09:59:59Z")
+	}
+	f.Fuzz(func(t *testing.T, s, before string) {
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if got, ok := parseTimeZ([]byte(s)); ok && (err != nil || !reflect.DeepEqual(got, want)) {
+			t.Fatalf("parseTimeZ(%q) = %v, time.Parse: %v, %v", s, got, want, err)
+		}
+		d := &fastDecoder{}
+		d.timeZ([]byte(before))
+		if got, ok := d.timeZ([]byte(s)); ok && (err != nil || !reflect.DeepEqual(got, want)) {
+			t.Fatalf("timeZ(%q) after %q = %v, time.Parse: %v, %v", s, before, got, want, err)
+		}
+	})
+}
+
+// TestTypedViewsConcurrent: the typed views may be read from several goroutines at once.
+func TestTypedViewsConcurrent(t *testing.T) {
+	var assets []*Asset
+	for _, line := range bytes.Split(bytes.TrimSpace(synthExport(t, 400, 17)), []byte("\n")) {
+		a, err := decodeAssetReference(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.AssetType == TypeFirewall || a.AssetType == TypeServiceAccountKey || a.AssetType == TypeNetwork {
+			assets = append(assets, a)
+		}
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range assets {
+				a := assets[(i+g*37)%len(assets)]
+				var got, want any
+				var err error
+				switch a.AssetType {
+				case TypeFirewall:
+					got, err = a.Firewall()
+					want = new(Firewall)
+				case TypeNetwork:
+					got, err = a.Network()
+					want = new(Network)
+				default:
+					got, err = a.ServiceAccountKey()
+					want = new(ServiceAccountKey)
+				}
+				if err == nil {
+					err = json.Unmarshal(a.Resource.Data, want)
+				}
+				if err == nil && !reflect.DeepEqual(got, want) {
+					err = fmt.Errorf("%s: got %+v, want %+v", a.Name, got, want)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
