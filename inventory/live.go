@@ -306,6 +306,29 @@ func (l *Live) Scan(ctx context.Context, projects []string, fn func(*Asset) erro
 	return s.errs, nil
 }
 
+// Project reads one project as a CAI asset (its data with labels, IAM policy and ancestry)
+// without its resources: what judging a single change needs. It returns nil, nil when the
+// project does not exist.
+func (l *Live) Project(ctx context.Context, id string) (*Asset, error) {
+	p, err := l.projects.GetProject(ctx, &resourcemanagerpb.GetProjectRequest{Name: "projects/" + strings.TrimPrefix(id, "projects/")})
+	if err != nil {
+		if toSourceError(id, ServiceResourceManager, "projects/"+id, err).Code == http.StatusNotFound {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading project %s: %w", id, err)
+	}
+	s := &liveScan{Live: l, fn: func(*Asset) error { return nil }, cancel: func(error) {}, ancestors: map[string]*ancestorInfo{}}
+	a := &Asset{Name: "//cloudresourcemanager.googleapis.com/" + p.GetName(), AssetType: TypeProject,
+		Resource: &Resource{Data: mustJSON(projectDataV1(p))}}
+	a.Ancestors = append([]string{p.GetName()}, s.ancestry(ctx, p.GetProjectId(), p.GetParent())...)
+	policy, err := l.projects.GetIamPolicy(ctx, policyRequest(p.GetName()))
+	if err != nil {
+		return nil, fmt.Errorf("reading the IAM policy of project %s: %w", id, err)
+	}
+	a.IAMPolicy = fromIAMPolicy(policy)
+	return a, nil
+}
+
 // uniq drops repeated entries, keeping the first.
 func uniq(projects []string) []string {
 	seen := make(map[string]bool, len(projects))

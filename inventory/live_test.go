@@ -181,3 +181,39 @@ func TestLiveSurvivesAnAPIFailingMidScan(t *testing.T) {
 		t.Error("nothing read although only compute failed")
 	}
 }
+
+// Project reads the project alone, as Scan gives it: data, policy and ancestry, and an
+// error naming a project it cannot read.
+func TestProjectReadsOneProjectAlone(t *testing.T) {
+	sc, err := sandbox.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, live := startLive(t, sc)
+	got, err := live.Project(context.Background(), "acme-prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range srv.Calls() {
+		if c.Service == "compute" || c.Service == "iam" {
+			t.Fatalf("reading the project read its resources too: %+v", c)
+		}
+	}
+	byScan, _ := collect(t, live, "acme-prod")
+	var want *inventory.Asset
+	for _, as := range byScan {
+		for _, a := range as {
+			if a.AssetType == inventory.TypeProject {
+				want = a
+			}
+		}
+	}
+	if got == nil || want == nil || got.Name != want.Name || !slices.Equal(got.Ancestors, want.Ancestors) ||
+		string(got.Resource.Data) != string(want.Resource.Data) || len(got.IAMPolicy.Bindings) != len(want.IAMPolicy.Bindings) {
+		t.Fatalf("Project = %+v, Scan's project asset %+v", got, want)
+	}
+	// As Google does, the sandbox answers 403 for a project the caller cannot see.
+	if a, err := live.Project(context.Background(), "no-such-project"); a != nil || err == nil || !strings.Contains(err.Error(), "no-such-project") {
+		t.Errorf("a project that cannot be read: %+v, %v", a, err)
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -109,7 +108,7 @@ func (g *globals) consumeEvents(ctx context.Context, s streams, f *eventFlags, o
 	}
 	defer live.Close()
 	projects := &events.ProjectContext{Read: func(ctx context.Context, project string) (*inventory.Asset, error) {
-		return readProject(ctx, live, project)
+		return live.Project(ctx, project)
 	}}
 	h := rt.engine.NewEventHandler(engine.EventOptions{Apply: rt.cfg.Mode == "apply", MaxChanges: -1, Window: 30 * time.Minute,
 		IaCMaxAge: time.Minute})
@@ -127,22 +126,4 @@ func (g *globals) consumeEvents(ctx context.Context, s streams, f *eventFlags, o
 		case <-time.After(30 * time.Second):
 		}
 	}
-}
-
-// readProject reads one project, with its labels, as a CAI asset; nil when it is gone.
-func readProject(ctx context.Context, live *inventory.Live, project string) (*inventory.Asset, error) {
-	var found *inventory.Asset
-	errs, err := live.Scan(ctx, []string{project}, func(a *inventory.Asset) error {
-		if a.AssetType == inventory.TypeProject {
-			found = a
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if found == nil && len(errs) > 0 {
-		return nil, errors.New(errs[0].Error())
-	}
-	return found, nil
 }
