@@ -15,19 +15,20 @@ import (
 	"time"
 )
 
-// Event mode as a user tries it: serve --sandbox --events, with no scheduled run due, fixes
-// a firewall opened to the internet seconds after it is opened.
-func TestServeEventsFixesDriftAsItHappens(t *testing.T) {
+// serveSandboxEvents starts serve --sandbox --events with config, with no scheduled run due
+// during the test, and returns the sandbox's URL, the process and its logs.
+func serveSandboxEvents(t *testing.T, config string) (string, *exec.Cmd, chan error, *lockedBuffer) {
+	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "zerodrift.yaml")
-	if err := os.WriteFile(cfgPath, []byte("mode: apply\nmaxChanges: 50\nschedule: \"@yearly\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	var logs lockedBuffer
+	logs := &lockedBuffer{}
 	cmd := exec.Command(binary, "serve", "--sandbox", "--events", "feed", "--config", cfgPath, "--listen", addr,
 		"--jitter", "0", "--leader-election", "off", "--log-format", "json", "--log-level", "info")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +53,13 @@ func TestServeEventsFixesDriftAsItHappens(t *testing.T) {
 		return sandboxURL != "" && strings.Contains(logs.String(), "consuming the asset feed")
 	})
 
-	// Someone opens SSH to the world.
-	body := `{"name": "evt-e2e-ssh", "network": "global/networks/prod-vpc", "sourceRanges": ["0.0.0.0/0"],
+	return sandboxURL, cmd, exited, logs
+}
+
+// openSSHToTheWorld opens a firewall rule to 0.0.0.0/0 on port 22 through the sandbox's API.
+func openSSHToTheWorld(t *testing.T, sandboxURL, name string) {
+	t.Helper()
+	body := `{"name": "` + name + `", "network": "global/networks/prod-vpc", "sourceRanges": ["0.0.0.0/0"],
 	  "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}`
 	resp, err := http.Post(sandboxURL+"/compute/v1/projects/acme-prod/global/firewalls", "application/json", bytes.NewBufferString(body))
 	if err != nil {
@@ -63,22 +69,34 @@ func TestServeEventsFixesDriftAsItHappens(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("opening the firewall: %d", resp.StatusCode)
 	}
+}
+
+// sourceRangesOf reads a firewall's source ranges from the sandbox; nil when unreadable.
+func sourceRangesOf(sandboxURL, name string) []string {
+	resp, err := http.Get(sandboxURL + "/compute/v1/projects/acme-prod/global/firewalls/" + name)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var fw struct {
+		SourceRanges []string `json:"sourceRanges"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&fw) != nil {
+		return nil
+	}
+	return fw.SourceRanges
+}
+
+// Event mode as a user tries it: serve --sandbox --events, with no scheduled run due, fixes
+// a firewall opened to the internet seconds after it is opened.
+func TestServeEventsFixesDriftAsItHappens(t *testing.T) {
+	sandboxURL, cmd, exited, logs := serveSandboxEvents(t, "mode: apply\nmaxChanges: 50\nschedule: \"@yearly\"\n")
+	openSSHToTheWorld(t, sandboxURL, "evt-e2e-ssh")
 	opened := time.Now()
 	var ranges []string
 	waitFor(t, "the event to fix the firewall", 20*time.Second, func() bool {
-		resp, err := http.Get(sandboxURL + "/compute/v1/projects/acme-prod/global/firewalls/evt-e2e-ssh")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var fw struct {
-			SourceRanges []string `json:"sourceRanges"`
-		}
-		if json.NewDecoder(resp.Body).Decode(&fw) != nil {
-			return false
-		}
-		ranges = fw.SourceRanges
-		return !slices.Contains(ranges, "0.0.0.0/0")
+		ranges = sourceRangesOf(sandboxURL, "evt-e2e-ssh")
+		return ranges != nil && !slices.Contains(ranges, "0.0.0.0/0")
 	})
 	t.Logf("fixed %s after it was opened: source ranges now %v", time.Since(opened).Round(time.Millisecond), ranges)
 	if strings.Contains(logs.String(), `"message":"run ended"`) {
@@ -95,5 +113,25 @@ func TestServeEventsFixesDriftAsItHappens(t *testing.T) {
 		}
 	case <-time.After(40 * time.Second):
 		t.Fatal("serve did not exit after SIGTERM")
+	}
+}
+
+// Invariant 1 in event mode: without mode: apply (or --apply), serve decides but changes
+// nothing, whether a change arrives as an event or a scheduled run goes by.
+func TestServeEventsWithoutApplyChangesNothing(t *testing.T) {
+	sandboxURL, cmd, exited, logs := serveSandboxEvents(t, "maxChanges: 50\nschedule: \"@yearly\"\n")
+	openSSHToTheWorld(t, sandboxURL, "evt-e2e-report")
+	waitFor(t, "the event's decision", 20*time.Second, func() bool {
+		return strings.Contains(logs.String(), "evt-e2e-report")
+	})
+	time.Sleep(500 * time.Millisecond)
+	if ranges := sourceRangesOf(sandboxURL, "evt-e2e-report"); !slices.Contains(ranges, "0.0.0.0/0") {
+		t.Errorf("without apply, the firewall was changed: source ranges %v", ranges)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Errorf("serve exited with %v", err)
 	}
 }
