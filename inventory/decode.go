@@ -31,6 +31,13 @@ func decodeCAI(ctx context.Context, r io.Reader, opts DecodeOptions, fn func(*As
 	}
 	d := &streamDecoder{opts: opts, fn: fn, ctx: ctx, fast: getFastDecoder()}
 	defer putFastDecoder(d.fast)
+	d.fast.dataTypes = nil
+	if opts.DataTypes != nil {
+		d.fast.dataTypes = make(map[string]bool, len(opts.DataTypes))
+		for _, t := range opts.DataTypes {
+			d.fast.dataTypes[t] = true
+		}
+	}
 	first, skipped, err := skipLeadingSpace(br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {

@@ -78,7 +78,7 @@ func (d *fastDecoder) asset(b []byte, i int) (*Asset, int, bool) {
 		case 5: // updateTime
 			updCamel, ok = c.timeStamp()
 		case 6: // resource
-			hasRes, ok = c.resource(&res)
+			hasRes, ok = c.resource(&res, d.keepsData(first(typ, typCamel)))
 		case 7: // iam_policy
 			policy, ok = c.policy()
 			hasPolicy = policy != nil
@@ -145,8 +145,9 @@ func (c *cursor) ancestors() ([]string, bool) {
 	return out, ok
 }
 
-// resource reads the resource object, or null (has is false).
-func (c *cursor) resource(r *Resource) (has, ok bool) {
+// resource reads the resource object, or null (has is false); its data is checked but left
+// out unless keep.
+func (c *cursor) resource(r *Resource, keep bool) (has, ok bool) {
 	if c.null() {
 		return false, true
 	}
@@ -162,7 +163,7 @@ func (c *cursor) resource(r *Resource) (has, ok bool) {
 			r.DiscoveryName = first(nameSnake, nameCamel)
 			return true, true
 		case 0:
-			r.Data, ok = c.data()
+			r.Data, ok = c.data(keep)
 		case 1:
 			r.Version, ok = it.str()
 		case 2:
@@ -188,14 +189,17 @@ func (c *cursor) resource(r *Resource) (has, ok bool) {
 	}
 }
 
-// data reads resource.data: a JSON object, copied as it is, or null.
-func (c *cursor) data() ([]byte, bool) {
+// data reads resource.data: a JSON object, copied as it is unless !keep, or null.
+func (c *cursor) data(keep bool) ([]byte, bool) {
 	if c.null() {
 		return []byte("null"), true
 	}
 	start := c.i
 	if start >= len(c.b) || c.b[start] != '{' || !c.skip() {
 		return nil, false // not an object is an error; the reference decoder words it
+	}
+	if !keep {
+		return nil, true
 	}
 	return append([]byte(nil), c.b[start:c.i]...), true
 }

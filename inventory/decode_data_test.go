@@ -3,6 +3,7 @@ package inventory
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -223,5 +224,42 @@ func TestTypedViewsConcurrent(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDecodeKeepsOnlyTheDataAsked checks DecodeOptions.DataTypes: the data of the listed
+// types is kept as it was, that of others is left out, and malformed data is an error
+// whatever the type, with the line it is on.
+func TestDecodeKeepsOnlyTheDataAsked(t *testing.T) {
+	const export = `{"name":"//compute.googleapis.com/projects/p/global/firewalls/a","asset_type":"compute.googleapis.com/Firewall","resource":{"data":{"name":"a","sourceRanges":["0.0.0.0/0"]}}}
+{"name":"//compute.googleapis.com/projects/p/zones/z/instances/i","asset_type":"compute.googleapis.com/Instance","resource":{"data":{"name":"i","labels":{"x":"y"}}}}
+{"name":"//compute.googleapis.com/projects/p/global/networks/n","resource":{"data":{"name":"n"}},"asset_type":"compute.googleapis.com/Network"}
+`
+	var got []*Asset
+	_, err := DecodeCAI(t.Context(), strings.NewReader(export), DecodeOptions{Name: "x.json", DataTypes: []string{TypeFirewall}},
+		func(a *Asset) error { got = append(got, a); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("decoded %d assets, want 3", len(got))
+	}
+	if string(got[0].Resource.Data) != `{"name":"a","sourceRanges":["0.0.0.0/0"]}` {
+		t.Errorf("firewall data %q, want it kept as written", got[0].Resource.Data)
+	}
+	if got[1].Resource == nil || got[1].Resource.Data != nil {
+		t.Errorf("instance data %q, want it left out", got[1].Resource.Data)
+	}
+	// The type comes after the data: it cannot be left out.
+	if string(got[2].Resource.Data) != `{"name":"n"}` {
+		t.Errorf("network data %q, want it kept (its type was not known when it was read)", got[2].Resource.Data)
+	}
+
+	bad := strings.Replace(export, `"labels":{"x":"y"}`, `"labels":{"x":y}`, 1)
+	_, err = DecodeCAI(t.Context(), strings.NewReader(bad), DecodeOptions{Name: "x.json", DataTypes: []string{TypeFirewall}},
+		func(*Asset) error { return nil })
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Line != 2 || !strings.Contains(err.Error(), "x.json") {
+		t.Errorf("malformed data of a type whose data is left out: got %v, want an error naming x.json line 2", err)
 	}
 }

@@ -41,6 +41,15 @@ type fastDecoder struct {
 	// ancestors as last written, and as decoded
 	ancestorsRaw []byte
 	ancestors    []string
+	// dataTypes, when not nil, are the asset types whose resource data is kept
+	// (DecodeOptions.DataTypes).
+	dataTypes map[string]bool
+}
+
+// keepsData reports whether the resource data of an asset of type typ is kept; an asset
+// whose type is not known yet (its type comes after its resource) keeps it.
+func (d *fastDecoder) keepsData(typ string) bool {
+	return d.dataTypes == nil || typ == "" || d.dataTypes[typ]
 }
 
 // cursor reads the JSON in b from i on.

@@ -23,6 +23,25 @@ type ExportSource struct {
 	Name        string
 	R           io.Reader
 	SkipInvalid bool
+	// DataTypes, when not nil, are the only asset types whose resource data is kept
+	// (DecodeOptions.DataTypes).
+	DataTypes []string
+}
+
+// DataNarrower is a Source that can leave out the resource data of the asset types its
+// reader does not look at, and so read faster.
+type DataNarrower interface {
+	Source
+	// NarrowData returns a source that keeps the resource data of types only; the assets
+	// of other types come with a nil Resource.Data.
+	NarrowData(types []string) Source
+}
+
+// NarrowData returns a copy of s that keeps the resource data of types only.
+func (s *ExportSource) NarrowData(types []string) Source {
+	n := *s
+	n.DataTypes = types
+	return &n
 }
 
 // Describe names the export.
@@ -31,7 +50,7 @@ func (s *ExportSource) Describe() string { return s.Name }
 // Read streams the export; skipped records (with SkipInvalid) become SourceErrors, of
 // which at most MaxSkippedDetails are listed and one more says how many were left out.
 func (s *ExportSource) Read(ctx context.Context, fn func(*Asset) error) ([]SourceError, error) {
-	st, err := DecodeCAI(ctx, s.R, DecodeOptions{Name: s.Name, SkipInvalid: s.SkipInvalid}, fn)
+	st, err := DecodeCAI(ctx, s.R, DecodeOptions{Name: s.Name, SkipInvalid: s.SkipInvalid, DataTypes: s.DataTypes}, fn)
 	if err != nil {
 		return nil, err
 	}

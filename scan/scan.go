@@ -39,7 +39,9 @@ type Report struct {
 	Summary  Summary                 `json:"summary"`
 	Rules    map[string]*rules.Meta  `json:"-"` // the rules that ran, by ID, for reports
 	// Labels holds the values of Options.LabelKeys found on resources, by full resource
-	// name; a project's labels are also kept under "projects/PROJECT_ID".
+	// name; a project's labels are also kept under "projects/PROJECT_ID". Only resources
+	// of the types the rules read, and projects, are sure to be there: Run reads no other
+	// resource's data from a source that can leave it out (inventory.DataNarrower).
 	Labels map[string]map[string]string `json:"-"`
 }
 
@@ -96,6 +98,17 @@ func (s *Scanner) AssetTypes() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// dataTypes lists the asset types whose resource data the scanner reads: those its rules
+// read, and projects (for their numbers and labels). The labels of other resources are of
+// no use: exemptions are looked up for the resources of findings and their projects.
+func (s *Scanner) dataTypes() []string {
+	types := s.AssetTypes()
+	if _, ok := s.byType[inventory.TypeProject]; !ok {
+		types = append(types, inventory.TypeProject)
+	}
+	return types
 }
 
 // Add evaluates one asset. A rule that cannot judge it records an error and the scan goes on.
@@ -244,6 +257,9 @@ func (s *Scanner) projectID(p string) string {
 // the order the source gives them; with one, the source calls Add directly.
 func Run(ctx context.Context, src inventory.Source, opts Options) (*Report, error) {
 	s := New(opts)
+	if n, ok := src.(inventory.DataNarrower); ok {
+		src = n.NarrowData(s.dataTypes())
+	}
 	var errs []inventory.SourceError
 	var err error
 	if runtime.GOMAXPROCS(0) > 1 {
