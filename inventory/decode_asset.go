@@ -209,22 +209,11 @@ func (c *cursor) policy() (*Policy, bool) {
 	if c.null() {
 		return nil, true
 	}
-	it, ok := c.object(kindPolicy)
-	if !ok {
-		return nil, false
-	}
 	p := new(Policy)
 	var audits, auditsCamel []AuditConfig
 	var hasAudits bool
-	for {
-		switch it.next() {
-		case memberEnd:
-			if hasAudits {
-				p.AuditConfigs = audits
-			} else {
-				p.AuditConfigs = auditsCamel
-			}
-			return p, true
+	ok := c.members(kindPolicy, func(_ *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			var v int64
 			v, ok = c.int()
@@ -238,203 +227,125 @@ func (c *cursor) policy() (*Policy, bool) {
 			audits, hasAudits, ok = c.auditConfigs()
 		case 4:
 			auditsCamel, _, ok = c.auditConfigs()
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return nil, false
 		}
-		if !ok {
-			return nil, false
-		}
+		return ok
+	})
+	if !ok {
+		return nil, false
 	}
+	if hasAudits {
+		p.AuditConfigs = audits
+	} else {
+		p.AuditConfigs = auditsCamel
+	}
+	return p, true
 }
 
 // bindings reads a policy's bindings, or null as nil.
 func (c *cursor) bindings() ([]Binding, bool) {
-	if c.null() {
-		return nil, true
-	}
-	if c.i >= len(c.b) || c.b[c.i] != '[' {
-		return nil, false
-	}
-	c.i++
 	scratch := c.d.binds[:0]
-	for firstItem := true; ; firstItem = false {
-		more, ok := c.arrayNext(firstItem)
-		if !ok {
-			return nil, false
-		}
-		if !more {
-			break
-		}
+	set, ok := c.elements(func() bool {
 		var bd Binding
-		if !c.null() && !c.binding(&bd) {
-			return nil, false
-		}
 		scratch = append(scratch, bd)
+		return c.null() || c.binding(&scratch[len(scratch)-1])
+	})
+	var out []Binding
+	if set && ok {
+		out = make([]Binding, len(scratch))
+		copy(out, scratch)
 	}
-	out := make([]Binding, len(scratch))
-	copy(out, scratch)
 	clear(scratch)
 	c.d.binds = scratch[:0]
-	return out, true
+	return out, ok
 }
 
 func (c *cursor) binding(bd *Binding) bool {
-	it, ok := c.object(kindBinding)
-	if !ok {
-		return false
-	}
-	for {
-		switch it.next() {
-		case memberEnd:
-			return true
+	return c.members(kindBinding, func(_ *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			bd.Role, ok = c.str()
 		case 1:
 			bd.Members, ok = c.strs()
 		case 2:
 			bd.Condition, ok = c.condition()
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 func (c *cursor) condition() (*Condition, bool) {
 	if c.null() {
 		return nil, true
 	}
-	it, ok := c.object(kindCondition)
-	if !ok {
-		return nil, false
-	}
 	cond := new(Condition)
-	for {
-		switch it.next() {
-		case memberEnd:
-			return cond, true
+	ok := c.members(kindCondition, func(_ *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			cond.Title, ok = c.uniqueStr()
 		case 1:
 			cond.Description, ok = c.uniqueStr()
 		case 2:
 			cond.Expression, ok = c.uniqueStr()
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return nil, false
 		}
-		if !ok {
-			return nil, false
-		}
+		return ok
+	})
+	if !ok {
+		return nil, false
 	}
+	return cond, true
 }
 
 // auditConfigs reads a policy's audit configurations (either key style), or null. present
 // is false for null, where the reference decoder falls back to the other key style.
 func (c *cursor) auditConfigs() (out []AuditConfig, present, ok bool) {
-	if c.null() {
-		return nil, false, true
-	}
-	if c.i >= len(c.b) || c.b[c.i] != '[' {
+	present, ok = c.elements(func() bool {
+		out = append(out, AuditConfig{})
+		return c.null() || c.auditConfig(&out[len(out)-1])
+	})
+	if !ok {
 		return nil, false, false
 	}
-	c.i++
-	for firstItem := true; ; firstItem = false {
-		more, ok := c.arrayNext(firstItem)
-		if !ok {
-			return nil, false, false
-		}
-		if !more {
-			return out, true, true
-		}
-		var ac AuditConfig
-		if !c.null() && !c.auditConfig(&ac) {
-			return nil, false, false
-		}
-		out = append(out, ac)
-	}
+	return out, present, true
 }
 
 func (c *cursor) auditConfig(ac *AuditConfig) bool {
-	it, ok := c.object(kindAuditConfig)
-	if !ok {
-		return false
-	}
 	var logs, logsCamel []AuditLogConfig
 	var hasLogs bool
-	for {
-		switch it.next() {
-		case memberEnd:
-			if hasLogs {
-				ac.AuditLogConfigs = logs
-			} else {
-				ac.AuditLogConfigs = logsCamel
-			}
-			return true
+	ok := c.members(kindAuditConfig, func(_ *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			ac.Service, ok = c.str()
 		case 1:
 			logs, hasLogs, ok = c.auditLogConfigs()
 		case 2:
 			logsCamel, _, ok = c.auditLogConfigs()
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
+		return ok
+	})
+	if hasLogs {
+		ac.AuditLogConfigs = logs
+	} else {
+		ac.AuditLogConfigs = logsCamel
 	}
+	return ok
 }
 
 func (c *cursor) auditLogConfigs() (out []AuditLogConfig, present, ok bool) {
-	if c.null() {
-		return nil, false, true
-	}
-	if c.i >= len(c.b) || c.b[c.i] != '[' {
+	present, ok = c.elements(func() bool {
+		out = append(out, AuditLogConfig{})
+		return c.null() || c.auditLogConfig(&out[len(out)-1])
+	})
+	if !ok {
 		return nil, false, false
 	}
-	c.i++
-	for firstItem := true; ; firstItem = false {
-		more, ok := c.arrayNext(firstItem)
-		if !ok {
-			return nil, false, false
-		}
-		if !more {
-			return out, true, true
-		}
-		var l AuditLogConfig
-		if !c.null() && !c.auditLogConfig(&l) {
-			return nil, false, false
-		}
-		out = append(out, l)
-	}
+	return out, present, true
 }
 
 func (c *cursor) auditLogConfig(l *AuditLogConfig) bool {
-	it, ok := c.object(kindAuditLogConfig)
-	if !ok {
-		return false
-	}
 	var typ, typCamel string
 	var ex, exCamel []string
-	for {
-		switch it.next() {
-		case memberEnd:
-			l.LogType = first(typ, typCamel)
-			l.ExemptedMembers = ex
-			if ex == nil {
-				l.ExemptedMembers = exCamel
-			}
-			return true
+	ok := c.members(kindAuditLogConfig, func(_ *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			typ, ok = c.str()
 		case 1:
@@ -443,13 +354,13 @@ func (c *cursor) auditLogConfig(l *AuditLogConfig) bool {
 			ex, ok = c.strs()
 		case 3:
 			exCamel, ok = c.strs()
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
+		return ok
+	})
+	l.LogType = first(typ, typCamel)
+	l.ExemptedMembers = ex
+	if ex == nil {
+		l.ExemptedMembers = exCamel
 	}
+	return ok
 }

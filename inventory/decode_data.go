@@ -114,10 +114,6 @@ func (m *viewMemo) remember(data []byte, v any) {
 // allowed and denied entries; each list is capped, so appending to one cannot overwrite
 // another.
 func (c *cursor) firewall(fw *Firewall) bool {
-	it, ok := c.object(kindFirewall)
-	if !ok {
-		return false
-	}
 	d := c.d
 	strs, rules, ports := d.fwStrs[:0], d.fwRules[:0], d.fwPorts[:0]
 	defer func() {
@@ -127,10 +123,8 @@ func (c *cursor) firewall(fw *Firewall) bool {
 	}()
 	var lists [6]span // source ranges, destination ranges, source tags, source service accounts, target tags, target service accounts
 	var allowed, denied span
-	for {
-		switch id := it.next(); id {
-		case memberEnd:
-			goto done
+	ok := c.members(kindFirewall, func(it *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			fw.Name, ok = c.uniqueStr()
 		case 1:
@@ -149,16 +143,12 @@ func (c *cursor) firewall(fw *Firewall) bool {
 			denied, ok = c.firewallRules(&rules, &ports, &strs)
 		case 13:
 			fw.Description, ok = it.str()
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
+		return ok
+	})
+	if !ok {
+		return false
 	}
-done:
 	var arena []string
 	if len(strs) > 0 {
 		arena = make([]string, len(strs))
@@ -190,67 +180,37 @@ done:
 // firewallRules reads an allowed or denied list, or null, appending its entries to *rules,
 // their ports to *ports and the strings of those to *strs.
 func (c *cursor) firewallRules(rules *[]FirewallRule, ports *[]span, strs *[]string) (span, bool) {
-	if c.null() {
-		return span{}, true
-	}
-	if c.i >= len(c.b) || c.b[c.i] != '[' {
-		return span{}, false
-	}
-	c.i++
-	sp := span{start: len(*rules), set: true}
-	for firstItem := true; ; firstItem = false {
-		more, ok := c.arrayNext(firstItem)
-		if !ok {
-			return span{}, false
-		}
-		if !more {
-			break
-		}
+	sp := span{start: len(*rules)}
+	var ok bool
+	sp.set, ok = c.elements(func() bool {
 		var r FirewallRule
 		var p span
 		if !c.null() && !c.firewallRule(&r, &p, strs) {
-			return span{}, false
+			return false
 		}
 		*rules = append(*rules, r)
 		*ports = append(*ports, p)
-	}
+		return true
+	})
 	sp.end = len(*rules)
-	return sp, true
+	return sp, ok
 }
 
 func (c *cursor) firewallRule(r *FirewallRule, ports *span, strs *[]string) bool {
-	it, ok := c.object(kindFirewallRule)
-	if !ok {
-		return false
-	}
-	for {
-		switch it.next() {
-		case memberEnd:
-			return true
+	return c.members(kindFirewallRule, func(it *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			r.IPProtocol, ok = it.str()
 		case 1:
 			*ports, ok = c.strsInto(strs)
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 func (c *cursor) network(n *Network) bool {
-	it, ok := c.object(kindNetwork)
-	if !ok {
-		return false
-	}
-	for {
-		switch it.next() {
-		case memberEnd:
-			return true
+	return c.members(kindNetwork, func(it *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			n.Name, ok = it.str()
 		case 1:
@@ -259,26 +219,14 @@ func (c *cursor) network(n *Network) bool {
 			n.IPv4Range, ok = it.str()
 		case 3:
 			n.Subnetworks, ok = c.strs()
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 func (c *cursor) serviceAccount(sa *ServiceAccount) bool {
-	it, ok := c.object(kindServiceAccount)
-	if !ok {
-		return false
-	}
-	for {
-		switch it.next() {
-		case memberEnd:
-			return true
+	return c.members(kindServiceAccount, func(it *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			sa.Name, ok = c.uniqueStr()
 		case 1:
@@ -289,26 +237,14 @@ func (c *cursor) serviceAccount(sa *ServiceAccount) bool {
 			sa.ProjectID, ok = it.str()
 		case 4:
 			sa.Disabled, ok = c.boolean()
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 func (c *cursor) serviceAccountKey(k *ServiceAccountKey) bool {
-	it, ok := c.object(kindServiceAccountKey)
-	if !ok {
-		return false
-	}
-	for {
-		switch it.next() {
-		case memberEnd:
-			return true
+	return c.members(kindServiceAccountKey, func(it *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			k.Name, ok = c.uniqueStr()
 		case 1:
@@ -321,41 +257,23 @@ func (c *cursor) serviceAccountKey(k *ServiceAccountKey) bool {
 			ok = c.jsonTime(&k.ValidBeforeTime)
 		case 5:
 			k.Disabled, ok = c.boolean()
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 func (c *cursor) projectData(p *ProjectData) bool {
-	it, ok := c.object(kindProjectData)
-	if !ok {
-		return false
-	}
-	for {
-		switch it.next() {
-		case memberEnd:
-			return true
+	return c.members(kindProjectData, func(it *memberIter, id int) (ok bool) {
+		switch id {
 		case 0:
 			p.ProjectID, ok = it.str()
 		case 1:
 			p.ProjectNumber, ok = it.str()
 		case 2:
 			p.Name, ok = it.str()
-		case memberUnknown:
-			ok = c.skip()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 // intPtr reads an integer into a new int64, or null as nil.

@@ -355,33 +355,20 @@ func (c *cursor) uniqueStr() (string, bool) {
 
 // strs reads an array of strings, or null as nil. A null element is an empty string.
 func (c *cursor) strs() ([]string, bool) {
-	if c.null() {
-		return nil, true
-	}
-	if c.i >= len(c.b) || c.b[c.i] != '[' {
-		return nil, false
-	}
-	c.i++
 	scratch := c.d.strs[:0]
-	for firstItem := true; ; firstItem = false {
-		more, ok := c.arrayNext(firstItem)
-		if !ok {
-			return nil, false
-		}
-		if !more {
-			break
-		}
+	set, ok := c.elements(func() bool {
 		s, ok := c.str()
-		if !ok {
-			return nil, false
-		}
 		scratch = append(scratch, s)
+		return ok
+	})
+	var out []string
+	if set && ok {
+		out = make([]string, len(scratch))
+		copy(out, scratch)
 	}
-	out := make([]string, len(scratch))
-	copy(out, scratch)
 	clear(scratch)
 	c.d.strs = scratch[:0]
-	return out, true
+	return out, ok
 }
 
 // span locates a list gathered in a scratch slice; set is false for null (a nil list).
@@ -392,30 +379,15 @@ type span struct {
 
 // strsInto reads an array of strings, or null, appending the strings to *dst.
 func (c *cursor) strsInto(dst *[]string) (span, bool) {
-	if c.null() {
-		return span{}, true
-	}
-	if c.i >= len(c.b) || c.b[c.i] != '[' {
-		return span{}, false
-	}
-	c.i++
-	sp := span{start: len(*dst), set: true}
-	for firstItem := true; ; firstItem = false {
-		more, ok := c.arrayNext(firstItem)
-		if !ok {
-			return span{}, false
-		}
-		if !more {
-			break
-		}
+	sp := span{start: len(*dst)}
+	var ok bool
+	sp.set, ok = c.elements(func() bool {
 		s, ok := c.str()
-		if !ok {
-			return span{}, false
-		}
 		*dst = append(*dst, s)
-	}
+		return ok
+	})
 	sp.end = len(*dst)
-	return sp, true
+	return sp, ok
 }
 
 // list returns the part of arena sp locates, with no room to grow into its neighbours, or
@@ -516,4 +488,53 @@ func (c *cursor) timeStamp() (timeStamp, bool) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(s))
 	return timeStamp{set: true, valid: err == nil, t: t}, true
+}
+
+// members reads an object of the given kind at the cursor: read is called with the id of
+// each member whose key the kind has, the cursor on its value, and reports whether it
+// could read the value; other members are skipped. members reports whether the object was
+// read whole.
+func (c *cursor) members(kind int, read func(it *memberIter, id int) bool) bool {
+	it, ok := c.object(kind)
+	if !ok {
+		return false
+	}
+	for {
+		switch id := it.next(); id {
+		case memberEnd:
+			return true
+		case memberUnknown:
+			ok = c.skip()
+		default:
+			ok = id >= 0 && read(&it, id)
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// elements reads an array at the cursor, or null (set is false): read is called with the
+// cursor on each element and reports whether it could read it. ok reports whether the
+// array was read whole.
+func (c *cursor) elements(read func() bool) (set, ok bool) {
+	if c.null() {
+		return false, true
+	}
+	if c.i >= len(c.b) || c.b[c.i] != '[' {
+		return false, false
+	}
+	c.i++
+	for firstItem := true; ; firstItem = false {
+		more, ok := c.arrayNext(firstItem)
+		if !ok {
+			return false, false
+		}
+		if !more {
+			return true, true
+		}
+		if !read() {
+			return false, false
+		}
+	}
 }
