@@ -2,8 +2,8 @@
 // dependency of the module: go tool helm), decodes every manifest strictly into the
 // Kubernetes API types, and checks what an operator would notice: the hardening, the
 // network policy, the RBAC, the configuration file and the guards against values that cannot
-// work. Golden files pin the default and the cronjob renders; go test ./charts -update
-// rewrites them.
+// work. Golden files pin the default, the cronjob and the sharded cronjob renders; go test
+// ./charts -update rewrites them.
 package charts_test
 
 import (
@@ -55,7 +55,15 @@ var (
 	// customConfig gives a configuration with nested maps, lists, numbers and booleans.
 	customConfig = []string{"--set-json", `config=` + customConfigJSON}
 	applyConfig  = []string{"--set", "config.mode=apply"}
+	// sharded is cronjob mode with each run split into 3 shards (the postgres ledger).
+	sharded = []string{"--set", "mode=cronjob", "--set", "shards=3"}
+	// events is deployment mode consuming a feed's subscription by its full name; eventsID
+	// names it by ID and project.
+	events   = []string{"--set", "events.subscription=" + subscription, "--set", "events.concurrency=8"}
+	eventsID = []string{"--set", "events.subscription=zerodrift-asset-feed", "--set", "events.project=ops-security"}
 )
+
+const subscription = "projects/ops-security/subscriptions/zerodrift-asset-feed"
 
 const customConfigJSON = `{"mode":"apply","schedule":"*/15 * * * *","maxChanges":3,"paused":false,
 "scope":{"projects":["p-1","p-2"],"exclude":["folders/42"]},
@@ -74,12 +82,27 @@ var everyRender = map[string][]string{
 	"kube-api":       kubeAPI,
 	"custom-config":  customConfig,
 	"apply-config":   applyConfig,
+	"sharded":        sharded,
+	"events":         events,
+	"events-id":      eventsID,
 }
 
 var (
 	moduleRoot string
 	helmHome   string
+	// notesChart is a copy of the chart with one more template, which renders NOTES.txt
+	// into a ConfigMap: helm template does not print the notes.
+	notesChart string
 )
+
+// notesTemplate is the template notesChart adds.
+const notesTemplate = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-notes
+data:
+  NOTES.txt: {{ include "zerodrift/templates/NOTES.txt" . | toJson }}
+`
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -103,6 +126,15 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(helmHome)
+	notesChart = filepath.Join(helmHome, "notes-chart")
+	if err := os.CopyFS(notesChart, os.DirFS(filepath.Join(moduleRoot, chart))); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := os.WriteFile(filepath.Join(notesChart, "templates", "zz-notes.yaml"), []byte(notesTemplate), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	// Build helm once, before the tests run helm in parallel (the first build takes a while).
 	if out, err := helm("version", "--short"); err != nil {
 		fmt.Fprintf(os.Stderr, "go tool helm version: %v\n%s", err, out)
@@ -248,6 +280,21 @@ func render(t *testing.T, extra []string) []manifest {
 		t.Fatalf("helm template %s: %v", strings.Join(extra, " "), err)
 	}
 	return ms
+}
+
+// notes renders the chart's NOTES.txt with extra arguments.
+func notes(t *testing.T, extra []string) string {
+	t.Helper()
+	out, err := helm(append([]string{"template", release, notesChart, "--namespace", namespace,
+		"--show-only", "templates/zz-notes.yaml"}, extra...)...)
+	if err != nil {
+		t.Fatalf("rendering NOTES.txt with %s: %v", strings.Join(extra, " "), err)
+	}
+	ms, err := decode(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return one[*corev1.ConfigMap](t, ms).Data["NOTES.txt"]
 }
 
 // all returns the decoded objects of type T.
@@ -518,6 +565,9 @@ func TestNetworkPolicyEgressIsMinimal(t *testing.T) {
 		"postgres-app":             {postgresApp, append(slices.Clone(base), port{corev1.ProtocolTCP, 5432, "10.20.0.3/32"})},
 		"kube-api":                 {kubeAPI, append(slices.Clone(base), postgres, port{corev1.ProtocolTCP, 6443, "10.0.0.2/32"})},
 		"cronjob ignores kube-api": {append(slices.Clone(cronjob), kubeAPI...), append(slices.Clone(base), postgres)},
+		// Pub/Sub is a Google API on 443, gRPC included: event mode needs nothing more.
+		"events":  {events, append(slices.Clone(base), postgres)},
+		"sharded": {sharded, append(slices.Clone(base), postgres)},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -797,6 +847,103 @@ func TestCronJob(t *testing.T) {
 	}
 }
 
+// With shards > 1, each run is an Indexed Job of that many pods, all at once, pod i
+// running `zerodrift run --shard=i/N` with i from the downward API.
+func TestShardedCronJob(t *testing.T) {
+	t.Parallel()
+	cj := one[*batchv1.CronJob](t, render(t, sharded))
+	job := cj.Spec.JobTemplate.Spec
+	if job.CompletionMode == nil || *job.CompletionMode != batchv1.IndexedCompletion ||
+		job.Completions == nil || *job.Completions != 3 || job.Parallelism == nil || *job.Parallelism != 3 {
+		t.Errorf("completionMode %v, completions %v, parallelism %v: want Indexed, 3, 3", job.CompletionMode, job.Completions, job.Parallelism)
+	}
+	if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+		t.Errorf("concurrencyPolicy %q, want Forbid", cj.Spec.ConcurrencyPolicy)
+	}
+	c := container(t, &job.Template.Spec)
+	if c.Args[0] != "run" || !slices.Contains(c.Args, "--shard=$(JOB_COMPLETION_INDEX)/3") {
+		t.Errorf("args %q lack --shard=$(JOB_COMPLETION_INDEX)/3", c.Args)
+	}
+	e := env(c, "JOB_COMPLETION_INDEX")
+	if e == nil || e.Value != "" || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil ||
+		e.ValueFrom.FieldRef.FieldPath != "metadata.annotations['batch.kubernetes.io/job-completion-index']" {
+		t.Errorf("JOB_COMPLETION_INDEX = %+v, want the job-completion-index annotation from the downward API", e)
+	}
+	n := notes(t, sharded)
+	for _, want := range []string{"Indexed Job of 3 pods", "--max-log-requests 3", ".spec.completions = 1"} {
+		if !strings.Contains(n, want) {
+			t.Errorf("NOTES.txt does not say %q:\n%s", want, n)
+		}
+	}
+
+	// One shard (the default) is a plain Job.
+	job = one[*batchv1.CronJob](t, render(t, cronjob)).Spec.JobTemplate.Spec
+	c = container(t, &job.Template.Spec)
+	if job.CompletionMode != nil || job.Completions != nil || job.Parallelism != nil || env(c, "JOB_COMPLETION_INDEX") != nil ||
+		slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--shard") }) {
+		t.Errorf("one shard: completionMode %v, completions %v, parallelism %v, args %q, env %+v: want a plain Job",
+			job.CompletionMode, job.Completions, job.Parallelism, c.Args, c.Env)
+	}
+	if strings.Contains(notes(t, cronjob), "Indexed Job") {
+		t.Error("NOTES.txt speaks of shards without them")
+	}
+}
+
+// Kubernetes expands $(NAME) in a container's arguments only when NAME is one of its env
+// variables; anything else is passed on as written.
+func TestArgsReferOnlyToDeclaredEnv(t *testing.T) {
+	ref := regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+	for name, args := range everyRender {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			for owner, spec := range podSpecs(render(t, args)) {
+				c := container(t, spec)
+				for _, a := range append(slices.Clone(c.Command), c.Args...) {
+					for _, m := range ref.FindAllStringSubmatch(a, -1) {
+						if env(c, m[1]) == nil {
+							t.Errorf("%s: argument %q refers to $(%s), which the container's env does not declare", owner, a, m[1])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// Event mode passes the subscription to zerodrift serve, and says so in the notes.
+func TestEventMode(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"full name", events, []string{"--events=" + subscription, "--events-concurrency=8"}},
+		{"ID and project", eventsID, []string{"--events=zerodrift-asset-feed", "--events-project=ops-security"}},
+		{"off", defaults, nil},
+	}
+	for _, c := range cases {
+		args := container(t, &one[*appsv1.Deployment](t, render(t, c.args)).Spec.Template.Spec).Args
+		var got []string
+		for _, a := range args {
+			if strings.HasPrefix(a, "--events") {
+				got = append(got, a)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: event flags %q, want %q", c.name, got, c.want)
+		}
+		n := notes(t, c.args)
+		if on := strings.Contains(n, "Event mode is on"); on != (c.want != nil) {
+			t.Errorf("%s: NOTES.txt says event mode is on: %t, want %t:\n%s", c.name, on, c.want != nil, n)
+		}
+	}
+	// The subscription given in the configuration is event mode too.
+	if n := notes(t, []string{"--set", "config.events.subscription=" + subscription}); !strings.Contains(n, "Event mode is on: every replica also consumes the Pub/Sub subscription "+subscription) {
+		t.Errorf("config.events.subscription: NOTES.txt does not mention event mode:\n%s", n)
+	}
+}
+
 func TestRefusedValues(t *testing.T) {
 	cases := map[string]struct {
 		args []string
@@ -815,6 +962,21 @@ func TestRefusedValues(t *testing.T) {
 		"App without its ID":          {[]string{"--set", "github.app.existingSecret=b"}, []string{"github.app.id"}},
 		"ServiceMonitor of a CronJob": {[]string{"--set", "mode=cronjob", "--set", "serviceMonitor.enabled=true"}, []string{"serviceMonitor.enabled needs mode=deployment"}},
 		"config.ledger":               {[]string{"--set", "config.ledger=sqlite:///x.db"}, []string{"config.ledger"}},
+		"no shard":                    {[]string{"--set", "mode=cronjob", "--set", "shards=0"}, []string{"/shards", "minimum"}},
+		"too many shards":             {[]string{"--set", "mode=cronjob", "--set", "shards=1001"}, []string{"/shards", "maximum"}},
+		"shards not a number":         {[]string{"--set", "mode=cronjob", "--set", "shards=three"}, []string{"/shards"}},
+		"shards with SQLite": {[]string{"--set", "mode=cronjob", "--set", "shards=3", "--set", "ledger.type=sqlite"},
+			[]string{"shards=3 with ledger.type=sqlite", "ReadWriteOnce", "ledger.type=postgres", "shards=1"}},
+		"shards in deployment mode": {[]string{"--set", "shards=2"}, []string{"shards=2 needs mode=cronjob", "Indexed Job"}},
+		"events in cronjob mode": {[]string{"--set", "mode=cronjob", "--set", "events.subscription=" + subscription},
+			[]string{"events.* needs mode=deployment", "mode=deployment"}},
+		"events concurrency in cronjob mode": {[]string{"--set", "mode=cronjob", "--set", "events.concurrency=4"},
+			[]string{"events.* needs mode=deployment"}},
+		"events ID without project": {[]string{"--set", "events.subscription=zerodrift-asset-feed"},
+			[]string{"events.subscription=zerodrift-asset-feed is a subscription ID", "events.project", "projects/PROJECT/subscriptions/zerodrift-asset-feed"}},
+		"bad subscription":   {[]string{"--set", "events.subscription=projects/p/topics/t"}, []string{"/events/subscription"}},
+		"negative events":    {[]string{"--set", "events.concurrency=-1"}, []string{"/events/concurrency"}},
+		"unknown events key": {[]string{"--set", "events.topic=t"}, []string{"topic"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -833,7 +995,8 @@ func TestRefusedValues(t *testing.T) {
 }
 
 func TestLint(t *testing.T) {
-	for name, args := range map[string][]string{"defaults": nil, "cronjob": cronjob, "postgres-app": postgresApp, "cronjob-sqlite": cronjobSQLite} {
+	for name, args := range map[string][]string{"defaults": nil, "cronjob": cronjob, "postgres-app": postgresApp, "cronjob-sqlite": cronjobSQLite,
+		"sharded": sharded, "events": events} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			if out, err := helm(append([]string{"lint", "--strict", chart}, args...)...); err != nil {
@@ -844,7 +1007,8 @@ func TestLint(t *testing.T) {
 }
 
 func TestGolden(t *testing.T) {
-	for file, args := range map[string][]string{"default.golden.yaml": defaults, "cronjob.golden.yaml": cronjob} {
+	for file, args := range map[string][]string{"default.golden.yaml": defaults, "cronjob.golden.yaml": cronjob,
+		"cronjob-sharded.golden.yaml": sharded} {
 		t.Run(file, func(t *testing.T) {
 			t.Parallel()
 			got, err := template(args...)

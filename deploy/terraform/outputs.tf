@@ -8,6 +8,11 @@ output "role" {
   value       = local.role
 }
 
+output "events_subscription" {
+  description = "Full name of the event feed's subscription (projects/P/subscriptions/S), for zerodrift serve --events and the chart's events.subscription; empty unless var.events."
+  value       = var.events ? google_pubsub_subscription.events[0].id : ""
+}
+
 output "helm_values" {
   description = "Values for the zerodrift Helm chart that match this deployment, e.g. `terraform output -json helm_values > gcp-values.json`, then `helm install -f gcp-values.json`."
   value = {
@@ -17,6 +22,9 @@ output "helm_values" {
     }
     gcp = {
       serviceAccount = google_service_account.zerodrift.email
+    }
+    events = {
+      subscription = var.events ? google_pubsub_subscription.events[0].id : ""
     }
     config = {
       gcp = {

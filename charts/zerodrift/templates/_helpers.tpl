@@ -169,6 +169,20 @@ change. values.schema.json checks types and names; these check combinations.
 {{- if and (not $deployment) .Values.serviceMonitor.enabled }}
 {{- fail "zerodrift: serviceMonitor.enabled needs mode=deployment: in cronjob mode nothing serves /metrics." }}
 {{- end }}
+{{- $shards := int .Values.shards }}
+{{- if and $deployment (gt $shards 1) }}
+{{- fail (printf "zerodrift: shards=%d needs mode=cronjob: a sharded run is an Indexed Job of %d pods, while zerodrift serve (mode=deployment) runs whole cycles on the leader. Set shards=1, or mode=cronjob." $shards $shards) }}
+{{- end }}
+{{- if and (not $deployment) (gt $shards 1) (eq .Values.ledger.type "sqlite") }}
+{{- fail (printf "zerodrift: shards=%d with ledger.type=sqlite: the %d pods of a sharded run all write the ledger, and the SQLite ledger lives on a ReadWriteOnce volume that only one pod can use. Use ledger.type=postgres, or set shards=1." $shards $shards) }}
+{{- end }}
+{{- $events := .Values.events }}
+{{- if and (not $deployment) (or $events.subscription $events.project $events.concurrency) }}
+{{- fail "zerodrift: events.* needs mode=deployment: event mode runs in zerodrift serve beside its scheduled cycles, and the CronJob's zerodrift run only runs one cycle. Set mode=deployment, or leave events.subscription, events.project and events.concurrency unset." }}
+{{- end }}
+{{- if and $events.subscription (not (hasPrefix "projects/" $events.subscription)) (not $events.project) (not (((.Values.config | default dict).events | default dict).project)) }}
+{{- fail (printf "zerodrift: events.subscription=%s is a subscription ID, which needs its project: set events.project, or give the full name projects/PROJECT/subscriptions/%s." $events.subscription $events.subscription) }}
+{{- end }}
 {{- if and (not $deployment) (not (include "zerodrift.cronSchedule" .)) }}
 {{- fail "zerodrift: mode=cronjob needs a schedule: set cronjob.schedule or config.schedule." }}
 {{- end }}
@@ -269,6 +283,15 @@ containers:
       {{- else }}
       - name: ZERODRIFT_LEDGER
         value: sqlite://{{ include "zerodrift.ledgerDir" $root }}/ledger.db
+      {{- end }}
+      {{- if and (not $deployment) (gt (int $v.shards) 1) }}
+      # The pod's index in the Indexed Job, which --shard=$(JOB_COMPLETION_INDEX)/N reads:
+      # declared here, from the downward API, so that the expansion never depends on the
+      # variable the Job controller adds.
+      - name: JOB_COMPLETION_INDEX
+        valueFrom:
+          fieldRef:
+            fieldPath: metadata.annotations['batch.kubernetes.io/job-completion-index']
       {{- end }}
       {{- with $v.github.existingSecret }}
       - name: GITHUB_TOKEN
