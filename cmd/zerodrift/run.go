@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zerodrift/zerodrift/engine"
+	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/report"
 )
 
@@ -51,7 +52,11 @@ prints the plan. Every run, decision and change is recorded in the ledger.`,
 			if err != nil {
 				return err
 			}
-			res, err := rt.engine.Run(ctx, src, engine.RunOptions{Apply: f.apply, MaxChanges: f.maxChanges})
+			maxChanges, err := shardBudget(f.maxChanges, *rt.cfg.MaxChanges, f.shard)
+			if err != nil {
+				return err
+			}
+			res, err := rt.engine.Run(ctx, src, engine.RunOptions{Apply: f.apply, MaxChanges: maxChanges})
 			if res != nil {
 				if werr := report.WriteRun(s.out, f.format, res, report.Options{Color: isTerminal(s.out), Version: version}); werr != nil && err == nil {
 					err = werr
@@ -65,7 +70,7 @@ prints the plan. Every run, decision and change is recorded in the ledger.`,
 	fl.StringVar(&f.sandbox, "sandbox", "", "run against the built-in sandbox, or --sandbox=DIR for a scenario folder")
 	fl.Lookup("sandbox").NoOptDefVal = builtinScenario
 	fl.BoolVar(&f.apply, "apply", false, "make live changes (otherwise a dry run that changes nothing)")
-	fl.IntVar(&f.maxChanges, "max-changes", -1, "live changes at most in this run (default: maxChanges in the configuration)")
+	fl.IntVar(&f.maxChanges, "max-changes", -1, "live changes at most in this run (default: maxChanges in the configuration); with --shard, shared out between the shards")
 	fl.StringVar(&f.format, "format", "table", "output format: table or json")
 	fl.StringVar(&f.org, "organization", "", "read the whole organization (its number) through Cloud Asset Inventory")
 	fl.StringArrayVar(&f.folders, "folder", nil, "read everything under this folder (its number) through Cloud Asset Inventory (repeatable)")
@@ -73,4 +78,27 @@ prints the plan. Every run, decision and change is recorded in the ledger.`,
 	fl.StringArrayVar(&f.qps, "qps", nil, "requests a second to a service, e.g. cloudresourcemanager=100 (repeatable)")
 	fl.StringVar(&f.iac, "iac", "", "a local Terraform tree: resources it declares are proposed as code fixes, not fixed live (without github configured)")
 	return cmd
+}
+
+// shardBudget returns the live changes one run may make: flag when set (0 or more), else
+// configured; with --shard i/n, shard i's share of it. The n shards of one scan are n runs,
+// and their shares add up to the budget, so that together they make no more live changes
+// than one run would (DESIGN invariant 2).
+func shardBudget(flag, configured int, shard string) (int, error) {
+	budget := configured
+	if flag >= 0 {
+		budget = flag
+	}
+	if shard == "" {
+		return budget, nil
+	}
+	i, n, err := inventory.ParseShard(shard)
+	if err != nil {
+		return 0, fmt.Errorf("--shard: %w", err)
+	}
+	share := budget / n
+	if i < budget%n {
+		share++
+	}
+	return share, nil
 }

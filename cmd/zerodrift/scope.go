@@ -206,8 +206,9 @@ func inScopeProjects(s config.Scope, projects []string) []string {
 	return out
 }
 
-// shardSource keeps the assets of the projects of one shard, and those above every project
-// (folders, the organization), which each shard reads.
+// shardSource keeps the assets of the projects of one shard. Those above every project
+// (folders, the organization) go to shard 0 alone: rules judge each asset by itself, and a
+// finding on a folder is then decided, and fixed, by one run rather than by n at once.
 type shardSource struct {
 	inventory.Source
 	shard, shards int
@@ -219,7 +220,11 @@ func (s *shardSource) Describe() string {
 
 func (s *shardSource) Read(ctx context.Context, fn func(*inventory.Asset) error) ([]inventory.SourceError, error) {
 	return s.Source.Read(ctx, func(a *inventory.Asset) error {
-		if p := a.Project(); p != "" && inventory.ShardOf(p, s.shards) != s.shard {
+		shard := 0
+		if p := a.Project(); p != "" {
+			shard = inventory.ShardOf(p, s.shards)
+		}
+		if shard != s.shard {
 			return nil
 		}
 		return fn(a)
