@@ -212,7 +212,7 @@ func (c *cursor) policy() (*Policy, bool) {
 	p := new(Policy)
 	var audits, auditsCamel []AuditConfig
 	var hasAudits bool
-	ok := c.members(kindPolicy, func(_ *memberIter, id int) (ok bool) {
+	ok := c.members(kindPolicy, func(id int) (ok bool) {
 		switch id {
 		case 0:
 			var v int64
@@ -260,7 +260,7 @@ func (c *cursor) bindings() ([]Binding, bool) {
 }
 
 func (c *cursor) binding(bd *Binding) bool {
-	return c.members(kindBinding, func(_ *memberIter, id int) (ok bool) {
+	return c.members(kindBinding, func(id int) (ok bool) {
 		switch id {
 		case 0:
 			bd.Role, ok = c.str()
@@ -278,7 +278,7 @@ func (c *cursor) condition() (*Condition, bool) {
 		return nil, true
 	}
 	cond := new(Condition)
-	ok := c.members(kindCondition, func(_ *memberIter, id int) (ok bool) {
+	ok := c.members(kindCondition, func(id int) (ok bool) {
 		switch id {
 		case 0:
 			cond.Title, ok = c.uniqueStr()
@@ -311,7 +311,7 @@ func (c *cursor) auditConfigs() (out []AuditConfig, present, ok bool) {
 func (c *cursor) auditConfig(ac *AuditConfig) bool {
 	var logs, logsCamel []AuditLogConfig
 	var hasLogs bool
-	ok := c.members(kindAuditConfig, func(_ *memberIter, id int) (ok bool) {
+	ok := c.members(kindAuditConfig, func(id int) (ok bool) {
 		switch id {
 		case 0:
 			ac.Service, ok = c.str()
@@ -344,7 +344,7 @@ func (c *cursor) auditLogConfigs() (out []AuditLogConfig, present, ok bool) {
 func (c *cursor) auditLogConfig(l *AuditLogConfig) bool {
 	var typ, typCamel string
 	var ex, exCamel []string
-	ok := c.members(kindAuditLogConfig, func(_ *memberIter, id int) (ok bool) {
+	ok := c.members(kindAuditLogConfig, func(id int) (ok bool) {
 		switch id {
 		case 0:
 			typ, ok = c.str()

@@ -123,14 +123,14 @@ func (c *cursor) firewall(fw *Firewall) bool {
 	}()
 	var lists [6]span // source ranges, destination ranges, source tags, source service accounts, target tags, target service accounts
 	var allowed, denied span
-	ok := c.members(kindFirewall, func(it *memberIter, id int) (ok bool) {
+	ok := c.members(kindFirewall, func(id int) (ok bool) {
 		switch id {
 		case 0:
 			fw.Name, ok = c.uniqueStr()
 		case 1:
-			fw.Network, ok = it.str()
+			fw.Network, ok = c.memberStr()
 		case 2:
-			fw.Direction, ok = it.str()
+			fw.Direction, ok = c.memberStr()
 		case 3:
 			fw.Priority, ok = c.intPtr()
 		case 4:
@@ -142,7 +142,7 @@ func (c *cursor) firewall(fw *Firewall) bool {
 		case 12:
 			denied, ok = c.firewallRules(&rules, &ports, &strs)
 		case 13:
-			fw.Description, ok = it.str()
+			fw.Description, ok = c.memberStr()
 		}
 		return ok
 	})
@@ -197,10 +197,10 @@ func (c *cursor) firewallRules(rules *[]FirewallRule, ports *[]span, strs *[]str
 }
 
 func (c *cursor) firewallRule(r *FirewallRule, ports *span, strs *[]string) bool {
-	return c.members(kindFirewallRule, func(it *memberIter, id int) (ok bool) {
+	return c.members(kindFirewallRule, func(id int) (ok bool) {
 		switch id {
 		case 0:
-			r.IPProtocol, ok = it.str()
+			r.IPProtocol, ok = c.memberStr()
 		case 1:
 			*ports, ok = c.strsInto(strs)
 		}
@@ -209,14 +209,14 @@ func (c *cursor) firewallRule(r *FirewallRule, ports *span, strs *[]string) bool
 }
 
 func (c *cursor) network(n *Network) bool {
-	return c.members(kindNetwork, func(it *memberIter, id int) (ok bool) {
+	return c.members(kindNetwork, func(id int) (ok bool) {
 		switch id {
 		case 0:
-			n.Name, ok = it.str()
+			n.Name, ok = c.memberStr()
 		case 1:
 			n.AutoCreateSubnetworks, ok = c.boolPtr()
 		case 2:
-			n.IPv4Range, ok = it.str()
+			n.IPv4Range, ok = c.memberStr()
 		case 3:
 			n.Subnetworks, ok = c.strs()
 		}
@@ -225,7 +225,7 @@ func (c *cursor) network(n *Network) bool {
 }
 
 func (c *cursor) serviceAccount(sa *ServiceAccount) bool {
-	return c.members(kindServiceAccount, func(it *memberIter, id int) (ok bool) {
+	return c.members(kindServiceAccount, func(id int) (ok bool) {
 		switch id {
 		case 0:
 			sa.Name, ok = c.uniqueStr()
@@ -234,7 +234,7 @@ func (c *cursor) serviceAccount(sa *ServiceAccount) bool {
 		case 2:
 			sa.UniqueID, ok = c.uniqueStr()
 		case 3:
-			sa.ProjectID, ok = it.str()
+			sa.ProjectID, ok = c.memberStr()
 		case 4:
 			sa.Disabled, ok = c.boolean()
 		}
@@ -243,14 +243,14 @@ func (c *cursor) serviceAccount(sa *ServiceAccount) bool {
 }
 
 func (c *cursor) serviceAccountKey(k *ServiceAccountKey) bool {
-	return c.members(kindServiceAccountKey, func(it *memberIter, id int) (ok bool) {
+	return c.members(kindServiceAccountKey, func(id int) (ok bool) {
 		switch id {
 		case 0:
 			k.Name, ok = c.uniqueStr()
 		case 1:
-			k.KeyType, ok = it.str()
+			k.KeyType, ok = c.memberStr()
 		case 2:
-			k.KeyOrigin, ok = it.str()
+			k.KeyOrigin, ok = c.memberStr()
 		case 3:
 			ok = c.jsonTime(&k.ValidAfterTime)
 		case 4:
@@ -263,14 +263,14 @@ func (c *cursor) serviceAccountKey(k *ServiceAccountKey) bool {
 }
 
 func (c *cursor) projectData(p *ProjectData) bool {
-	return c.members(kindProjectData, func(it *memberIter, id int) (ok bool) {
+	return c.members(kindProjectData, func(id int) (ok bool) {
 		switch id {
 		case 0:
-			p.ProjectID, ok = it.str()
+			p.ProjectID, ok = c.memberStr()
 		case 1:
-			p.ProjectNumber, ok = it.str()
+			p.ProjectNumber, ok = c.memberStr()
 		case 2:
-			p.Name, ok = it.str()
+			p.Name, ok = c.memberStr()
 		}
 		return ok
 	})

@@ -57,6 +57,10 @@ type cursor struct {
 	b []byte
 	i int
 	d *fastDecoder
+	// The member that members is handing to its reader: its kind's cache and its entry
+	// there, for memberStr.
+	cache *memberCache
+	entry int
 }
 
 // objectKind describes the members of one shape of object: its keys, indexed by the ids
@@ -278,11 +282,22 @@ func (it *memberIter) nextSlow() int {
 // str reads the member's value, a string (or null) that often repeats from one object of
 // the kind to the next.
 func (it *memberIter) str() (string, bool) {
-	c := it.c
-	if it.entry < 0 {
+	return it.c.cachedStr(it.cache, it.entry)
+}
+
+// memberStr is memberIter.str for the member that members is handing to its reader.
+func (c *cursor) memberStr() (string, bool) {
+	return c.cachedStr(c.cache, c.entry)
+}
+
+// cachedStr reads a string (or null) at the cursor, the value of the member of cache's
+// kind whose entry is given (-1: none), remembering it there: the next object of the kind
+// often has the same.
+func (c *cursor) cachedStr(cache *memberCache, entry int) (string, bool) {
+	if entry < 0 {
 		return c.str()
 	}
-	e := &it.cache.entries[it.entry]
+	e := &cache.entries[entry]
 	b := c.b
 	i := c.i
 	if n := len(e.raw); n > 0 && n <= len(b)-i && string(b[i:i+n]) == string(e.raw) {
@@ -491,14 +506,16 @@ func (c *cursor) timeStamp() (timeStamp, bool) {
 }
 
 // members reads an object of the given kind at the cursor: read is called with the id of
-// each member whose key the kind has, the cursor on its value, and reports whether it
-// could read the value; other members are skipped. members reports whether the object was
+// each member whose key the kind has, the cursor on its value (c.memberStr reads a string
+// value that repeats), and reports whether it could read the value; other members are
+// skipped. members reports whether the object was
 // read whole.
-func (c *cursor) members(kind int, read func(it *memberIter, id int) bool) bool {
+func (c *cursor) members(kind int, read func(id int) bool) bool {
 	it, ok := c.object(kind)
 	if !ok {
 		return false
 	}
+	cache := &c.d.caches[kind] // it.cache, but taken from it the cursor would escape
 	for {
 		switch id := it.next(); id {
 		case memberEnd:
@@ -506,7 +523,8 @@ func (c *cursor) members(kind int, read func(it *memberIter, id int) bool) bool 
 		case memberUnknown:
 			ok = c.skip()
 		default:
-			ok = id >= 0 && read(&it, id)
+			c.cache, c.entry = cache, it.entry
+			ok = id >= 0 && read(id)
 		}
 		if !ok {
 			return false
