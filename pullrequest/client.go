@@ -9,9 +9,12 @@
 // a hidden marker in each body recording the finding and the hash of the patch, so that a
 // second run over the same state writes nothing.
 //
-// Credentials are sent to the configured API host only, never logged and never put in an
-// error or a body. Writes are serialized; secondary rate limits, 429s and 5xx answers are
-// waited out and retried, boundedly.
+// Credentials are sent to the configured API host only: a redirect to another host (or
+// scheme, or port) is refused, one on the same host (a renamed repository) is followed.
+// They are never logged nor put in a body, and every error is scrubbed of them (the token,
+// the App's key, each JWT and installation token sent, and whatever is shaped like a
+// credential), even when a server quotes them back. Writes are serialized; secondary rate
+// limits, 429s and 5xx answers are waited out and retried, boundedly.
 package pullrequest
 
 import (
@@ -108,13 +111,13 @@ type Author struct {
 // Client makes zerodrift's pull requests in one repository. It is safe for concurrent use;
 // its writes are serialized.
 type Client struct {
-	cfg    Config
-	owner  string
-	repo   string
-	gh     *github.Client
-	log    *zap.Logger
-	now    func() time.Time
-	secret string // the static token, scrubbed from errors
+	cfg     Config
+	owner   string
+	repo    string
+	gh      *github.Client
+	log     *zap.Logger
+	now     func() time.Time
+	secrets *secrets // scrubbed from errors
 
 	writeSem  chan struct{} // one write at a time
 	lastWrite time.Time     // guarded by writeSem
@@ -132,7 +135,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Client, error) {
 	}
 	c, err := newClient(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("pullrequest: %w", err)
+		return nil, newSecrets(cfg).scrub(fmt.Errorf("pullrequest: %w", err))
 	}
 	if _, err := c.branchHead(ctx, c.cfg.BaseBranch); err != nil {
 		return nil, c.scrub(fmt.Errorf("pullrequest: reading base branch %s of %s: %w", c.cfg.BaseBranch, cfg.Repository, err))
@@ -196,9 +199,11 @@ func newClient(cfg Config, log *zap.Logger) (*Client, error) {
 			timeout = cfg.HTTPClient.Timeout
 		}
 	}
+	secrets := newSecrets(cfg)
+	recorded := credentialRecorder{next: base, secrets: secrets}
 	var authed http.RoundTripper
 	if cfg.App != nil {
-		itr, err := ghinstallation.New(base, cfg.App.ID, cfg.App.InstallationID, cfg.App.PrivateKeyPEM)
+		itr, err := ghinstallation.New(recorded, cfg.App.ID, cfg.App.InstallationID, cfg.App.PrivateKeyPEM)
 		if err != nil {
 			// ghinstallation's message names the parse failure, never the key.
 			return nil, fmt.Errorf("github app: %w", err)
@@ -206,7 +211,7 @@ func newClient(cfg Config, log *zap.Logger) (*Client, error) {
 		itr.BaseURL = strings.TrimSuffix(api.String(), "/")
 		authed = itr
 	} else {
-		authed = &tokenTransport{base: base, token: cfg.Token}
+		authed = &tokenTransport{base: recorded, token: cfg.Token}
 	}
 	guard := &hostGuard{scheme: api.Scheme, host: canonicalHost(api), authed: authed, plain: base}
 	hc := &http.Client{
@@ -229,7 +234,7 @@ func newClient(cfg Config, log *zap.Logger) (*Client, error) {
 		}
 	}
 	return &Client{
-		cfg: cfg, owner: owner, repo: repo, gh: gh, log: log, now: now, secret: cfg.Token,
+		cfg: cfg, owner: owner, repo: repo, gh: gh, log: log, now: now, secrets: secrets,
 		writeSem: make(chan struct{}, 1),
 	}, nil
 }
@@ -361,11 +366,6 @@ func branchNameOK(b string) bool {
 	return true
 }
 
-// scrub keeps the token out of an error: should its text hold the token, the error is
-// replaced by one with the token redacted (and no chain, which would hold it).
-func (c *Client) scrub(err error) error {
-	if err == nil || c.secret == "" || !strings.Contains(err.Error(), c.secret) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), c.secret, "[REDACTED]"))
-}
+// scrub keeps credentials out of an error (see secrets.scrub): the token, the App's key,
+// every JWT and installation token sent, and whatever looks like a credential.
+func (c *Client) scrub(err error) error { return c.secrets.scrub(err) }

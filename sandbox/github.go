@@ -72,6 +72,9 @@ type GitHubOptions struct {
 	// TreeLimit, when positive, truncates recursive tree listings to that many entries and
 	// marks them "truncated", as GitHub does past 100,000 entries or 7 MB.
 	TreeLimit int
+	// Redirects answer requests for their paths with redirects (github_redirect.go), to
+	// another host (a CredentialTrap) or on the same host (a renamed repository).
+	Redirects []GitHubRedirect
 }
 
 // GitHubApp is a GitHub App the emulator knows.
@@ -80,6 +83,9 @@ type GitHubApp struct {
 	InstallationID int64
 	// PublicKey verifies the App's RS256 JWTs.
 	PublicKey *rsa.PublicKey
+	// Token, when set, is the installation token issued (a canary a test looks for);
+	// otherwise each exchange issues a random ghs_ token.
+	Token string
 }
 
 // WithGitHub configures the GitHub emulator.
@@ -124,6 +130,9 @@ type GitHubFault struct {
 	RetryAfter time.Duration
 	// Times is how many matching requests fail; 1 when zero.
 	Times int
+	// EchoCredential makes the error message quote the request's Authorization header, as
+	// a misconfigured gateway may, so that a test can prove a client never repeats it.
+	EchoCredential bool
 }
 
 // ghServer is the GitHub emulator's state. Everything below mu is guarded by it.
@@ -146,7 +155,7 @@ type ghServer struct {
 	comments  map[int][]*ghComment
 	labels    []*ghLabel
 	nextID    int64
-	redirects map[string]string // path → target URL
+	redirects map[string]GitHubRedirect // by path
 	faults    []GitHubFault
 	hook      func(route string)
 
@@ -235,6 +244,9 @@ func newGitHub(iac fs.FS, o GitHubOptions, now func() time.Time) (*ghServer, err
 	if o.App != nil && (o.App.PublicKey == nil || o.App.ID <= 0 || o.App.InstallationID <= 0) {
 		return nil, errors.New("app needs an ID, an installation ID and a public key")
 	}
+	if o.App != nil && o.App.Token != "" && !tokenOK(o.App.Token) {
+		return nil, errors.New("the app's installation token holds white space")
+	}
 	g := &ghServer{
 		owner: owner, name: name, branch: branch, repoID: 1, treeLimit: o.TreeLimit, app: o.App, now: now,
 		tokens:    map[string]string{},
@@ -243,7 +255,7 @@ func newGitHub(iac fs.FS, o GitHubOptions, now func() time.Time) (*ghServer, err
 		commits:   map[string]*ghCommit{},
 		refs:      map[string]string{},
 		comments:  map[int][]*ghComment{},
-		redirects: map[string]string{},
+		redirects: map[string]GitHubRedirect{},
 		nextID:    1000,
 		routes:    buildGitHubRoutes(),
 	}
@@ -252,10 +264,15 @@ func newGitHub(iac fs.FS, o GitHubOptions, now func() time.Time) (*ghServer, err
 		tokens = []string{DefaultGitHubToken}
 	}
 	for _, t := range tokens {
-		if t == "" || strings.ContainsAny(t, " \t\r\n") {
+		if !tokenOK(t) {
 			return nil, errors.New("a token is empty or holds white space")
 		}
 		g.tokens[t] = GitHubBotLogin
+	}
+	for _, rd := range o.Redirects {
+		if err := g.setRedirect(rd); err != nil {
+			return nil, err
+		}
 	}
 	files := map[string]ghEntry{}
 	if iac != nil {
@@ -409,19 +426,14 @@ func (g *ghServer) serve(s *Server, w http.ResponseWriter, r *http.Request, rec 
 
 	g.mu.Lock()
 	hook := g.hook
-	target := g.redirects[r.URL.Path]
+	rd, redirected := g.redirects[r.URL.Path]
 	g.mu.Unlock()
 	if hook != nil {
 		hook(rt.name)
 	}
-	if target != "" {
-		if u, err := url.Parse(target); err == nil && !strings.EqualFold(u.Host, r.Host) {
-			if r.URL.RawQuery != "" && u.RawQuery == "" {
-				u.RawQuery = r.URL.RawQuery
-			}
-			w.Header().Set("Location", u.String())
-			return writeGitHub(w, ghResp{status: http.StatusTemporaryRedirect, body: map[string]any{
-				"message": "Temporary Redirect", "url": u.String(), "documentation_url": githubDocs}})
+	if redirected {
+		if resp, ok := rd.answer(r); ok {
+			return writeGitHub(w, resp)
 		}
 	}
 
@@ -435,7 +447,7 @@ func (g *ghServer) serve(s *Server, w http.ResponseWriter, r *http.Request, rec 
 		return writeGitHub(w, ghFail(e))
 	}
 
-	if e := g.takeFault(rt.name, r.Method); e != nil {
+	if e := g.takeFault(rt.name, r.Method, r.Header.Get("Authorization")); e != nil {
 		return writeGitHub(w, ghFail(e))
 	}
 	if ferr, err := s.faults.inject(r.Context(), ServiceGitHub, rt.name); err != nil {
@@ -539,8 +551,9 @@ func (g *ghServer) authenticate(r *http.Request, rt *ghRoute) (string, bool) {
 	return login, ok
 }
 
-// takeFault returns the injected failure for this request, counting it down.
-func (g *ghServer) takeFault(route, method string) *ghError {
+// takeFault returns the injected failure for this request, counting it down. A fault
+// that echoes credentials quotes auth, the request's Authorization header.
+func (g *ghServer) takeFault(route, method, auth string) *ghError {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i := range g.faults {
@@ -551,6 +564,9 @@ func (g *ghServer) takeFault(route, method string) *ghError {
 		}
 		f.Times--
 		e := ghFaultError(f.Status, f.RetryAfter)
+		if f.EchoCredential {
+			e.message += " (request credential: " + auth + ")"
+		}
 		g.faults = compactFaults(g.faults)
 		return e
 	}
@@ -582,11 +598,14 @@ func (g *ghServer) createInstallationToken(c *ghCall) ghResp {
 	if err != nil || g.app == nil || id != g.app.InstallationID {
 		return ghFail(ghNotFound())
 	}
-	var raw [20]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return ghFail(&ghError{status: http.StatusInternalServerError, message: "Server Error", doc: githubDocs})
+	tok := g.app.Token
+	if tok == "" {
+		var raw [20]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return ghFail(&ghError{status: http.StatusInternalServerError, message: "Server Error", doc: githubDocs})
+		}
+		tok = "ghs_" + hex.EncodeToString(raw[:])
 	}
-	tok := "ghs_" + hex.EncodeToString(raw[:])
 	g.tokens[tok] = GitHubBotLogin
 	return ghCreated(map[string]any{
 		"token":                tok,

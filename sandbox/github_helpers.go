@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -296,10 +295,10 @@ func (s *Server) PendingGitHubFaults() int {
 }
 
 // RedirectGitHub answers requests for path (e.g. "/api/v3/repos/acme/infra") with a 307
-// redirect to target, an absolute URL, unless the request is already addressed to
-// target's host. An empty target removes the redirect. Tests use it to prove that a
-// client does not forward credentials to another host: 127.0.0.1 and localhost are two
-// hosts on one listener.
+// redirect to target, an absolute URL; see GitHubRedirect. An empty target removes the
+// redirect. Tests use it to prove that a client does not forward credentials to another
+// host: 127.0.0.1 and localhost are two hosts on one listener, and a CredentialTrap is
+// another listener.
 func (s *Server) RedirectGitHub(path, target string) error {
 	g := s.gh
 	g.mu.Lock()
@@ -308,12 +307,15 @@ func (s *Server) RedirectGitHub(path, target string) error {
 		delete(g.redirects, path)
 		return nil
 	}
-	u, err := url.Parse(target)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return fmt.Errorf("github emulator: redirect target %q is not an absolute URL", target)
-	}
-	g.redirects[path] = target
-	return nil
+	return g.setRedirect(GitHubRedirect{Path: path, Target: target})
+}
+
+// SetGitHubRedirect installs a redirect, replacing any of the same path.
+func (s *Server) SetGitHubRedirect(rd GitHubRedirect) error {
+	g := s.gh
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.setRedirect(rd)
 }
 
 // SetGitHubHook sets a function called with the method name (e.g. "pulls.create") of every

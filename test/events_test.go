@@ -25,21 +25,9 @@ func serveSandboxEvents(t *testing.T, config string) (string, *exec.Cmd, chan er
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	logs := &lockedBuffer{}
-	cmd := exec.Command(binary, "serve", "--sandbox", "--events", "feed", "--config", cfgPath, "--listen", addr,
+	serve := startServe(t, nil, "--sandbox", "--events", "feed", "--config", cfgPath, "--listen", addr,
 		"--jitter", "0", "--leader-election", "off", "--log-format", "json", "--log-level", "info")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("serve logs:\n%s", logs.String())
-		}
-	})
+	logs := serve.logs
 	// The sandbox's URL is in the log.
 	var sandboxURL string
 	waitFor(t, "the sandbox", 30*time.Second, func() bool {
@@ -53,7 +41,7 @@ func serveSandboxEvents(t *testing.T, config string) (string, *exec.Cmd, chan er
 		return sandboxURL != "" && strings.Contains(logs.String(), "consuming the asset feed")
 	})
 
-	return sandboxURL, cmd, exited, logs
+	return sandboxURL, serve.cmd, serve.exited, logs
 }
 
 // openSSHToTheWorld opens a firewall rule to 0.0.0.0/0 on port 22 through the sandbox's API.
@@ -103,17 +91,7 @@ func TestServeEventsFixesDriftAsItHappens(t *testing.T) {
 		t.Error("a scheduled run ran: the fix should have come from the event")
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("serve exited with %v", err)
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("serve did not exit after SIGTERM")
-	}
+	stopServe(t, cmd, exited, 40*time.Second)
 }
 
 // Invariant 1 in event mode: without mode: apply (or --apply), serve decides but changes

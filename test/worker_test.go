@@ -5,17 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -94,41 +91,11 @@ func TestServeRunsOnScheduleWithHealthMetricsAndNoSecrets(t *testing.T) {
 	dir := t.TempDir()
 	ledgerPath := filepath.Join(dir, "ledger.db")
 	cfgPath := filepath.Join(dir, "zerodrift.yaml")
-	cfg := fmt.Sprintf(`mode: apply
-maxChanges: 2
-schedule: "@every 2s"
-scope:
-  projects: [acme-prod, acme-dev, acme-legacy, acme-analytics]
-gcp:
-  endpoint: http://%s
-github:
-  repository: acme/infra
-  baseBranch: main
-  apiURL: http://%s/api/v3/
-  tokenEnv: ZD_TEST_GITHUB_TOKEN
-ledger: sqlite://%s
-`, sandboxAddr, sandboxAddr, ledgerPath)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeWorkerConfig(t, cfgPath, "http://"+sandboxAddr, ledgerPath, "  tokenEnv: ZD_TEST_GITHUB_TOKEN\n")
 	addr := freeAddr(t)
 	base := "http://" + addr
-	var logs lockedBuffer
-	cmd := exec.Command(binary, "serve", "--config", cfgPath, "--listen", addr, "--run-now", "--jitter", "0",
-		"--leader-election", "off", "--log-format", "json", "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "ZD_TEST_GITHUB_TOKEN="+canary)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("serve logs:\n%s", logs.String())
-		}
-	})
+	serve := startServe(t, []string{"ZD_TEST_GITHUB_TOKEN=" + canary}, "--config", cfgPath, "--listen", addr, "--run-now",
+		"--jitter", "0", "--leader-election", "off", "--log-format", "json", "--log-level", "debug")
 
 	waitFor(t, "/healthz", 30*time.Second, func() bool { code, _ := httpGet(t, base+"/healthz", ""); return code == http.StatusOK })
 	if code, body := httpGet(t, base+"/readyz", ""); code != http.StatusOK {
@@ -173,17 +140,7 @@ ledger: sqlite://%s
 	}
 
 	// SIGTERM: the process stops within the grace period, cleanly.
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("serve exited with %v after SIGTERM", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit within 30s of SIGTERM")
-	}
+	stopServe(t, serve.cmd, serve.exited, 30*time.Second)
 
 	// The ledger is consistent after SIGTERM: every change recorded ended verified or failed,
 	// and every run that started has its outcome.
@@ -209,7 +166,7 @@ ledger: sqlite://%s
 	store.Close()
 
 	// Logs are JSON Cloud Logging reads, and a run's lines carry its run ID.
-	text := logs.String()
+	text := serve.logs.String()
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	runEnded := 0
