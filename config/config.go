@@ -19,6 +19,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/zerodrift/zerodrift/internal/gcspath"
 	"github.com/zerodrift/zerodrift/internal/problems"
 	"github.com/zerodrift/zerodrift/rules"
 )
@@ -104,6 +105,10 @@ type Scope struct {
 	// what lies in them. Entries are project IDs (or projects/ID) and folders/NUMBER.
 	Include []string `yaml:"include"`
 	Exclude []string `yaml:"exclude"`
+	// Export, gs://BUCKET/PREFIX, makes the organization and folders read through Cloud Asset
+	// Inventory ExportAssets to that folder of a Cloud Storage bucket (each export streamed
+	// back, then deleted) instead of ListAssets; only with Organization or Folders.
+	Export string `yaml:"export"`
 }
 
 // Allows reports whether an asset of project (its ID) with the given ancestors (projects/N,
@@ -132,7 +137,8 @@ func (s Scope) Allows(project string, ancestors []string) bool {
 type GCP struct {
 	// Endpoint overrides every GCP API base URL (private endpoints, the sandbox).
 	Endpoint string `yaml:"endpoint"`
-	// Endpoints overrides it per service: compute, cloudresourcemanager, iam, cloudasset.
+	// Endpoints overrides it per service: compute, cloudresourcemanager, iam, cloudasset,
+	// storage.
 	Endpoints map[string]string `yaml:"endpoints"`
 	// Concurrency bounds how many projects are read at once (default 64).
 	Concurrency int `yaml:"concurrency"`
@@ -204,9 +210,6 @@ func (c IaC) StateWorkspaces() []string {
 
 // workspaceName is what terraform workspace new accepts.
 var workspaceName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,90}$`)
-
-// bucketName is a Cloud Storage bucket name.
-var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$`)
 
 // Baseline tunes the rules.
 type Baseline struct {
@@ -462,8 +465,8 @@ func (v *validator) validate(c *Config) {
 		v.add("gcp.concurrency", "must be 0 (default) or more, got %d", c.GCP.Concurrency)
 	}
 	for svc := range c.GCP.Endpoints {
-		if !slices.Contains([]string{"compute", "cloudresourcemanager", "iam", "cloudasset"}, svc) {
-			v.add("gcp.endpoints."+svc, "unknown service: want compute, cloudresourcemanager, iam or cloudasset")
+		if !slices.Contains([]string{"compute", "cloudresourcemanager", "iam", "cloudasset", "storage"}, svc) {
+			v.add("gcp.endpoints."+svc, "unknown service: want compute, cloudresourcemanager, iam, cloudasset or storage")
 		}
 	}
 	if r := c.GitHub.Repository; r != "" && strings.Count(r, "/") != 1 {
@@ -495,6 +498,14 @@ func (v *validator) validate(c *Config) {
 	for i, f := range c.Scope.Folders {
 		if !isNumber(strings.TrimPrefix(f, "folders/")) {
 			v.add(fmt.Sprintf("scope.folders[%d]", i), "%q is not a folder number (456 or folders/456)", f)
+		}
+	}
+	if e := c.Scope.Export; e != "" {
+		if _, err := gcspath.ParseFolder(e); err != nil {
+			v.add("scope.export", "export destination %v", err)
+		} else if c.Scope.Organization == "" && len(c.Scope.Folders) == 0 {
+			v.add("scope.export", "exports scope.organization or scope.folders through Cloud Asset Inventory, and neither is set: "+
+				"set one, or remove scope.export (scope.projects are read project by project)")
 		}
 	}
 	for svc, n := range c.GCP.QPS {
@@ -531,7 +542,7 @@ func (v *validator) validate(c *Config) {
 			v.add(at+".root", "%q is given twice", st.Root)
 		}
 		seenRoots[path.Clean(st.Root)] = true
-		if !bucketName.MatchString(st.Bucket) {
+		if !gcspath.ValidBucket(st.Bucket) {
 			v.add(at+".bucket", "%q is not a Cloud Storage bucket name", st.Bucket)
 		}
 		if strings.HasPrefix(st.Prefix, "/") || slices.Contains(strings.Split(st.Prefix, "/"), "..") {

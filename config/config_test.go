@@ -251,3 +251,32 @@ func TestOrgWideScopeIsValidated(t *testing.T) {
 		}
 	}
 }
+
+// scope.export is a Cloud Storage folder, and only exports an organization or folders.
+func TestScopeExport(t *testing.T) {
+	for _, in := range []string{
+		"scope:\n  organization: \"123\"\n  export: gs://zerodrift-exports/scans\n",
+		"scope:\n  folders: [folders/456]\n  export: gs://zerodrift-exports\n",
+	} {
+		c, err := Parse("c.yaml", []byte(in))
+		if err != nil || !strings.HasPrefix(c.Scope.Export, "gs://zerodrift-exports") {
+			t.Errorf("%s: %+v, %v", in, c, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"scope:\n  organization: \"123\"\n  export: zerodrift-exports/scans\n":  `c.yaml:3: scope.export: export destination "zerodrift-exports/scans" is not gs://BUCKET`,
+		"scope:\n  organization: \"123\"\n  export: gs://Exports/scans\n":       `c.yaml:3: scope.export: export destination "gs://Exports/scans": "Exports" is not a Cloud Storage bucket name`,
+		"scope:\n  folders: [\"4\"]\n  export: gs://zerodrift-exports/a/../b\n": `c.yaml:3: scope.export: export destination "gs://zerodrift-exports/a/../b": the prefix "a/../b" is not a folder`,
+		"scope:\n  projects: [p]\n  export: gs://zerodrift-exports/scans\n":     "c.yaml:3: scope.export: exports scope.organization or scope.folders through Cloud Asset Inventory, and neither is set",
+		"scope:\n  export: gs://zerodrift-exports/scans\n":                      "c.yaml:2: scope.export: exports scope.organization or scope.folders",
+	} {
+		_, err := Parse("c.yaml", []byte(in))
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want one problem: %s", in, err, want)
+		}
+	}
+	if _, err := Parse("c.yaml", []byte("gcp:\n  endpoints: {storage: \"https://storage.example\"}\n")); err != nil {
+		t.Errorf("gcp.endpoints.storage: %v", err)
+	}
+}

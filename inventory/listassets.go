@@ -158,28 +158,59 @@ func (s *CAISource) Read(ctx context.Context, fn func(*Asset) error) ([]SourceEr
 // content type, and what was read is kept. The error is non-nil only when the arguments are
 // invalid, fn fails or ctx ends.
 func (c *CAI) List(ctx context.Context, scope string, assetTypes []string, fn func(*Asset) error) ([]SourceError, error) {
+	types, err := caiArguments("listing", scope, assetTypes)
+	if err != nil {
+		return nil, err
+	}
+	l := &caiListing{CAI: c, scope: scope, types: types}
+	start := time.Now()
+	c.log.Info("listing assets through cloud asset inventory", zap.String("scope", scope), zap.Strings("assetTypes", types))
+
+	held, alone, err := joinPolicies(
+		func(use func(*Asset) error) error { return l.list(ctx, caiContentIAMPolicy, use) },
+		func(use func(*Asset) error) error { return l.list(ctx, caiContentResource, use) }, fn)
+	if err != nil {
+		return l.errs, err
+	}
+	c.log.Info("listed assets through cloud asset inventory", zap.String("scope", scope), zap.Int("assets", l.assets),
+		zap.Int("pages", l.pages), zap.Int("policies", held), zap.Int("policyOnly", alone),
+		zap.Int("errors", len(l.errs)), zap.Duration("took", time.Since(start)))
+	return l.errs, nil
+}
+
+// caiArguments checks the scope of a listing or an export (verb says which) and returns
+// its asset types sorted, without duplicates or empty ones.
+func caiArguments(verb, scope string, assetTypes []string) ([]string, error) {
 	if !scopeRE.MatchString(scope) {
 		return nil, fmt.Errorf("cloud asset inventory: scope %q is not organizations/NUMBER, folders/NUMBER or projects/ID", scope)
 	}
 	types := slices.Compact(slices.Sorted(slices.Values(assetTypes)))
 	types = slices.DeleteFunc(types, func(t string) bool { return t == "" })
 	if len(types) == 0 {
-		// Without a filter the API lists every asset type of the scope: never what is meant.
-		return nil, fmt.Errorf("cloud asset inventory: listing %s: no asset types given", scope)
+		// Without a filter the API reads every asset type of the scope: never what is meant.
+		return nil, fmt.Errorf("cloud asset inventory: %s %s: no asset types given", verb, scope)
 	}
-	l := &caiListing{CAI: c, scope: scope, types: types}
-	start := time.Now()
-	c.log.Info("listing assets through cloud asset inventory", zap.String("scope", scope), zap.Strings("assetTypes", types))
+	return types, nil
+}
 
+// joinPolicies hands fn the assets of a CAI listing or export read as two streams of one
+// content type each, with each resource's IAM policy on the resource, as the live source
+// gives both: readPolicies first, the policies held by asset name (few assets carry one: the
+// hierarchy, service accounts), then readResources, each resource handed on as it comes
+// with its policy attached, then the policies whose resource did not come (it could not be
+// read, or it is new), by name, as policy-only assets, as a CAI export writes them. It
+// returns how many policies were held and how many went on alone; the error is the first a
+// reader or fn returned.
+func joinPolicies(readPolicies, readResources func(use func(*Asset) error) error, fn func(*Asset) error) (int, int, error) {
 	policies := map[string]*Asset{}
-	if err := l.list(ctx, caiContentIAMPolicy, func(a *Asset) error {
+	if err := readPolicies(func(a *Asset) error {
 		policies[a.Name] = a
 		return nil
 	}); err != nil {
-		return l.errs, err
+		return len(policies), 0, err
 	}
-	heldPolicies := len(policies)
-	if err := l.list(ctx, caiContentResource, func(a *Asset) error {
+	held := len(policies)
+	if err := readResources(func(a *Asset) error {
 		if p, ok := policies[a.Name]; ok {
 			delete(policies, a.Name)
 			a.IAMPolicy = p.IAMPolicy
@@ -192,17 +223,14 @@ func (c *CAI) List(ctx context.Context, scope string, assetTypes []string, fn fu
 		}
 		return fn(a)
 	}); err != nil {
-		return l.errs, err
+		return held, 0, err
 	}
 	for _, name := range slices.Sorted(maps.Keys(policies)) {
 		if err := fn(policies[name]); err != nil {
-			return l.errs, err
+			return held, len(policies), err
 		}
 	}
-	c.log.Info("listed assets through cloud asset inventory", zap.String("scope", scope), zap.Int("assets", l.assets),
-		zap.Int("pages", l.pages), zap.Int("policies", heldPolicies), zap.Int("policyOnly", len(policies)),
-		zap.Int("errors", len(l.errs)), zap.Duration("took", time.Since(start)))
-	return l.errs, nil
+	return held, len(policies), nil
 }
 
 // caiListing is the state of one List.
@@ -257,40 +285,52 @@ func (l *caiListing) list(ctx context.Context, contentType string, use func(*Ass
 	}
 }
 
-// page fetches one page, retrying failures that may pass, with backoff.
+// page fetches one page, retrying failures that may pass, with backoff. The page is read
+// whole before Do returns, so the attempt's context may end with it.
 func (l *caiListing) page(ctx context.Context, call *cloudasset.AssetsListCall, contentType string) (*cloudasset.ListAssetsResponse, error) {
-	limit := l.cfg.BaseDelay
+	var resp *cloudasset.ListAssetsResponse
+	err := l.call(ctx, l.cfg.AttemptTimeout, func(actx context.Context) (err error) {
+		resp, err = call.Context(actx).Do()
+		return err
+	}, zap.String("scope", l.scope), zap.String("contentType", contentType))
+	return resp, err
+}
+
+// call makes one API call through do, retrying failures that may pass (see
+// CAIConfig.MaxAttempts) with capped, jittered backoff. Each attempt is given a context
+// bounded by timeout (by ctx alone when timeout is 0: for an answer read after do
+// returns). fields describe the call in logs. A wait cut short by ctx returns its cause.
+func (c *CAI) call(ctx context.Context, timeout time.Duration, do func(context.Context) error, fields ...zap.Field) error {
+	limit := c.cfg.BaseDelay
 	for attempt := 1; ; attempt++ {
-		resp, err := l.attempt(ctx, call)
+		err := attemptWithin(ctx, timeout, do)
 		if err == nil {
-			return resp, nil
+			return nil
 		}
 		wait, retry := caiRetryable(err)
-		if !retry || attempt >= l.cfg.MaxAttempts || ctx.Err() != nil {
-			return nil, err
+		if !retry || attempt >= c.cfg.MaxAttempts || ctx.Err() != nil {
+			return err
 		}
 		if wait <= 0 {
 			wait = rand.N(limit + 1)
 			limit = min(2*limit, maxCAIDelay)
 		}
-		l.log.Debug("retrying a cloud asset inventory page", zap.String("scope", l.scope), zap.String("contentType", contentType),
-			zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(err))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, context.Cause(ctx)
-		case <-t.C:
+		c.log.Debug("retrying a cloud asset inventory call", append(fields, zap.Int("attempt", attempt),
+			zap.Duration("wait", wait), zap.Error(err))...)
+		if sleep(ctx, wait) != nil {
+			return context.Cause(ctx)
 		}
 	}
 }
 
-// attempt makes one call for a page, within the attempt timeout. The page is read whole
-// before Do returns, so the attempt's context may end with it.
-func (l *caiListing) attempt(ctx context.Context, call *cloudasset.AssetsListCall) (*cloudasset.ListAssetsResponse, error) {
-	actx, cancel := context.WithTimeout(ctx, l.cfg.AttemptTimeout)
+// attemptWithin runs one attempt with a context bounded by timeout (0: not bounded).
+func attemptWithin(ctx context.Context, timeout time.Duration, do func(context.Context) error) error {
+	if timeout <= 0 {
+		return do(ctx)
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return call.Context(actx).Do()
+	return do(actx)
 }
 
 // caiRetryable says whether a failed page may succeed when asked again, and how long the
@@ -324,26 +364,27 @@ func caiRetryable(err error) (time.Duration, bool) {
 
 // fail records a listing that could not be read, saying what the caller needs.
 func (l *caiListing) fail(contentType string, err error) {
-	se := toSourceError(l.project(), ServiceCloudAsset, l.scope, err)
-	se.Message = fmt.Sprintf("listing %s assets: %s%s", contentType, se.Message, l.hint(contentType, se))
+	se := toSourceError(scopeProject(l.scope), ServiceCloudAsset, l.scope, err)
+	perm := "cloudasset.assets.listResource"
+	if contentType == caiContentIAMPolicy {
+		perm = "cloudasset.assets.listIamPolicy"
+	}
+	se.Message = fmt.Sprintf("listing %s assets: %s%s", contentType, se.Message, caiHint(l.scope, perm, se))
 	l.log.Warn("could not list assets through cloud asset inventory", zap.String("scope", l.scope),
 		zap.String("contentType", contentType), zap.Int("code", se.Code), zap.String("reason", se.Reason), zap.Error(err))
 	l.errs = append(l.errs, se)
 }
 
-// hint says what usually fixes a failed listing.
-func (l *caiListing) hint(contentType string, se SourceError) string {
-	perm := "cloudasset.assets.listResource"
-	if contentType == caiContentIAMPolicy {
-		perm = "cloudasset.assets.listIamPolicy"
-	}
+// caiHint says what usually fixes a failed Cloud Asset Inventory call on scope that
+// requires perm.
+func caiHint(scope, perm string, se SourceError) string {
 	switch {
 	case se.Reason == "accessNotConfigured" || se.Reason == "SERVICE_DISABLED":
 		return " (enable cloudasset.googleapis.com in the project the credentials bill quota to)"
 	case se.Code == http.StatusForbidden:
-		return fmt.Sprintf(" (the caller needs %s on %s, e.g. through roles/cloudasset.viewer, and serviceusage.services.use on its quota project)", perm, l.scope)
+		return fmt.Sprintf(" (the caller needs %s on %s, e.g. through roles/cloudasset.viewer, and serviceusage.services.use on its quota project)", perm, scope)
 	case se.Code == http.StatusNotFound:
-		return fmt.Sprintf(" (check that %s exists)", l.scope)
+		return fmt.Sprintf(" (check that %s exists)", scope)
 	}
 	return ""
 }
@@ -352,14 +393,14 @@ func (l *caiListing) hint(contentType string, se SourceError) string {
 func (l *caiListing) invalid(contentType string, wa *cloudasset.Asset, err error) {
 	l.log.Warn("skipping an invalid asset from cloud asset inventory", zap.String("scope", l.scope),
 		zap.String("asset", wa.Name), zap.Error(err))
-	l.errs = append(l.errs, SourceError{Project: l.project(), Service: ServiceCloudAsset, Resource: wa.Name, Reason: "invalid",
+	l.errs = append(l.errs, SourceError{Project: scopeProject(l.scope), Service: ServiceCloudAsset, Resource: wa.Name, Reason: "invalid",
 		Message: fmt.Sprintf("listing %s assets of %s: %v", contentType, l.scope, err)})
 }
 
-// project is the project of a project scope, for SourceErrors.
-func (l *caiListing) project() string {
-	p, _ := strings.CutPrefix(l.scope, "projects/")
-	if p == l.scope {
+// scopeProject is the project of a project scope ("" for another scope), for SourceErrors.
+func scopeProject(scope string) string {
+	p, ok := strings.CutPrefix(scope, "projects/")
+	if !ok {
 		return ""
 	}
 	return p

@@ -282,35 +282,46 @@ func TestCAISourceConvertsFaithfully(t *testing.T) {
 	}
 	merged := 0
 	for i, a := range got {
-		w := want[i]
-		if a.AssetType != w.AssetType || !slices.Equal(a.Ancestors, w.Ancestors) || !a.UpdateTime.Equal(w.UpdateTime) {
-			t.Errorf("%s: type %s, ancestors %v, updated %v; want %s, %v, %v", a.Name, a.AssetType, a.Ancestors, a.UpdateTime,
-				w.AssetType, w.Ancestors, w.UpdateTime)
-		}
-		if !reflect.DeepEqual(a.IAMPolicy, w.IAMPolicy) {
-			t.Errorf("%s: policy %+v, want %+v", a.Name, a.IAMPolicy, w.IAMPolicy)
-		}
-		if (a.Resource == nil) != (w.Resource == nil) {
-			t.Errorf("%s: resource %v, want %v", a.Name, a.Resource, w.Resource)
-			continue
-		}
-		if a.Resource != nil {
-			gr, wr := *a.Resource, *w.Resource
-			if !jsonEqual(t, gr.Data, wr.Data) {
-				t.Errorf("%s: data %s, want %s", a.Name, gr.Data, wr.Data)
-			}
-			gr.Data, wr.Data = nil, nil
-			if !reflect.DeepEqual(gr, wr) {
-				t.Errorf("%s: resource %+v, want %+v", a.Name, gr, wr)
-			}
-			if a.IAMPolicy != nil {
-				merged++
-			}
+		if sameAssets(t, a, want[i]) && a.Resource != nil && a.IAMPolicy != nil {
+			merged++
 		}
 	}
 	if merged < 7 { // the organization, two folders and four projects
 		t.Errorf("%d assets carry both a resource and a policy, want at least 7", merged)
 	}
+}
+
+// sameAssets reports how got differs from want (its type, ancestry, update time, IAM
+// policy or resource, data compared as JSON) and whether they are alike.
+func sameAssets(t *testing.T, got, want *inventory.Asset) bool {
+	t.Helper()
+	same := true
+	if got.AssetType != want.AssetType || !slices.Equal(got.Ancestors, want.Ancestors) || !got.UpdateTime.Equal(want.UpdateTime) {
+		t.Errorf("%s: type %s, ancestors %v, updated %v; want %s, %v, %v", got.Name, got.AssetType, got.Ancestors, got.UpdateTime,
+			want.AssetType, want.Ancestors, want.UpdateTime)
+		same = false
+	}
+	if !reflect.DeepEqual(got.IAMPolicy, want.IAMPolicy) {
+		t.Errorf("%s: policy %+v, want %+v", got.Name, got.IAMPolicy, want.IAMPolicy)
+		same = false
+	}
+	if (got.Resource == nil) != (want.Resource == nil) {
+		t.Errorf("%s: resource %v, want %v", got.Name, got.Resource, want.Resource)
+		return false
+	}
+	if got.Resource != nil {
+		gr, wr := *got.Resource, *want.Resource
+		if !jsonEqual(t, gr.Data, wr.Data) {
+			t.Errorf("%s: data %s, want %s", got.Name, gr.Data, wr.Data)
+			same = false
+		}
+		gr.Data, wr.Data = nil, nil
+		if !reflect.DeepEqual(gr, wr) {
+			t.Errorf("%s: resource %+v, want %+v", got.Name, gr, wr)
+			same = false
+		}
+	}
+	return same
 }
 
 func jsonEqual(t *testing.T, a, b []byte) bool {
@@ -448,7 +459,19 @@ func callCount(srv *sandbox.Server, status int) int {
 // Invalid arguments fail the read; a failing callback stops it with its error.
 func TestCAISourceArgumentsAndCallbackErrors(t *testing.T) {
 	_, url := startBuiltin(t)
-	cai := newCAI(t, inventory.CAIConfig{Endpoint: url})
+	checkArgumentsAndCallback(t, newCAI(t, inventory.CAIConfig{Endpoint: url}).List)
+	for _, cfg := range []inventory.CAIConfig{{PageSize: -1}, {PageSize: 1001}, {MaxAttempts: -1}, {BaseDelay: -time.Second}, {AttemptTimeout: -time.Second}} {
+		if _, err := inventory.NewCAI(context.Background(), cfg, nil); err == nil {
+			t.Errorf("NewCAI(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// checkArgumentsAndCallback proves that read (CAI.List, CAIExporter.Export) refuses a scope
+// that is not one and a read without asset types, stops at its callback's first error,
+// and stops with a cancelled context.
+func checkArgumentsAndCallback(t *testing.T, read func(context.Context, string, []string, func(*inventory.Asset) error) ([]inventory.SourceError, error)) {
+	t.Helper()
 	for _, tc := range []struct {
 		scope string
 		types []string
@@ -459,13 +482,13 @@ func TestCAISourceArgumentsAndCallbackErrors(t *testing.T) {
 		{builtinOrg, nil},
 		{builtinOrg, []string{""}},
 	} {
-		if _, err := cai.List(context.Background(), tc.scope, tc.types, func(*inventory.Asset) error { return nil }); err == nil {
-			t.Errorf("List(%q, %q) succeeded", tc.scope, tc.types)
+		if _, err := read(context.Background(), tc.scope, tc.types, func(*inventory.Asset) error { return nil }); err == nil {
+			t.Errorf("reading (%q, %q) succeeded", tc.scope, tc.types)
 		}
 	}
 	stop := errors.New("stop")
 	n := 0
-	_, err := cai.List(context.Background(), builtinOrg, ruleTypes(), func(*inventory.Asset) error {
+	_, err := read(context.Background(), builtinOrg, ruleTypes(), func(*inventory.Asset) error {
 		n++
 		return stop
 	})
@@ -474,12 +497,7 @@ func TestCAISourceArgumentsAndCallbackErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := cai.List(ctx, builtinOrg, ruleTypes(), func(*inventory.Asset) error { return nil }); !errors.Is(err, context.Canceled) {
+	if _, err := read(ctx, builtinOrg, ruleTypes(), func(*inventory.Asset) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v", err)
-	}
-	for _, cfg := range []inventory.CAIConfig{{PageSize: -1}, {PageSize: 1001}, {MaxAttempts: -1}, {BaseDelay: -time.Second}, {AttemptTimeout: -time.Second}} {
-		if _, err := inventory.NewCAI(context.Background(), cfg, nil); err == nil {
-			t.Errorf("NewCAI(%+v) succeeded", cfg)
-		}
 	}
 }

@@ -69,7 +69,7 @@ type LiveConfig struct {
 const DefaultConcurrency = 64
 
 // TransportWrapper wraps the HTTP transport of the clients of one service (ServiceCompute,
-// ServiceResourceManager, ServiceIAM, "storage").
+// ServiceResourceManager, ServiceIAM, ServiceCloudAsset, ServiceStorage).
 type TransportWrapper func(service string, rt http.RoundTripper) http.RoundTripper
 
 // maxIdleConnsPerHost keeps enough idle connections for the calls a scan keeps in flight to
@@ -105,6 +105,21 @@ func ServiceOptions(ctx context.Context, service, endpoint string, base []option
 		rt = authed
 	}
 	return append(opts, option.WithHTTPClient(&http.Client{Transport: rt})), nil
+}
+
+// ServiceStorage is Cloud Storage: it names the service in SourceErrors about exported
+// objects and in TransportWrapper calls.
+const ServiceStorage = "storage"
+
+// StorageOptions returns the client options of the Cloud Storage JSON API client
+// (google.golang.org/api/storage/v1) reached at endpoint, a base URL such as
+// "http://127.0.0.1:8085" under which the API's /storage/v1/ path lies ("" for Google's
+// own), as ServiceOptions returns them for ServiceStorage.
+func StorageOptions(ctx context.Context, endpoint string, base []option.ClientOption, wrap TransportWrapper) ([]option.ClientOption, error) {
+	if endpoint != "" {
+		endpoint = strings.TrimSuffix(endpoint, "/") + "/storage/v1/"
+	}
+	return ServiceOptions(ctx, ServiceStorage, endpoint, base, wrap)
 }
 
 // endpoint returns the base URL for service, or "" for Google's default.

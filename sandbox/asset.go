@@ -78,18 +78,30 @@ func assetsListRoute() route {
 }
 
 // callPermissions returns the permissions a call requires: those of its method, narrowed
-// where the request chooses among them. ListAssets requires only the permission of the
-// content type it asks for; a content type the sandbox does not emulate requires them all
-// (and is answered 501).
+// where the request chooses among them. A Cloud Asset Inventory method (ListAssets,
+// ExportAssets, the poll of an export) requires only the permission of the content type it
+// names: the first of its route's for RESOURCE (or none), the second for IAM_POLICY; a
+// content type the sandbox does not emulate requires them all (and is answered 501).
 func callPermissions(c *call) []string {
-	if c.route.service != ServiceCloudAsset || c.route.method != methodAssetsList {
+	if c.route.service != ServiceCloudAsset || len(c.route.perms) != 2 {
 		return c.route.perms
 	}
-	switch ct, _ := contentType(c.r.URL.Query().Get("contentType")); ct {
+	var named string
+	switch c.route.method {
+	case methodAssetsList:
+		named = c.r.URL.Query().Get("contentType")
+	case methodExportAssets:
+		named = exportContentType(c.body)
+	case methodAssetOperationsGet:
+		named = c.params["content"]
+	default:
+		return c.route.perms
+	}
+	switch ct, _ := contentType(named); ct {
 	case contentUnspecified, contentResource:
-		return []string{permAssetsListResource}
+		return c.route.perms[:1]
 	case contentIAMPolicy:
-		return []string{permAssetsListIamPolicy}
+		return c.route.perms[1:]
 	}
 	return c.route.perms
 }
@@ -104,41 +116,15 @@ type listAssetsResponse struct {
 
 func (s *Server) listAssets(c *call) response {
 	q := c.r.URL.Query()
-	content, ok := contentType(q.Get("contentType"))
-	if !ok {
-		return fail(errStatus(http.StatusBadRequest, fmt.Sprintf(
-			"Invalid value at 'content_type' (type.googleapis.com/google.cloud.asset.v1.ContentType), %q", q.Get("contentType"))))
-	}
-	if content != contentUnspecified && content != contentResource && content != contentIAMPolicy {
-		return fail(errStatus(http.StatusNotImplemented, fmt.Sprintf(
-			"Content type %s is not emulated by the zerodrift sandbox (RESOURCE and IAM_POLICY are).", content)))
-	}
-	keepType, aerr := assetTypeFilter(q["assetTypes"])
-	if aerr != nil {
-		return fail(aerr)
-	}
 	size, aerr := pageSize(q, "pageSize", caiDefaultPageSize, caiMaxPageSize)
 	if aerr != nil {
 		return fail(aerr)
 	}
-	parent := c.params["scopeKind"] + "/" + c.params["scopeID"]
-	inScope, aerr := s.st.assetScope(parent, callPermissions(c)[0])
+	content, items, aerr := s.st.selectAssets(assetQuery{parent: c.params["scopeKind"] + "/" + c.params["scopeID"],
+		contentType: q.Get("contentType"), assetTypes: q["assetTypes"], perm: callPermissions(c)[0]})
 	if aerr != nil {
 		return fail(aerr)
 	}
-
-	var items []*entry
-	for _, e := range s.st.entries {
-		switch {
-		case !keepType(e.assetType),
-			content == contentResource && e.data == nil,
-			content == contentIAMPolicy && e.policy == nil,
-			!inScope(e):
-			continue
-		}
-		items = append(items, e)
-	}
-	slices.SortFunc(items, func(a, b *entry) int { return strings.Compare(a.name, b.name) })
 	page, next, aerr := pageOf(items, func(e *entry) string { return e.name }, size, q.Get("pageToken"))
 	if aerr != nil {
 		return fail(aerr)
@@ -152,6 +138,51 @@ func (s *Server) listAssets(c *call) response {
 		out.Assets = append(out.Assets, a)
 	}
 	return reply(out)
+}
+
+// assetQuery is what a ListAssets or ExportAssets call reads, as the request gives it.
+type assetQuery struct {
+	parent      string   // organizations/O, folders/F or projects/P
+	contentType string   // by name or number; "" is CONTENT_TYPE_UNSPECIFIED
+	assetTypes  []string // RE2 expressions; none means every type
+	perm        string   // the permission a denied parent names
+}
+
+// selectAssets resolves a query to its content type and the entries it reads, sorted by
+// name: those under the parent whose type an asset type matches, holding a resource
+// (RESOURCE) or an IAM policy (IAM_POLICY). An invalid query is answered 400; a content
+// type the sandbox does not emulate, 501; a parent the scenario does not hold, 403.
+func (st *state) selectAssets(q assetQuery) (string, []*entry, *apiError) {
+	content, ok := contentType(q.contentType)
+	if !ok {
+		return "", nil, errStatus(http.StatusBadRequest, fmt.Sprintf(
+			"Invalid value at 'content_type' (type.googleapis.com/google.cloud.asset.v1.ContentType), %q", q.contentType))
+	}
+	if content != contentUnspecified && content != contentResource && content != contentIAMPolicy {
+		return "", nil, errStatus(http.StatusNotImplemented, fmt.Sprintf(
+			"Content type %s is not emulated by the zerodrift sandbox (RESOURCE and IAM_POLICY are).", content))
+	}
+	keepType, aerr := assetTypeFilter(q.assetTypes)
+	if aerr != nil {
+		return "", nil, aerr
+	}
+	inScope, aerr := st.assetScope(q.parent, q.perm)
+	if aerr != nil {
+		return "", nil, aerr
+	}
+	var items []*entry
+	for _, e := range st.entries {
+		switch {
+		case !keepType(e.assetType),
+			content == contentResource && e.data == nil,
+			content == contentIAMPolicy && e.policy == nil,
+			!inScope(e):
+			continue
+		}
+		items = append(items, e)
+	}
+	slices.SortFunc(items, func(a, b *entry) int { return strings.Compare(a.name, b.name) })
+	return content, items, nil
 }
 
 // assetTypeFilter compiles the assetTypes of a request: an asset is kept when one of them
@@ -170,7 +201,7 @@ func assetTypeFilter(types []string) (func(string) bool, *apiError) {
 	}, nil
 }
 
-// assetScope resolves the parent of a ListAssets call to the test of an entry being under
+// assetScope resolves the parent of a ListAssets or ExportAssets call to the test of an entry being under
 // it. A parent the scenario does not hold is denied, naming perm, as Google answers a
 // caller who may not list it.
 func (st *state) assetScope(parent, perm string) (func(*entry) bool, *apiError) {
@@ -244,8 +275,9 @@ func (st *state) entryProject(e *entry) string {
 	return st.projectID(projectSegment(e.name))
 }
 
-// caiAsset renders one entry as ListAssets answers it for content: the resource, the IAM
-// policy or neither, with the ancestry and update time in every case.
+// caiAsset renders one entry as ListAssets answers it (and ExportAssets writes it) for
+// content: the resource, the IAM policy or neither, with the ancestry and update time in
+// every case.
 func (st *state) caiAsset(e *entry, content string) (*inventory.Asset, error) {
 	a := &inventory.Asset{Name: e.name, AssetType: e.assetType, Ancestors: slices.Clone(st.ancestorsOf(e))}
 	if !e.updateTime.IsZero() {

@@ -35,21 +35,24 @@ type Faults struct {
 	// carrying the etag it read fails with 409 ABORTED. It counts down as conflicts happen.
 	EtagConflicts int
 	// FailOperations is the number of upcoming matched compute writes (insert, patch, update,
-	// delete) whose long-running operation fails: the call is answered 200 with an operation
-	// that ends DONE with an error, as Compute Engine reports a write it accepted and could
-	// not carry out, and the resource is left as it was. It counts down as operations fail.
+	// delete) and Cloud Asset Inventory exports (exportAssets) whose long-running operation
+	// fails: the call is answered 200 with an operation that ends done with an error, as
+	// Google reports work it accepted and could not carry out. The resource is left as it
+	// was; the export writes no object. It counts down as operations fail.
 	FailOperations int
 	// OperationError is the message of the error a failed operation carries; empty means
-	// Compute Engine's "Internal error" message.
+	// Google's "Internal error" message.
 	OperationError string
 	// PendingOperationPolls makes the operation of every matched compute write answer
 	// RUNNING to that many operations.get or operations.wait calls before it is DONE, so that
-	// callers must poll (and may time out). The write itself takes effect at once.
+	// callers must poll (and may time out). The write itself takes effect at once. A matched
+	// export answers done:false to that many polls more than the one it always does.
 	PendingOperationPolls int
 	// Match, when set, limits the faults to the calls for which it returns true; service is
-	// "compute", "cloudresourcemanager", "iam" or "github" and method as in CallCount. It
-	// must not call the Server. GitHub calls get ErrorStatus, RetryAfter and Latency in
-	// GitHub's error shape (403 is a secondary rate limit); see also InjectGitHubFault.
+	// "compute", "cloudresourcemanager", "iam", "cloudasset", "storage" or "github" and
+	// method as in CallCount. It must not call the Server. GitHub calls get ErrorStatus,
+	// RetryAfter and Latency in GitHub's error shape (403 is a secondary rate limit); see
+	// also InjectGitHubFault.
 	Match func(service, method string) bool
 }
 
@@ -165,11 +168,11 @@ func (fi *faultInjector) takeEtagConflict(service, method string) bool {
 	return true
 }
 
-// defaultOperationError is the message Compute Engine gives an operation that failed inside.
+// defaultOperationError is the message Google gives an operation that failed inside.
 const defaultOperationError = "Internal error. Please try again or contact Google Support. (Code: 'zerodrift-sandbox-injected')"
 
-// takeOperationFailure reports whether this compute write's operation is to fail, and with
-// which message, counting the failure down.
+// takeOperationFailure reports whether the operation of this compute write or export is to
+// fail, and with which message, counting the failure down.
 func (fi *faultInjector) takeOperationFailure(service, method string) (string, bool) {
 	fi.mu.Lock()
 	f := fi.f
@@ -189,7 +192,8 @@ func (fi *faultInjector) takeOperationFailure(service, method string) (string, b
 	return defaultOperationError, true
 }
 
-// pendingPolls returns how many polls the operation of this compute write answers RUNNING.
+// pendingPolls returns how many polls the operation of this compute write answers RUNNING
+// (an export: how many more than the first).
 func (fi *faultInjector) pendingPolls(service, method string) int {
 	fi.mu.Lock()
 	f := fi.f

@@ -2,8 +2,12 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 )
@@ -57,10 +61,83 @@ func TestGCSObjectDownload(t *testing.T) {
 			t.Errorf("%s: %d %s", p, code, body)
 		}
 	}
-	if code, _ := get("/storage/v1/b/acme-tfstate/o/envs%2Fprod%2Fdefault.tfstate"); code != http.StatusBadRequest {
-		t.Errorf("metadata read: %d, want 400", code)
+	code, body := get("/storage/v1/b/acme-tfstate/o/envs%2Fprod%2Fdefault.tfstate")
+	var meta struct {
+		Kind, Name, Bucket, Size, Generation, MediaLink string
 	}
-	if n := callCount(srv, ServiceStorage, "objects.get", http.StatusOK); n != 1 {
-		t.Errorf("counted %d successful downloads", n)
+	if err := json.Unmarshal([]byte(body), &meta); err != nil || code != http.StatusOK || meta.Kind != "storage#object" ||
+		meta.Name != "envs/prod/default.tfstate" || meta.Bucket != "acme-tfstate" || meta.Size != "14" || meta.Generation != "1" {
+		t.Errorf("metadata read: %d %s", code, body)
+	}
+	if code, body := get(strings.TrimPrefix(meta.MediaLink, url)); code != http.StatusOK || body != `{"version": 4}` {
+		t.Errorf("download through the mediaLink %s: %d %s", meta.MediaLink, code, body)
+	}
+	if code, _ := get("/storage/v1/b/acme-tfstate/o/envs%2Fprod%2Fdefault.tfstate?alt=proto"); code != http.StatusBadRequest {
+		t.Errorf("alt=proto: %d, want 400", code)
+	}
+	if n := callCount(srv, ServiceStorage, "objects.get", http.StatusOK); n != 3 {
+		t.Errorf("counted %d successful object reads, want 3", n)
+	}
+	if got := srv.Objects("acme-tfstate"); !slices.Equal(got, []string{"envs/prod/default.tfstate"}) {
+		t.Errorf("Objects = %v", got)
+	}
+}
+
+// Objects written in memory (exports) and the scenario's are deleted alike; the scenario's
+// files are left as they were.
+func TestGCSObjectDelete(t *testing.T) {
+	scenario := fstest.MapFS{"acme-tfstate/default.tfstate": {Data: []byte(`{"version": 4}`)}}
+	sc := loadBasic(t)
+	sc.Options.Buckets = []string{"exports"}
+	srv, url := start(t, sc, WithStorage(scenario))
+	if err := srv.objects.put("exports", "scans/a.json", []byte("{}\n"), "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.objects.put("nobucket", "a.json", nil, "application/json"); !errors.Is(err, errNoSuchBucket) {
+		t.Errorf("writing to a bucket that does not exist: %v", err)
+	}
+	del := func(path string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodDelete, url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for path, want := range map[string]int{
+		"/storage/v1/b/exports/o/scans%2Fa.json":           http.StatusNoContent,
+		"/storage/v1/b/acme-tfstate/o/default.tfstate":     http.StatusNoContent,
+		"/storage/v1/b/exports/o/scans%2Fmissing.json":     http.StatusNotFound,
+		"/storage/v1/b/nobucket/o/a.json":                  http.StatusNotFound,
+		"/storage/v1/b/acme-tfstate/o/..%2Fsecret.tfstate": http.StatusNotFound,
+	} {
+		if got := del(path); got != want {
+			t.Errorf("DELETE %s: %d, want %d", path, got, want)
+		}
+	}
+	if got := del("/storage/v1/b/acme-tfstate/o/default.tfstate"); got != http.StatusNotFound {
+		t.Errorf("second DELETE: %d, want 404", got)
+	}
+	if a, b := srv.Objects("exports"), srv.Objects("acme-tfstate"); len(a) != 0 || len(b) != 0 {
+		t.Errorf("objects left: %v, %v", a, b)
+	}
+	if _, err := fs.Stat(scenario, "acme-tfstate/default.tfstate"); err != nil {
+		t.Errorf("the scenario's file: %v", err)
+	}
+	if n := callCount(srv, ServiceStorage, "objects.delete", http.StatusNoContent); n != 2 {
+		t.Errorf("counted %d deletes", n)
+	}
+
+	// Deleting needs storage.objects.delete.
+	if err := srv.SetPermissions([]string{"storage.objects.get"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := del("/storage/v1/b/exports/o/x"); got != http.StatusForbidden {
+		t.Errorf("DELETE without storage.objects.delete: %d, want 403", got)
 	}
 }

@@ -24,12 +24,24 @@ import (
 // granted where zerodrift runs (the organization or a folder), so it holds on every
 // project. Two simplifications: projects.search and organizations.search need
 // resourcemanager.projects.get and resourcemanager.organizations.get and are denied
-// without them, where Google answers the resources the caller may get; and
-// storage.objects.get, once granted, reads the objects of every bucket (deploy/terraform
-// grants it on the Terraform state buckets only).
+// without them, where Google answers the resources the caller may get; and the storage
+// permissions, once granted, hold on every bucket (deploy/terraform grants
+// storage.objects.get on the Terraform state buckets only).
+//
+// One permission is checked inside a method rather than on its call: a Cloud Asset
+// Inventory export writes its object with the caller's storage.objects.create on the
+// destination bucket, and its operation fails without it (export.go).
 
-// permStorageObjectsGet is what a Cloud Storage object download requires (gcs.go).
-const permStorageObjectsGet = "storage.objects.get"
+// The permissions of the Cloud Storage methods (gcs.go) and of writing an export's object.
+const (
+	permStorageObjectsGet    = "storage.objects.get"
+	permStorageObjectsDelete = "storage.objects.delete"
+	permStorageObjectsCreate = "storage.objects.create"
+)
+
+// innerPermissions are the permissions checked inside a method (see above): known to
+// SetPermissions, though no call requires them.
+func innerPermissions() []string { return []string{permStorageObjectsCreate} }
 
 // permNetworksUpdatePolicy is what Compute Engine requires, on the rule's network, of every
 // firewall rule write besides the firewalls permission.
@@ -84,11 +96,15 @@ func methodPermissions() map[string][]string {
 		add(ServiceIAM, "projects.serviceAccounts.keys."+verb, "iam.serviceAccountKeys."+verb)
 	}
 
-	// Cloud Asset Inventory (asset.go): each content type needs one of these (callPermissions).
+	// Cloud Asset Inventory (asset.go, export.go): each content type needs one of these, the
+	// resource's first (callPermissions). Polling an export needs what started it.
 	add(ServiceCloudAsset, methodAssetsList, permAssetsListResource, permAssetsListIamPolicy)
+	add(ServiceCloudAsset, methodExportAssets, permAssetsExportResource, permAssetsExportIamPolicy)
+	add(ServiceCloudAsset, methodAssetOperationsGet, permAssetsExportResource, permAssetsExportIamPolicy)
 
 	// Cloud Storage (gcs.go serves it outside the route table).
-	add(ServiceStorage, "objects.get", permStorageObjectsGet)
+	add(ServiceStorage, methodObjectsGet, permStorageObjectsGet)
+	add(ServiceStorage, methodObjectsDelete, permStorageObjectsDelete)
 	return m
 }
 
@@ -102,21 +118,16 @@ func attachPermissions(routes []route) {
 	}
 }
 
-// KnownPermissions returns every IAM permission some emulated method requires, sorted:
-// the permissions WithPermissions and SetPermissions accept. The caller owns the slice.
+// KnownPermissions returns every IAM permission some emulated method requires (writing an
+// export's object included), sorted: the permissions WithPermissions and SetPermissions
+// accept. The caller owns the slice.
 func KnownPermissions() []string {
-	seen := map[string]bool{}
+	out := innerPermissions()
 	for _, ps := range methodPermissions() {
-		for _, p := range ps {
-			seen[p] = true
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for p := range seen {
-		out = append(out, p)
+		out = append(out, ps...)
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 // RequiredPermissions returns the IAM permissions an emulated method requires, with
@@ -291,9 +302,9 @@ func errPermissionDenied(service, perm, resource string) *apiError {
 	return e
 }
 
-// checkStoragePermission is checkPermissions for a Cloud Storage object download.
-func (s *Server) checkStoragePermission() *apiError {
-	if p, denied := s.perms.missing([]string{permStorageObjectsGet}); denied {
+// checkStoragePermission is checkPermissions for a Cloud Storage call requiring perms.
+func (s *Server) checkStoragePermission(perms []string) *apiError {
+	if p, denied := s.perms.missing(perms); denied {
 		return errPermissionDenied(ServiceStorage, p, "")
 	}
 	return nil

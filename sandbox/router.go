@@ -187,7 +187,10 @@ func (s *Server) buildRoutes() []route {
 		newRoute(del, sa+"/keys/{key}", ia, "projects.serviceAccounts.keys.delete", (*Server).deleteKey),
 		newRoute(post, sa+"/keys/{key}:disable", ia, "projects.serviceAccounts.keys.disable", setKeyDisabled(true)),
 		newRoute(post, sa+"/keys/{key}:enable", ia, "projects.serviceAccounts.keys.enable", setKeyDisabled(false)),
-		assetsListRoute(), // Cloud Asset Inventory v1 ListAssets (asset.go)
+		// Cloud Asset Inventory v1: ListAssets (asset.go), ExportAssets and its operations (export.go).
+		assetsListRoute(),
+		exportAssetsRoute(),
+		exportOperationRoute(),
 
 		// The sandbox's own endpoints.
 		newRoute(get, "sandbox/v1/state", serviceSandbox, "state", (*Server).dumpState),

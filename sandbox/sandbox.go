@@ -1,6 +1,7 @@
 // Package sandbox emulates the Google Cloud REST APIs zerodrift uses — Compute Engine,
-// Resource Manager v3 and IAM v1 — seeded from a scenario: a Cloud Asset Inventory export
-// and a few options.
+// Resource Manager v3, IAM v1, Cloud Asset Inventory v1 (ListAssets, ExportAssets) and the
+// Cloud Storage objects it reads and exports write — seeded from a scenario: a Cloud Asset
+// Inventory export and a few options.
 //
 // It is the demo, the test double and the fault injector. zerodrift's production code talks
 // to it through the real Google Go clients pointed at it:
@@ -72,7 +73,7 @@ type Server struct {
 
 	gh *ghServer // the GitHub emulator, served under /api/
 
-	storage fs.FS // Cloud Storage objects as {bucket}/{object} (gcs.go); nil when none
+	objects *objectStore // Cloud Storage (gcs.go)
 
 	feed assetFeed // the asset feed, when set (feed.go)
 
@@ -130,11 +131,12 @@ func New(sc *Scenario, opts ...Option) (*Server, error) {
 		denied:   map[string]bool{},
 		disabled: map[string]map[string]bool{},
 		calls:    map[callKey]int{},
-		storage:  set.storage,
 	}
-	if s.storage == nil {
-		s.storage = sc.State
+	objects := set.storage
+	if objects == nil {
+		objects = sc.State
 	}
+	s.objects = newObjectStore(objects, sc.Options.Buckets, set.now)
 	for _, d := range sc.Options.DeniedPolicies {
 		name, err := st.policyResource(d)
 		if err != nil {
@@ -234,8 +236,8 @@ func (s *Server) Assets() []*inventory.Asset {
 
 // CallCount counts the calls answered for one service, method and HTTP status.
 type CallCount struct {
-	// Service is "compute", "cloudresourcemanager", "iam" or "github" ("unknown" for a
-	// path that names no API).
+	// Service is "compute", "cloudresourcemanager", "iam", "cloudasset", "storage" or
+	// "github" ("unknown" for a path that names no API).
 	Service string
 	// Method is the API method as Google's discovery documents name it without the service,
 	// e.g. "firewalls.list", "projects.getIamPolicy", "projects.serviceAccounts.keys.disable";

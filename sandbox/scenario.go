@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/zerodrift/zerodrift/internal/gcspath"
 	"github.com/zerodrift/zerodrift/inventory"
 )
 
@@ -56,6 +57,7 @@ type Scenario struct {
 //	deniedPolicies: [organizations/123]
 //	disabledServices:
 //	  my-project: [compute.googleapis.com]
+//	buckets: [zerodrift-exports]
 type ScenarioOptions struct {
 	// DeniedPolicies names resources whose IAM policy the caller may not read or write:
 	// organizations/ID, folders/ID or projects/ID-or-number. getIamPolicy and setIamPolicy on
@@ -65,6 +67,10 @@ type ScenarioOptions struct {
 	// iam.googleapis.com, cloudresourcemanager.googleapis.com). Calls to such an API for that
 	// project answer 403 PERMISSION_DENIED with reason accessNotConfigured.
 	DisabledServices map[string][]string `yaml:"disabledServices"`
+	// Buckets names Cloud Storage buckets that exist, empty, besides the folders of the
+	// scenario's state/ folder: where Cloud Asset Inventory exports may be written (an export
+	// to any other bucket fails, as Google's does).
+	Buckets []string `yaml:"buckets"`
 }
 
 // LoadScenario reads the scenario in folder dir of fsys: dir/assets.json, decoded with
@@ -180,6 +186,7 @@ func mergeAssets(assets []*inventory.Asset) ([]*inventory.Asset, error) {
 type optionsFile struct {
 	DeniedPolicies   []lineString `yaml:"deniedPolicies"`
 	DisabledServices servicesMap  `yaml:"disabledServices"`
+	Buckets          []lineString `yaml:"buckets"`
 }
 
 type lineString struct {
@@ -272,6 +279,13 @@ func parseOptions(name string, raw []byte, st *state) (ScenarioOptions, error) {
 		}
 		opts.DisabledServices[e.project.value] = svcs
 	}
+	for _, b := range f.Buckets {
+		if err := checkBucket(b.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: buckets: %w", name, b.line, err))
+			continue
+		}
+		opts.Buckets = append(opts.Buckets, b.value)
+	}
 	if len(errs) > 0 {
 		return ScenarioOptions{}, errors.Join(errs...)
 	}
@@ -296,7 +310,19 @@ func checkOptions(opts ScenarioOptions, st *state) error {
 			}
 		}
 	}
+	for _, b := range opts.Buckets {
+		if err := checkBucket(b); err != nil {
+			errs = append(errs, fmt.Errorf("buckets: %w", err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func checkBucket(b string) error {
+	if !gcspath.ValidBucket(b) {
+		return fmt.Errorf("%q is not a Cloud Storage bucket name (3 to 222 lower-case letters, digits, -, _ and .)", b)
+	}
+	return nil
 }
 
 func checkService(s string) error {

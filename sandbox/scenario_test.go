@@ -67,6 +67,7 @@ func TestLoadScenarioOptionErrors(t *testing.T) {
 		{"bad resource", "deniedPolicies: [organizations/1, buckets/x]\n", []string{"s/sandbox.yaml:1:", "organizations/1 is not in the scenario", `"buckets/x" is not`}},
 		{"two documents", "deniedPolicies: []\n---\ndeniedPolicies: []\n", []string{"more than one YAML document"}},
 		{"not a list", "disabledServices:\n  demo-prod: compute.googleapis.com\n", []string{"s/sandbox.yaml", "line 2"}},
+		{"bad bucket", "buckets:\n  - exports\n  - gs://exports\n", []string{"s/sandbox.yaml:3:", `buckets: "gs://exports" is not a Cloud Storage bucket name`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadScenario(scenarioFS(t, tc.yaml), "s")
@@ -84,6 +85,10 @@ func TestLoadScenarioOptionErrors(t *testing.T) {
 	sc, err := LoadScenario(scenarioFS(t, ""), "s")
 	if err != nil || len(sc.Options.DeniedPolicies) != 0 {
 		t.Errorf("scenario without options = %+v, %v", sc, err)
+	}
+	sc, err = LoadScenario(scenarioFS(t, "buckets: [exports, zerodrift.exports]\n"), "s")
+	if err != nil || !slices.Equal(sc.Options.Buckets, []string{"exports", "zerodrift.exports"}) {
+		t.Errorf("buckets: %+v, %v", sc, err)
 	}
 	sc, err = LoadScenario(scenarioFS(t, "# nothing\n"), "s")
 	if err != nil || sc.Options.DisabledServices != nil {
@@ -107,6 +112,8 @@ func TestNewChecksScenario(t *testing.T) {
 		"duplicate":        {Assets: []*inventory.Asset{fw("//compute.googleapis.com/projects/p/global/firewalls/x"), fw("//compute.googleapis.com/projects/p/global/firewalls/x")}},
 		"bad options": {Assets: []*inventory.Asset{fw("//compute.googleapis.com/projects/p/global/firewalls/x")},
 			Options: ScenarioOptions{DisabledServices: map[string][]string{"q": {"compute.googleapis.com"}}}},
+		"bad bucket": {Assets: []*inventory.Asset{fw("//compute.googleapis.com/projects/p/global/firewalls/x")},
+			Options: ScenarioOptions{Buckets: []string{"Exports"}}},
 		"bad data": {Assets: []*inventory.Asset{{Name: "//compute.googleapis.com/projects/p/global/firewalls/x", AssetType: inventory.TypeFirewall,
 			Resource: &inventory.Resource{Data: json.RawMessage(`[1]`)}}}},
 	} {

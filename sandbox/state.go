@@ -81,6 +81,8 @@ type state struct {
 	// how many more polls a pending operation answers RUNNING (Faults.PendingOperationPolls).
 	ops     map[string]map[string]any
 	opPolls map[string]int
+	// exports holds Cloud Asset Inventory exports by operation name (export.go).
+	exports map[string]*exportJob
 	seq     uint64
 	// index holds the entries by asset type, and by asset type and project, for the list
 	// calls, which would otherwise scan every entry of the scenario. It is built on first use
@@ -152,6 +154,7 @@ func newState(assets []*inventory.Asset, now func() time.Time) (*state, error) {
 		nodes:    map[string]bool{},
 		ops:      map[string]map[string]any{},
 		opPolls:  map[string]int{},
+		exports:  map[string]*exportJob{},
 	}
 	var ents []*entry
 	for _, a := range assets {

@@ -20,6 +20,7 @@ type runFlags struct {
 	iac        string
 	org        string
 	folders    []string
+	exportTo   string
 	shard      string
 	qps        []string
 }
@@ -43,7 +44,7 @@ prints the plan. Every run, decision and change is recorded in the ledger.`,
 			}
 			ctx := cmd.Context()
 			rt, err := g.newRuntime(ctx, s, runtimeOptions{sandbox: f.sandbox, projects: f.projects,
-				org: f.org, folders: f.folders, shard: f.shard, qps: f.qps, routeIaC: true, iacDir: f.iac})
+				org: f.org, folders: f.folders, exportTo: f.exportTo, shard: f.shard, qps: f.qps, routeIaC: true, iacDir: f.iac})
 			if err != nil {
 				return err
 			}
@@ -74,6 +75,7 @@ prints the plan. Every run, decision and change is recorded in the ledger.`,
 	fl.StringVar(&f.format, "format", "table", "output format: table or json")
 	fl.StringVar(&f.org, "organization", "", "read the whole organization (its number) through Cloud Asset Inventory")
 	fl.StringArrayVar(&f.folders, "folder", nil, "read everything under this folder (its number) through Cloud Asset Inventory (repeatable)")
+	fl.StringVar(&f.exportTo, "export-to", "", exportToUsage)
 	fl.StringVar(&f.shard, "shard", "", "read only shard i of n of the projects (0-based i/n): n processes read each project once")
 	fl.StringArrayVar(&f.qps, "qps", nil, "requests a second to a service, e.g. cloudresourcemanager=100 (repeatable)")
 	fl.StringVar(&f.iac, "iac", "", "a local Terraform tree: resources it declares are proposed as code fixes, not fixed live (without github configured)")

@@ -1,12 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -71,6 +71,7 @@ type runtimeOptions struct {
 	projects []string // --project
 	org      string   // --organization
 	folders  []string // --folder
+	exportTo string   // --export-to gs://BUCKET/PREFIX
 	shard    string   // --shard i/n
 	qps      []string // --qps service=N
 	// routeIaC connects the IaC repository (or reads iacDir) so findings on declared
@@ -136,6 +137,9 @@ func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (
 		r.closers = append(r.closers, r.liveScope.Close)
 	}
 	if err = r.liveScope.readOrgWide(o.org, o.folders); err != nil {
+		return nil, err
+	}
+	if err = r.liveScope.exportTo(o.exportTo); err != nil {
 		return nil, err
 	}
 	if err = r.liveScope.useShard(o.shard); err != nil {
@@ -212,14 +216,7 @@ func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (
 // storageOptions points the Cloud Storage client at the configured endpoint; a plain-HTTP
 // endpoint is an emulator and gets no credentials.
 func storageOptions(ctx context.Context, lc inventory.LiveConfig) ([]option.ClientOption, error) {
-	e := lc.Endpoints["storage"]
-	if e == "" {
-		e = lc.Endpoint
-	}
-	if e != "" {
-		e = strings.TrimSuffix(e, "/") + "/storage/v1/"
-	}
-	return inventory.ServiceOptions(ctx, "storage", e, lc.ClientOptions, lc.WrapTransport)
+	return inventory.StorageOptions(ctx, cmp.Or(lc.Endpoints[inventory.ServiceStorage], lc.Endpoint), lc.ClientOptions, lc.WrapTransport)
 }
 
 // pullRequestConfig says how to reach the IaC repository: the sandbox's GitHub emulator,

@@ -31,6 +31,7 @@ type scanFlags struct {
 	iac         string
 	org         string
 	folders     []string
+	exportTo    string
 	shard       string
 	qps         []string
 }
@@ -48,6 +49,7 @@ Exit codes: 0 done and nothing at or above --fail-on; 3 findings at or above --f
 1 could not run.`,
 		Example: `  zerodrift scan --sandbox
   zerodrift scan --project prod-1 --project prod-2 --format sarif --output zerodrift.sarif
+  zerodrift scan --organization 123456789012 --export-to gs://acme-zerodrift-exports/scans
   gcloud asset export ... && zerodrift scan --assets export.json --fail-on high`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runScan(cmd, g, s, f) },
@@ -64,6 +66,7 @@ Exit codes: 0 done and nothing at or above --fail-on; 3 findings at or above --f
 	fl.StringVar(&f.iac, "iac", "", "a local Terraform tree: SARIF results on resources it declares point at their code")
 	fl.StringVar(&f.org, "organization", "", "read the whole organization (its number) through Cloud Asset Inventory")
 	fl.StringArrayVar(&f.folders, "folder", nil, "read everything under this folder (its number) through Cloud Asset Inventory (repeatable)")
+	fl.StringVar(&f.exportTo, "export-to", "", exportToUsage)
 	fl.StringVar(&f.shard, "shard", "", "read only shard i of n of the projects (0-based i/n, e.g. $(JOB_COMPLETION_INDEX)/8): n processes read each project once")
 	fl.StringArrayVar(&f.qps, "qps", nil, "requests a second to a service, e.g. cloudresourcemanager=100 (repeatable; default gcp.qps, then built-in limits)")
 	return cmd
@@ -82,8 +85,8 @@ func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
 		}
 		failOn = sev
 	}
-	if f.assets != "" && (f.sandbox != "" || len(f.projects) > 0 || f.org != "" || len(f.folders) > 0) {
-		return errors.New("--assets reads an export: it cannot be combined with --sandbox, --project, --organization or --folder")
+	if f.assets != "" && (f.sandbox != "" || len(f.projects) > 0 || f.org != "" || len(f.folders) > 0 || f.exportTo != "") {
+		return errors.New("--assets reads an export: it cannot be combined with --sandbox, --project, --organization, --folder or --export-to")
 	}
 	if len(f.projects) > 0 && (f.org != "" || len(f.folders) > 0) {
 		return errors.New("--project reads projects one by one; --organization and --folder read through Cloud Asset Inventory: give one or the other")
@@ -126,6 +129,9 @@ func runScan(cmd *cobra.Command, g *globals, s streams, f *scanFlags) error {
 		}
 		defer scope.Close()
 		if err := scope.readOrgWide(f.org, f.folders); err != nil {
+			return err
+		}
+		if err := scope.exportTo(f.exportTo); err != nil {
 			return err
 		}
 		if err := scope.useShard(f.shard); err != nil {

@@ -31,6 +31,9 @@ type liveScope struct {
 	// (organizations/N, folders/N), with the asset types the enabled rules read.
 	cai        []string
 	assetTypes []string
+	// export, gs://BUCKET/PREFIX, makes the parents read through ExportAssets to that folder
+	// instead of ListAssets (--export-to, else scope.export); "" for ListAssets.
+	export string
 	// shard, of shards, is the part of the projects this process reads (--shard i/n).
 	shard, shards int
 }
@@ -57,6 +60,7 @@ func baseScope(cfg *config.Config, projects []string) *liveScope {
 		projects:   cmpOr(projects, cfg.Scope.Projects),
 		scope:      cfg.Scope,
 		assetTypes: scan.New(scan.Options{Rules: cfg.Rules()}).AssetTypes(),
+		export:     cfg.Scope.Export,
 	}
 	if len(projects) == 0 {
 		s.cai = caiParents(cfg.Scope.Organization, cfg.Scope.Folders)
@@ -126,6 +130,28 @@ func (s *liveScope) readOrgWide(org string, folders []string) error {
 
 func isDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
 
+// exportToUsage describes --export-to, on scan and run.
+const exportToUsage = "read --organization/--folder through Cloud Asset Inventory ExportAssets to this Cloud Storage folder, " +
+	"gs://BUCKET/PREFIX, each export streamed back then deleted (default scope.export; else ListAssets)"
+
+// exportTo makes the organization and folders read through Cloud Asset Inventory
+// ExportAssets to dest (--export-to, over scope.export); "" keeps the configured way. Call
+// it after readOrgWide.
+func (s *liveScope) exportTo(dest string) error {
+	if dest == "" {
+		return nil
+	}
+	if _, err := inventory.ParseExportDestination(dest); err != nil {
+		return fmt.Errorf("--export-to: %w", err)
+	}
+	if len(s.cai) == 0 {
+		return errors.New("--export-to exports an organization or folders through Cloud Asset Inventory: " +
+			"give --organization or --folder (or scope.organization or scope.folders in --config)")
+	}
+	s.export = dest
+	return nil
+}
+
 // newLiveScopeOn is newLiveScope on a sandbox already serving, which Close leaves running.
 func newLiveScopeOn(cfg *config.Config, srv *sandbox.Server, sc *sandbox.Scenario, projects []string) *liveScope {
 	s := baseScope(cfg, projects)
@@ -157,19 +183,13 @@ func (s *liveScope) Close() error {
 }
 
 // source reads the scope live: through Cloud Asset Inventory when an organization or folders
-// are the scope, else project by project; close releases its clients.
+// are the scope (ListAssets, or ExportAssets to Cloud Storage), else project by project;
+// close releases its clients.
 func (s *liveScope) source(ctx context.Context, log *zap.Logger) (src inventory.Source, close func() error, err error) {
 	if len(s.cai) > 0 {
-		c, err := inventory.NewCAI(ctx, inventory.CAIConfig{
-			Endpoint:      cmp.Or(s.live.Endpoints[inventory.ServiceCloudAsset], s.live.Endpoint),
-			ClientOptions: s.live.ClientOptions, WrapTransport: s.live.WrapTransport,
-		}, log)
+		m, err := s.caiSources(ctx, log)
 		if err != nil {
 			return nil, nil, err
-		}
-		m := &inventory.MultiSource{}
-		for _, parent := range s.cai {
-			m.Sources = append(m.Sources, &inventory.CAISource{CAI: c, Scope: parent, AssetTypes: s.assetTypes})
 		}
 		var src inventory.Source = m
 		if len(m.Sources) == 1 {
@@ -189,9 +209,43 @@ func (s *liveScope) source(ctx context.Context, log *zap.Logger) (src inventory.
 	}
 	projects := inScopeProjects(s.scope, s.projects)
 	if s.shards > 1 {
+		// Each shard reads its own projects and the folders and organization above them,
+		// which a folder's projects in other shards read too: the ledger's resource lock
+		// keeps two shards from changing one folder's policy at once.
 		projects = inventory.Shard(projects, s.shard, s.shards)
 	}
 	return &inventory.LiveSource{Live: live, Projects: projects}, live.Close, nil
+}
+
+// caiSources reads each Cloud Asset Inventory parent, listed or exported.
+func (s *liveScope) caiSources(ctx context.Context, log *zap.Logger) (*inventory.MultiSource, error) {
+	c, err := inventory.NewCAI(ctx, inventory.CAIConfig{
+		Endpoint:      cmp.Or(s.live.Endpoints[inventory.ServiceCloudAsset], s.live.Endpoint),
+		ClientOptions: s.live.ClientOptions, WrapTransport: s.live.WrapTransport,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	m := &inventory.MultiSource{}
+	if s.export == "" {
+		for _, parent := range s.cai {
+			m.Sources = append(m.Sources, &inventory.CAISource{CAI: c, Scope: parent, AssetTypes: s.assetTypes})
+		}
+		return m, nil
+	}
+	dest, err := inventory.ParseExportDestination(s.export)
+	if err != nil {
+		return nil, fmt.Errorf("scope.export: %w", err)
+	}
+	exp, err := inventory.NewCAIExporter(ctx, c, inventory.CAIExportConfig{Destination: dest,
+		StorageEndpoint: cmp.Or(s.live.Endpoints[inventory.ServiceStorage], s.live.Endpoint)}, log)
+	if err != nil {
+		return nil, err
+	}
+	for _, parent := range s.cai {
+		m.Sources = append(m.Sources, &inventory.CAIExportSource{Exporter: exp, Scope: parent, AssetTypes: s.assetTypes})
+	}
+	return m, nil
 }
 
 // inScopeProjects drops the projects the scope excludes by ID before any is read; folder
@@ -206,9 +260,10 @@ func inScopeProjects(s config.Scope, projects []string) []string {
 	return out
 }
 
-// shardSource keeps the assets of the projects of one shard. Those above every project
-// (folders, the organization) go to shard 0 alone: rules judge each asset by itself, and a
-// finding on a folder is then decided, and fixed, by one run rather than by n at once.
+// shardSource keeps the assets of the projects of one shard, out of a source that reads
+// them all (Cloud Asset Inventory). Those above every project (folders, the organization)
+// go to shard 0 alone: rules judge each asset by itself, and a finding on a folder is then
+// decided, and fixed, by one run rather than by n at once.
 type shardSource struct {
 	inventory.Source
 	shard, shards int
