@@ -211,6 +211,17 @@ func (c IaC) StateWorkspaces() []string {
 // workspaceName is what terraform workspace new accepts.
 var workspaceName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,90}$`)
 
+// envName is the name of an environment variable.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// githubToken is the shape of GitHub's tokens (personal, OAuth, user-to-server,
+// server-to-server, refresh, fine-grained), which a variable name cannot have: a name
+// of that shape is a token pasted into the wrong field.
+var githubToken = regexp.MustCompile(`^(gh[pousr]_|github_pat_)[A-Za-z0-9_]{20,}$`)
+
+// isEnvName reports whether name may name the environment variable holding a token.
+func isEnvName(name string) bool { return envName.MatchString(name) && !githubToken.MatchString(name) }
+
 // Baseline tunes the rules.
 type Baseline struct {
 	TrustedSourceRanges []string `yaml:"trustedSourceRanges"`
@@ -478,6 +489,10 @@ func (v *validator) validate(c *Config) {
 	if n := c.GitHub.CoolOffDays; n != nil && *n < 0 {
 		v.add("github.coolOffDays", "must be 0 or more, got %d", *n)
 	}
+	if c.GitHub.TokenEnv != "" && !isEnvName(c.GitHub.TokenEnv) {
+		// Not quoted: a token pasted here by mistake must not reach a log.
+		v.add("github.tokenEnv", "is not an environment variable name (letters, digits and _, not starting with a digit, and not a GitHub token); the value is not shown, as it may be a token")
+	}
 	if a := c.GitHub.App; a != nil {
 		if a.ID <= 0 {
 			v.add("github.app.id", "is required: the GitHub App's numeric ID")
@@ -550,7 +565,8 @@ func (v *validator) validate(c *Config) {
 		}
 	}
 	if c.Ledger != "" && !strings.HasPrefix(c.Ledger, "sqlite://") && !strings.HasPrefix(c.Ledger, "postgres://") && !strings.HasPrefix(c.Ledger, "postgresql://") {
-		v.add("ledger", "%q is not a ledger URL: want sqlite:///path or postgres://...", c.Ledger)
+		// Not quoted: a connection string may hold a password.
+		v.add("ledger", "is not a ledger URL: want sqlite:///path or postgres://... (the value is not shown, as it may hold a password)")
 	}
 	for i, e := range c.Exemptions {
 		at := fmt.Sprintf("exemptions[%d]", i)
@@ -627,7 +643,11 @@ func (g GitHub) Token(getenv func(string) string) (string, error) {
 	if t := strings.TrimSpace(getenv(g.TokenEnv)); t != "" {
 		return t, nil
 	}
-	return "", fmt.Errorf("github.tokenEnv: the environment variable %s is not set (or set github.tokenFile or github.app)", g.TokenEnv)
+	name := g.TokenEnv
+	if !isEnvName(name) {
+		name = "it names" // never echo what may be a token pasted in the wrong place
+	}
+	return "", fmt.Errorf("github.tokenEnv: the environment variable %s is not set (or set github.tokenFile or github.app)", name)
 }
 
 func isNumber(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }

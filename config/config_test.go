@@ -280,3 +280,29 @@ func TestScopeExport(t *testing.T) {
 		t.Errorf("gcp.endpoints.storage: %v", err)
 	}
 }
+
+// A secret in the wrong field is named by its field, never echoed: a token pasted into
+// github.tokenEnv and a password in a malformed ledger URL reach no error message.
+func TestMisplacedSecretsAreNotEchoed(t *testing.T) {
+	const token, password = "ghp_CANARY0123456789abcdefghijklmnopqrst", "pa55-CANARY-word"
+	_, err := Parse("c.yaml", []byte("ledger: mysql://zd:"+password+"@db/zd\ngithub:\n  repository: acme/infra\n  tokenEnv: "+token+"\n"))
+	if err == nil {
+		t.Fatal("accepted a token as tokenEnv and a mysql ledger")
+	}
+	for _, want := range []string{"c.yaml:1: ledger: is not a ledger URL", "c.yaml:4: github.tokenEnv: is not an environment variable name"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), token) || strings.Contains(err.Error(), password) {
+		t.Errorf("the error echoes a secret: %v", err)
+	}
+	g := GitHub{TokenEnv: token}
+	if _, err := g.Token(func(string) string { return "" }); err == nil || strings.Contains(err.Error(), token) {
+		t.Errorf("Token with a token as tokenEnv: %v", err)
+	}
+	g.TokenEnv = "ZD_GITHUB_TOKEN"
+	if _, err := g.Token(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "ZD_GITHUB_TOKEN is not set") {
+		t.Errorf("Token with the variable unset: %v, want it named", err)
+	}
+}

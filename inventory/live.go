@@ -78,10 +78,10 @@ type TransportWrapper func(service string, rt http.RoundTripper) http.RoundTripp
 const maxIdleConnsPerHost = 256
 
 // ServiceOptions returns the client options of one service reached at endpoint ("" for
-// Google's own): base, the endpoint, and, with wrap, an HTTP client whose transport wrap
-// has wrapped — authenticated as base says, unless the endpoint is plain HTTP. A plain-HTTP
+// Google's own): base, the endpoint, and an HTTP client (its transport wrapped by wrap,
+// when given) authenticated as base says, unless the endpoint is plain HTTP. A plain-HTTP
 // endpoint is an emulator (the sandbox): no credentials are sent to it, since a token over
-// plain HTTP would leak.
+// plain HTTP would leak. The client follows no redirect to another host.
 func ServiceOptions(ctx context.Context, service, endpoint string, base []option.ClientOption, wrap TransportWrapper) ([]option.ClientOption, error) {
 	opts := slices.Clone(base)
 	plain := strings.HasPrefix(endpoint, "http://")
@@ -91,12 +91,12 @@ func ServiceOptions(ctx context.Context, service, endpoint string, base []option
 	if plain {
 		opts = append(opts, option.WithoutAuthentication())
 	}
-	if wrap == nil {
-		return opts, nil
-	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 0, maxIdleConnsPerHost
-	rt := wrap(service, tr)
+	var rt http.RoundTripper = tr
+	if wrap != nil {
+		rt = wrap(service, tr)
+	}
 	if !plain {
 		authed, err := htransport.NewTransport(ctx, rt, opts...)
 		if err != nil {
@@ -104,7 +104,22 @@ func ServiceOptions(ctx context.Context, service, endpoint string, base []option
 		}
 		rt = authed
 	}
-	return append(opts, option.WithHTTPClient(&http.Client{Transport: rt})), nil
+	// The authenticating transport adds the access token to every request it sends,
+	// redirected ones included: a redirect elsewhere would hand the token to another host.
+	// Google's APIs do not redirect, so one that does is refused.
+	return append(opts, option.WithHTTPClient(&http.Client{Transport: rt, CheckRedirect: sameOriginRedirect})), nil
+}
+
+// sameOriginRedirect lets an HTTP client follow a redirect to the scheme, host and port
+// of the first request only, at most five times.
+func sameOriginRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("stopped after 5 redirects")
+	}
+	if first := via[0].URL; !strings.EqualFold(req.URL.Scheme, first.Scheme) || !strings.EqualFold(req.URL.Host, first.Host) {
+		return fmt.Errorf("refusing a redirect from %s to another host (%s): it would carry credentials there", first.Host, req.URL.Host)
+	}
+	return nil
 }
 
 // ServiceStorage is Cloud Storage: it names the service in SourceErrors about exported

@@ -35,20 +35,23 @@ func (c *callClock) match(service, _ string) bool {
 	return true
 }
 
-// busiestSecond returns the most calls of a service in any one-second window.
-func (c *callClock) busiestSecond(service string) int {
+// busiestRate returns the most calls a second of a service over any window of the given
+// length. The sandbox sees a call when it arrives: on a busy machine calls the limiter let
+// go in turn can arrive bunched, so a window of a few seconds measures the rate the
+// client kept, where one second would also measure the machine's scheduling.
+func (c *callClock) busiestRate(service string, window time.Duration) float64 {
 	c.mu.Lock()
 	ts := slices.Clone(c.times[service])
 	c.mu.Unlock()
 	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
 	most := 0
 	for i, j := 0, 0; i < len(ts); i++ {
-		for j < len(ts) && ts[j].Sub(ts[i]) < time.Second {
+		for j < len(ts) && ts[j].Sub(ts[i]) < window {
 			j++
 		}
 		most = max(most, j-i)
 	}
-	return most
+	return float64(most) / window.Seconds()
 }
 
 // scenarioCounts counts a scenario's projects, service accounts, user-managed keys, and
@@ -205,8 +208,8 @@ func TestLiveScanThousandProjects(t *testing.T) {
 		t.Errorf("progress reported %d times, last %v", len(res.progress), res.progress[len(res.progress)-1:])
 	}
 	for svc, limit := range qps {
-		if got := clock.busiestSecond(svc); float64(got) > limit*1.1 {
-			t.Errorf("%s: %d calls in one second, over its limit of %v/s", svc, got, limit)
+		if got := clock.busiestRate(svc, 2*time.Second); got > limit*1.1 {
+			t.Errorf("%s: %.1f calls a second over two seconds, over its limit of %v/s", svc, got, limit)
 		}
 	}
 	t.Logf("calls: %d per project, %d key lists (%.2f per service account), %d searches, %d ancestor reads: %.2f per project in all besides key lists",
@@ -254,13 +257,13 @@ func TestLiveKeepsToQPSLimits(t *testing.T) {
 		t.Fatalf("source errors %v", res.errs)
 	}
 	for svc, limit := range qps {
-		got := clock.busiestSecond(svc)
-		if float64(got) > limit*1.1 {
-			t.Errorf("%s: %d calls in one second, over its limit of %v/s", svc, got, limit)
+		got := clock.busiestRate(svc, 2*time.Second)
+		if got > limit*1.1 {
+			t.Errorf("%s: %.1f calls a second over two seconds, over its limit of %v/s", svc, got, limit)
 		}
 		// The limit binds: the scan asks for more than the limit allows.
-		if float64(got) < limit*0.5 {
-			t.Errorf("%s: at most %d calls in one second, well under its limit of %v/s: is the limit tested?", svc, got, limit)
+		if got < limit*0.5 {
+			t.Errorf("%s: at most %.1f calls a second, well under its limit of %v/s: is the limit tested?", svc, got, limit)
 		}
 	}
 }
