@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+	"google.golang.org/api/option"
+
 	"github.com/zerodrift/zerodrift/remediators"
 )
 
@@ -41,11 +44,12 @@ func TestRegistry(t *testing.T) {
 func TestConfigOptions(t *testing.T) {
 	c := remediators.Config{Endpoint: "http://127.0.0.1:1/", Endpoints: map[string]string{"iam": "http://127.0.0.1:2"}}
 	ctx := context.Background()
-	if opts, err := c.Options(ctx, "compute"); err != nil || len(opts) != 2 {
-		t.Errorf("compute options: %d (%v), want endpoint and no authentication", len(opts), err)
+	if opts, err := c.Options(ctx, "compute"); err != nil || len(opts) != 3 {
+		t.Errorf("compute options: %d (%v), want endpoint, no authentication and the HTTP client", len(opts), err)
 	}
-	if opts, err := (remediators.Config{}).Options(ctx, "compute"); err != nil || len(opts) != 0 {
-		t.Errorf("default options: %d (%v), want none", len(opts), err)
+	google := remediators.Config{ClientOptions: []option.ClientOption{option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"}))}}
+	if opts, err := google.Options(ctx, "compute"); err != nil || len(opts) != 2 {
+		t.Errorf("Google's endpoint: %d (%v), want the credentials and the HTTP client", len(opts), err)
 	}
 	var wrapped []string
 	c.WrapTransport = func(service string, rt http.RoundTripper) http.RoundTripper {
