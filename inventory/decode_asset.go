@@ -125,22 +125,21 @@ done:
 	return a, c.i, true
 }
 
-// ancestors reads the ancestors array; the same list as the previous asset's (assets come
-// grouped by project) costs one comparison.
+// ancestors reads the ancestors array. Assets come grouped by project: the same list as
+// the previous asset's costs one comparison, and the two assets share it (its capacity is
+// its length, so appending to one list cannot change the other).
 func (c *cursor) ancestors() ([]string, bool) {
 	d := c.d
 	b := c.b
 	i := c.i
 	if n := len(d.ancestorsRaw); n > 0 && n <= len(b)-i && string(b[i:i+n]) == string(d.ancestorsRaw) {
 		c.i = i + n
-		out := make([]string, len(d.ancestors))
-		copy(out, d.ancestors)
-		return out, true
+		return d.ancestors, true
 	}
 	out, ok := c.strs()
 	if ok && out != nil && b[i] == '[' {
 		d.ancestorsRaw = append(d.ancestorsRaw[:0], b[i:c.i]...)
-		d.ancestors = append(d.ancestors[:0], out...)
+		d.ancestors = out[:len(out):len(out)]
 	}
 	return out, ok
 }
