@@ -326,13 +326,11 @@ func Load(path string) (*Config, error) {
 	return Parse(path, b)
 }
 
-var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-
 // Parse decodes and validates a configuration; name is used in messages.
 func Parse(name string, b []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, &Error{Problems: []Problem{yamlProblem(name, err.Error())}}
+		return nil, &Error{Problems: []Problem{yamlProblem(name, err.Error(), b)}}
 	}
 	c := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -341,10 +339,10 @@ func Parse(name string, b []byte) (*Config, error) {
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
-			return nil, &Error{Problems: []Problem{yamlProblem(name, err.Error())}}
+			return nil, &Error{Problems: []Problem{yamlProblem(name, err.Error(), b)}}
 		}
 		for _, e := range te.Errors {
-			problems = append(problems, yamlProblem(name, e))
+			problems = append(problems, yamlProblem(name, e, b))
 		}
 	}
 	v := validator{file: name, root: &root}
@@ -358,14 +356,10 @@ func Parse(name string, b []byte) (*Config, error) {
 	return c, nil
 }
 
-func yamlProblem(file, msg string) Problem {
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscanf(m[1], "%d", &line)
-		return Problem{File: file, Line: line, Msg: strings.Replace(m[2], "in type config.", "in ", 1)}
-	}
-	return Problem{File: file, Msg: msg}
+// yamlProblem places a YAML error on its line of b (see problems.YAML).
+func yamlProblem(file, msg string, b []byte) Problem {
+	line, text := problems.YAML(msg, b)
+	return Problem{File: file, Line: line, Msg: strings.Replace(text, "in type config.", "in ", 1)}
 }
 
 // validator checks values the YAML decoder cannot, naming each field and its line.

@@ -53,17 +53,21 @@ func buildFirewallFile(name, elems string, multiline bool, comment string) strin
 		"# " + comment + "\nresource \"google_compute_network\" \"n\" {\n  name = \"n\"\n}\n"
 }
 
-// FuzzPatchReplaceWorld patches generated firewalls: whenever Patch succeeds, the output
-// parses, only the firewall's block changed, and the rule no longer admits the internet.
+// FuzzPatchReplaceWorld patches generated firewalls with generated trusted ranges: whenever
+// Patch succeeds, the output parses, every other block is byte for byte the same, and the
+// firewall's source ranges are what the edit promises (see checkIntent): the world ranges
+// out, the trusted ones in, and the internet no longer covered.
 func FuzzPatchReplaceWorld(f *testing.F) {
-	f.Add("allow-ssh", "0.0.0.0/0", false, "c")
-	f.Add("allow-ssh", "10.0.0.0/8,0.0.0.0/0,::/0", true, "comment")
-	f.Add("x", "0.0.0.0/1,128.0.0.0/1,L", true, "# nested")
-	f.Add("a\"b${c}", "L,192.0.2.0/24", false, "${x} %{y}")
-	f.Add("n", "::/0,8000::/1,::/1", true, "")
-	f.Add("n", "0.0.0.0/0", true, "*/ /* ")
-	f.Fuzz(func(t *testing.T, name, elems string, multiline bool, comment string) {
-		if name == "" || strings.ContainsAny(name, "/") || len(elems) > 400 ||
+	f.Add("allow-ssh", "0.0.0.0/0", false, "c", "35.235.240.0/20")
+	f.Add("allow-ssh", "10.0.0.0/8,0.0.0.0/0,::/0", true, "comment", "35.235.240.0/20,2001:db8::/32")
+	f.Add("x", "0.0.0.0/1,128.0.0.0/1,L", true, "# nested", "10.0.0.0/8")
+	f.Add("a\"b${c}", "L,192.0.2.0/24", false, "${x} %{y}", "192.0.2.0/24")
+	f.Add("n", "::/0,8000::/1,::/1", true, "", "::/1")
+	f.Add("n", "0.0.0.0/0", true, "*/ /* ", "0.0.0.0/1")
+	f.Add("kept", "0.0.0.0/0,0.0.0.0/1", false, "kept and trusted cover it", "128.0.0.0/1")
+	f.Add("nested", "0.0.0.0/0,0.0.0.0/1,128.0.0.0/1,10.0.0.0/8", true, "the halves inside", "35.235.240.0/20")
+	f.Fuzz(func(t *testing.T, name, elems string, multiline bool, comment, trusted string) {
+		if name == "" || strings.ContainsAny(name, "/") || len(elems) > 400 || len(trusted) > 200 ||
 			!utf8.ValidString(name) || cty.StringVal(name).AsString() != name {
 			t.Skip() // not a name the cloud could report: names are UTF-8, and HCL normalizes to NFC
 		}
@@ -72,37 +76,29 @@ func FuzzPatchReplaceWorld(f *testing.F) {
 		if len(ix.Problems) > 0 {
 			t.Skip() // the generator wrote something HCL rejects (e.g. invalid UTF-8)
 		}
-		m := ix.Owner(inventory.TypeFirewall, fwName("acme-prod", name), nil)
+		// The evidence is what the rule reports of the live rule: the ranges that make the
+		// internet whole, with local.anywhere read as 0.0.0.0/0.
+		live := strings.Split(strings.ReplaceAll(","+elems+",", ",L,", ",0.0.0.0/0,"), ",")
+		world, _ := rules.CoversInternet(live)
+		req := patchRequest{assetType: inventory.TypeFirewall, resource: fwName("acme-prod", name), edit: EditReplaceWorldSourceRanges,
+			params: map[string]any{"ranges": strings.Split(trusted, ",")}, evidence: map[string]any{"worldRanges": world}}
+		m := ix.Owner(req.assetType, req.resource, nil)
 		if m.Status != Managed {
 			t.Fatalf("owner of %q: %s (%s)\n%s", name, m.Status, m.Why, src)
 		}
-		world := strings.Split(elems, ",")
-		p, err := ix.Patch(m, EditReplaceWorldSourceRanges, map[string]any{"ranges": []string{"35.235.240.0/20"}},
-			map[string]any{"worldRanges": world})
+		p, err := ix.Patch(m, req.edit, req.params, req.evidence)
 		if err != nil {
 			return
 		}
 		checkPatch(t, p)
-		ix2 := loadOne(t, "main.tf", p.After)
-		if len(ix2.Problems) > 0 {
-			t.Fatalf("patched file: %v\n%s", ix2.Problems, p.After)
-		}
-		m2 := ix2.Owner(inventory.TypeFirewall, fwName("acme-prod", name), nil)
-		if m2.Status != Managed {
-			t.Fatalf("after the patch: %s (%s)\n%s", m2.Status, m2.Why, p.After)
-		}
-		v := m2.target.ex.sc.eval(m2.target.b.attr("source_ranges").Expr)
-		if ss, ok := v.strings(); ok {
-			if w, covers := rules.CoversInternet(ss); covers {
-				t.Fatalf("still open to %v:\n%s", w, p.After)
-			}
-		}
+		checkIntent(t, m, req, p)
 	})
 }
 
-// FuzzPatchAnyFile patches whatever file the fuzzer writes that declares the firewall
-// "fw" in project "p": Patch never panics, and its output parses with the other blocks
-// intact.
+// FuzzPatchAnyFile makes every firewall edit on whatever file the fuzzer writes that
+// declares one of a few firewalls: Patch never panics, and whenever it succeeds the output
+// parses, every other block is byte for byte the same, and the edit is in place (see
+// checkIntent).
 func FuzzPatchAnyFile(f *testing.F) {
 	for _, name := range []string{"firewall.tf", "module_rules.tf", "variables.tf"} {
 		src, err := os.ReadFile("testdata/patch/" + name)
@@ -126,11 +122,17 @@ func FuzzPatchAnyFile(f *testing.F) {
 				if m.Status != Managed {
 					continue
 				}
-				for _, edit := range []string{EditReplaceWorldSourceRanges, EditDisableFirewall, EditEnableFirewallLogging, EditRemoveResource} {
-					p, err := ix.Patch(m, edit, map[string]any{"ranges": []string{"10.0.0.0/8"}},
-						map[string]any{"worldRanges": []string{"0.0.0.0/1", "128.0.0.0/1"}})
-					if err == nil {
+				for _, edit := range []string{EditReplaceWorldSourceRanges, EditDisableFirewall, EditEnableFirewallLogging,
+					EditAddDenyFirewall, EditRemoveResource} {
+					// The evidence is what the rule would report of the declared ranges.
+					known, _, _ := sourceRanges(m)
+					world, _ := rules.CoversInternet(known)
+					req := patchRequest{assetType: inventory.TypeFirewall, resource: fwName(project, name), edit: edit,
+						params:   map[string]any{"ranges": []string{"10.0.0.0/8"}, "metadata": "EXCLUDE_ALL_METADATA", "ports": []string{"22", "udp:53"}},
+						evidence: map[string]any{"worldRanges": world}}
+					if p, err := ix.Patch(m, edit, req.params, req.evidence); err == nil {
 						checkPatch(t, p)
+						checkIntent(t, m, req, p)
 					}
 				}
 			}

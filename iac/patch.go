@@ -358,19 +358,12 @@ func (p *patcher) editRanges(v *val, slot hclsyntax.Expression, multi bool, labe
 	if v == nil {
 		return fmt.Errorf("iac: %s of %s could not be evaluated", label, p.m.Address)
 	}
-	// Whatever together covers the internet goes too, even if the evidence did not say so.
-	if ss, ok := v.strings(); ok {
-		if w, covers := rules.CoversInternet(ss); covers {
-			for _, r := range w {
-				if pfx, ok := rules.ParseSourceRange(r); ok {
-					world[pfx.String()] = true
-				}
-			}
-		}
-	}
 	isWorld := func(s string) bool {
 		pfx, ok := rules.ParseSourceRange(s)
 		return ok && world[pfx.String()]
+	}
+	if err := p.closeWorld(v, label, trusted, world, isWorld); err != nil {
+		return err
 	}
 	if tuple, ok := v.expr.(*hclsyntax.TupleConsExpr); ok && v.kind == kList && len(v.sites) == len(v.elems) {
 		remove := map[int]bool{}
@@ -452,6 +445,44 @@ func (p *patcher) editRanges(v *val, slot hclsyntax.Expression, multi bool, labe
 	p.summary = fmt.Sprintf("Replace %s with %s in %s of %s", strings.Join(quotedList(removed), ", "),
 		strings.Join(quotedList(trusted), ", "), label, p.where())
 	return nil
+}
+
+// closeWorld adds to world whatever still covers the internet once the world ranges are
+// gone: ranges that together cover it although none does alone (0.0.0.0/1 and
+// 128.0.0.0/1), and ranges nested in a world range that cover it with the others kept or
+// with the trusted ranges added (0.0.0.0/1 next to 0.0.0.0/0, with 128.0.0.0/1 trusted). It
+// grows world until what the edit keeps, with the trusted ranges, no longer covers the
+// internet. Elements that cannot be evaluated are kept, with a warning, by the caller.
+func (p *patcher) closeWorld(v *val, label string, trusted []string, world map[string]bool, isWorld func(string) bool) error {
+	var known []string
+	for _, e := range v.elems {
+		if s, ok := e.str(); ok {
+			known = append(known, s)
+		}
+	}
+	for {
+		next := slices.Clone(trusted)
+		for _, s := range known {
+			if !isWorld(s) {
+				next = append(next, s)
+			}
+		}
+		w, covers := rules.CoversInternet(next)
+		if !covers {
+			return nil
+		}
+		grew := false
+		for _, r := range w {
+			if pfx, ok := rules.ParseSourceRange(r); ok && !world[pfx.String()] && !slices.Contains(trusted, pfx.String()) {
+				world[pfx.String()] = true
+				grew = true
+			}
+		}
+		if !grew {
+			return fmt.Errorf("iac: %s of %s would still admit the whole internet (%s); edit it by hand",
+				label, p.m.Address, strings.Join(w, ", "))
+		}
+	}
 }
 
 // singleInstance returns an error when the declaration's block has more than one instance

@@ -166,6 +166,7 @@ func TestPatchGolden(t *testing.T) {
 				t.Errorf("patched file differs from %s:\n%s", golden, unifiedDiff(golden, want, p.After))
 			}
 			checkPatch(t, p)
+			checkIntent(t, m, patchRequest{tc.assetType, tc.resource, tc.edit, tc.params, tc.evidence}, p)
 			if p.Summary == "" || !strings.HasPrefix(p.Diff, "--- a/env/"+tc.file+"\n+++ b/env/"+tc.file+"\n@@ ") {
 				t.Errorf("summary %q, diff:\n%s", p.Summary, p.Diff)
 			}
@@ -200,7 +201,7 @@ func checkPatch(t testing.TB, p *Patch) {
 		shift := 0
 		overlaps := false
 		for _, e := range p.edits {
-			if e.start < r.End.Byte && r.Start.Byte < e.end || (e.start == e.end && e.start > r.Start.Byte && e.start < r.End.Byte) {
+			if e.touches(r) {
 				overlaps = true
 			}
 			if e.end <= r.Start.Byte {

@@ -12,7 +12,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -275,7 +274,7 @@ func (c *catalog) parseFile(file string, b []byte, builtin bool) ([]parsedDoc, [
 			break
 		}
 		if err != nil {
-			problems = append(problems, yamlProblem(file, err))
+			problems = append(problems, yamlProblem(file, err, b))
 			break
 		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
@@ -293,24 +292,11 @@ func (c *catalog) parseFile(file string, b []byte, builtin bool) ([]parsedDoc, [
 	return out, problems
 }
 
-// yamlProblem turns a YAML syntax error ("yaml: line 3: did not find expected key") into
-// a problem on that line. yaml.v3 numbers the lines of its parser's errors ("did not find
-// expected ...") from 0 and those of its scanner's from 1; the parser's are shifted to
-// count from 1 as well.
-func yamlProblem(file string, err error) Problem {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	p := Problem{File: file, Msg: "not valid YAML: " + msg}
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, text, ok := strings.Cut(rest, ": "); ok {
-			if n, err := strconv.Atoi(num); err == nil {
-				if strings.HasPrefix(text, "did not find expected") {
-					n++
-				}
-				p.Line, p.Msg = n, "not valid YAML: "+text
-			}
-		}
-	}
-	return p
+// yamlProblem turns a YAML syntax error of the file b into a problem on its line (see
+// problems.YAML).
+func yamlProblem(file string, err error, b []byte) Problem {
+	line, text := problems.YAML(err.Error(), b)
+	return Problem{File: file, Line: line, Msg: "not valid YAML: " + text}
 }
 
 // documentText returns the lines of the document whose content starts on line start

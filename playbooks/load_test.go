@@ -316,7 +316,7 @@ func TestAllProblemsOfAllFilesAtOnce(t *testing.T) {
 		`team/a.yaml:30: spec.risk: "lowest" is not a risk: want low, medium or high`,
 		`team/a.yaml:36: metadata.name: "team-fw" is already defined at team/a.yaml:4: playbook names must be unique`,
 		`team/b.yml:4: metadata.name: "second" is already defined at team/a.yaml:16: playbook names must be unique`,
-		`team/c.yaml:2: not valid YAML: did not find expected node content`,
+		`team/c.yaml:1: not valid YAML: did not find expected node content`, // the unclosed [, not the empty line after it
 	}
 	if got := problemsOf(t, err); !slices.Equal(got, want) {
 		t.Errorf("problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))

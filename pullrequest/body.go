@@ -158,10 +158,9 @@ func withMarker(body string, m Marker) string {
 	}
 	b := strings.TrimRight(strings.Join(kept, "\n"), "\n")
 	if len(b) > maxBodyBytes {
-		cut := maxBodyBytes
-		for cut > 0 && !utf8.RuneStart(b[cut]) {
-			cut--
-		}
+		// Cut after a whole line: a line cut short could leave a code span open, and
+		// GitHub would render the rest of the cloud value after its backticks as Markdown.
+		cut := max(strings.LastIndexByte(b[:maxBodyBytes+1], '\n'), 0)
 		b = b[:cut] + "\n\n_(truncated)_"
 	}
 	return b + "\n\n" + RenderMarker(m) + "\n"
@@ -207,11 +206,14 @@ type BodyData struct {
 // to roll back, a reviewer checklist, and the hidden marker.
 func RenderBody(d BodyData) string {
 	var b strings.Builder
-	title := d.Title
-	if strings.TrimSpace(title) == "" {
+	title := oneLine(d.Title)
+	if title == "" {
 		title = "Zero-trust drift"
 	}
-	fmt.Fprintf(&b, "### zerodrift: %s\n\n", prose(oneLine(title)))
+	if utf8.RuneCountInString(title) > maxValueRunes {
+		title = string([]rune(title)[:maxValueRunes]) + "…"
+	}
+	fmt.Fprintf(&b, "### zerodrift: %s\n\n", prose(title))
 	b.WriteString("zerodrift found zero-trust drift on a resource that this repository declares, and proposes the Terraform change in this pull request. ")
 	b.WriteString("Nothing changes in Google Cloud until the change is merged and applied.\n\n")
 
@@ -389,16 +391,16 @@ func oneLine(s string) string {
 
 // prose escapes text so that it renders as the same plain text: "<", ">" and "&" become
 // entities (no HTML, not even in the raw body), every other ASCII punctuation character is
-// backslash-escaped (no emphasis, link, image, heading, list, table or code), "@" is
-// followed by a zero-width space (no mention), invisible characters are spelled out, and
-// each line stands alone.
+// backslash-escaped (no emphasis, link, image, heading, list, table or code), a zero-width
+// space follows "@" (no mention) and whatever else would start a link (see linkStart),
+// invisible characters are spelled out, and each line stands alone.
 func prose(s string) string {
 	lines := strings.Split(strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\r\n", "\n"), "\n")
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
-		l = strings.TrimSpace(l)
+		rs := []rune(strings.TrimSpace(l))
 		var b strings.Builder
-		for _, r := range l {
+		for i, r := range rs {
 			switch {
 			case r == '@':
 				b.WriteString("@&#8203;")
@@ -416,8 +418,33 @@ func prose(s string) string {
 			default:
 				b.WriteRune(r)
 			}
+			if linkStart(rs, i) {
+				b.WriteString("&#8203;")
+			}
 		}
 		out = append(out, b.String())
 	}
 	return strings.Join(out, "  \n")
+}
+
+// linkStart reports whether rs[i] ends what GitHub would turn into a link with what
+// follows: "#" or "GH-" before a digit (an issue reference, which is also what a closing
+// keyword such as "fixes #1" needs), ":" before "/" (a URL) and "www" before ".".
+func linkStart(rs []rune, i int) bool {
+	var next rune
+	if i+1 < len(rs) {
+		next = rs[i+1]
+	}
+	folded := func(from int, s string) bool { return from >= 0 && strings.EqualFold(string(rs[from:i]), s) }
+	switch rs[i] {
+	case '#':
+		return next >= '0' && next <= '9'
+	case '-':
+		return next >= '0' && next <= '9' && folded(i-2, "gh")
+	case ':':
+		return next == '/'
+	case 'w', 'W':
+		return next == '.' && folded(i-2, "ww")
+	}
+	return false
 }

@@ -58,7 +58,7 @@ func writeRunTable(w io.Writer, r *engine.Result, opts Options) error {
 		if opts.Color {
 			action = actionColor[d.Action] + fmt.Sprintf("%-13s", action) + colorReset
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", action, d.Rule, shortResource(d.Resource), d.Finding, oneLine(d.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", action, oneLine(d.Rule), oneLine(shortResource(d.Resource)), oneLine(d.Finding), oneLine(d.Reason))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -82,7 +82,7 @@ func writeRunTable(w io.Writer, r *engine.Result, opts Options) error {
 	var commands []string
 	for _, d := range r.Decisions {
 		if d.Action == engine.ActionReport && d.Command != "" {
-			commands = append(commands, "  "+d.Command)
+			commands = append(commands, "  "+oneLine(d.Command))
 		}
 	}
 	if len(commands) > 0 {

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/zerodrift/zerodrift/rules"
 	"github.com/zerodrift/zerodrift/scan"
@@ -41,7 +43,7 @@ func writeTable(w io.Writer, r *scan.Report, opts Options) error {
 	}
 	sort.Strings(order)
 	for _, p := range order {
-		fmt.Fprintf(bw, "%s\n", p)
+		fmt.Fprintf(bw, "%s\n", oneLine(p))
 		tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  SEVERITY\tRULE\tCATEGORY\tRESOURCE\tFINDING\tDETAIL")
 		for _, f := range groups[p] {
@@ -50,7 +52,8 @@ func writeTable(w io.Writer, r *scan.Report, opts Options) error {
 				// The colour codes are zero-width on screen but not to tabwriter: pad first.
 				sev = severityColor[f.Severity] + fmt.Sprintf("%-8s", sev) + colorReset
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", sev, f.Rule, f.Category, shortResource(f.Resource), f.ID, oneLine(detail(f)))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", sev, oneLine(f.Rule), oneLine(f.Category), oneLine(shortResource(f.Resource)),
+				oneLine(f.ID), oneLine(detail(f)))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -60,7 +63,7 @@ func writeTable(w io.Writer, r *scan.Report, opts Options) error {
 	if len(r.Skipped) > 0 {
 		fmt.Fprintf(bw, "Skipped (%d)\n", len(r.Skipped))
 		for _, s := range r.Skipped {
-			fmt.Fprintf(bw, "  %s  %s: %s\n", s.Rule, shortResource(s.Resource), oneLine(s.Reason))
+			fmt.Fprintf(bw, "  %s  %s: %s\n", oneLine(s.Rule), oneLine(shortResource(s.Resource)), oneLine(s.Reason))
 		}
 		fmt.Fprintln(bw)
 	}
@@ -82,7 +85,7 @@ func writeTable(w io.Writer, r *scan.Report, opts Options) error {
 		breakdown = " (" + strings.Join(sevs, ", ") + ")"
 	}
 	fmt.Fprintf(bw, "%d findings%s in %d assets from %s; %d skipped, %d could not be read. CIS benchmark %s.\n",
-		r.Summary.Findings, breakdown, r.Summary.Assets, r.Summary.Source, r.Summary.Skipped, r.Summary.Errors, r.Summary.CISBenchmark)
+		r.Summary.Findings, breakdown, r.Summary.Assets, oneLine(r.Summary.Source), r.Summary.Skipped, r.Summary.Errors, oneLine(r.Summary.CISBenchmark))
 	return bw.Flush()
 }
 
@@ -115,7 +118,11 @@ func detail(f rules.Finding) string {
 	}
 	s := strings.Join(parts, " ")
 	if len(s) > 120 {
-		s = s[:117] + "..."
+		cut := 117
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
 	}
 	return s
 }
@@ -134,11 +141,13 @@ func compact(v any) string {
 	return string(b)
 }
 
-// oneLine keeps cloud-supplied text from breaking the table (or a terminal) with control
-// characters.
+// oneLine keeps cloud-supplied text from breaking the table, or taking over the terminal:
+// control characters (C0, DEL and C1, whose CSI starts escape sequences as ESC [ does),
+// format characters (bidirectional overrides, zero-width characters) and line and
+// paragraph separators become spaces, and invalid UTF-8 becomes U+FFFD.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return ' '
 		}
 		return r

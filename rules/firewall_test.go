@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -446,8 +447,18 @@ var fuzzSeeds = []string{
 	`{"sourceRanges":["0.0.0.0/0"],"allowed":[{"IPProtocol":"tcp","ports":["65535","0-0"," 7 - 9 "]}]}`,
 	`{"allowed":[{}]}`,
 	`[]`,
+	`{"name":"web","sourceRanges":["0.0.0.0/0"],"allowed":[{"IPProtocol":"tcp","ports":["3306","80","137"]}]}`,
+	`{"name":"off","disabled":true,"sourceRanges":["0.0.0.0/0"],"allowed":[{"IPProtocol":"all"}]}`,
+	`{"name":"jump","sourceServiceAccounts":["jump@p1.iam.gserviceaccount.com"],"allowed":[{"IPProtocol":"tcp","ports":["22"]}]}`,
+	`{"name":"bastion","sourceTags":["bastion"],"sourceRanges":["::/1","8000::/1"],"allowed":[{"IPProtocol":"udp","ports":["3389","5432"]}]}`,
+	`{"name":"k8s-fw-x","direction":"sideways","sourceRanges":["10.0.0.0/8"],"allowed":[{"IPProtocol":"tcp","ports":["x"]}]}`,
+	`{"name":"k8s-0-http-hc","direction":" ingress ","sourceRanges":["0.0.0.0/0"],"allowed":[{"IPProtocol":"TCP","ports":["80","1-70000"]}]}`,
 }
 
+// FuzzFirewallEvaluate: the rule reaches the verdict of the references on any firewall
+// resource: it fails exactly on an unknown direction or a bad allowed entry, naming the
+// asset; it reports (or skips, for a managed name) exactly the rules whose sources take in
+// the internet, with their world ranges, all-ports flag, categories and severity.
 func FuzzFirewallEvaluate(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s, true)
@@ -459,23 +470,53 @@ func FuzzFirewallEvaluate(f *testing.F) {
 		a := firewallAsset("fuzz", data)
 		var out Results
 		err := r.Evaluate(env, a, &out)
+		fw, decodeErr := a.Firewall()
+		var want firewallVerdict
+		switch {
+		case errors.Is(decodeErr, inventory.ErrNoResource):
+		case decodeErr != nil:
+			want.bad = true
+		default:
+			want = firewallVerdictReference(fw)
+		}
+		if want.bad != (err != nil) {
+			t.Fatalf("Evaluate(%s): error %v, want one: %v", data, err, want.bad)
+		}
 		if err != nil {
-			if len(out.Findings)+len(out.Skipped) != 0 {
-				t.Fatalf("error %v with results %+v", err, out)
+			if len(out.Findings)+len(out.Skipped) != 0 || !strings.Contains(err.Error(), a.Name) {
+				t.Fatalf("error %v (not naming %s) with results %+v", err, a.Name, out)
 			}
 			return
 		}
-		if n := len(out.Findings) + len(out.Skipped); n > 1 {
-			t.Fatalf("%d results for one firewall rule", n)
+		if n := len(out.Findings) + len(out.Skipped); n != 0 && !want.open || n != 1 && want.open {
+			t.Fatalf("Evaluate(%s): %d results, want open %v", data, n, want.open)
+		}
+		if len(out.Skipped) > 0 {
+			if _, managed := ManagedFirewallPattern(cmp.Or(fw.Name, a.ShortName())); !managed || !skipManaged {
+				t.Fatalf("skipped %+v", out.Skipped)
+			}
 		}
 		for _, fd := range out.Findings {
-			world, _ := fd.Evidence["worldRanges"].([]string)
-			cats, _ := fd.Evidence["categories"].([]string)
-			if len(world) == 0 || len(cats) == 0 || fd.Severity < SeverityLow || fd.ID == "" {
-				t.Fatalf("incomplete finding %+v", fd)
+			categories, severity := want.categories, SeverityLow
+			for _, c := range PortCategories() {
+				if slices.Contains(categories, c.Name) {
+					severity = max(severity, c.Severity)
+				}
 			}
-			if _, err := json.Marshal(fd); err != nil {
-				t.Fatalf("finding does not marshal: %v", err)
+			switch {
+			case want.allPortsOpen:
+				categories, severity = []string{"OPEN_FIREWALL"}, SeverityCritical
+			case len(categories) == 0:
+				categories = []string{"OPEN_FIREWALL"}
+			}
+			got := fwWant{world: fd.Evidence["worldRanges"].([]string), implied: fd.Evidence["impliedSource"].(bool),
+				allPorts: fd.Evidence["allPortsOpen"].(bool), categories: fd.Evidence["categories"].([]string), severity: fd.Severity}
+			if !slices.Equal(got.world, want.world) || got.implied != want.implied || got.allPorts != want.allPortsOpen ||
+				!slices.Equal(got.categories, categories) || got.severity != severity || fd.Category != categories[0] {
+				t.Fatalf("Evaluate(%s) = %+v (category %s), want %+v, categories %q, severity %s", data, got, fd.Category, want, categories, severity)
+			}
+			if _, err := json.Marshal(fd); err != nil || fd.ID == "" {
+				t.Fatalf("finding %+v: ID %q, marshal: %v", fd, fd.ID, err)
 			}
 		}
 	})
