@@ -18,6 +18,8 @@ import (
 
 	"github.com/zerodrift/zerodrift/config"
 	"github.com/zerodrift/zerodrift/iac"
+	"github.com/zerodrift/zerodrift/internal/failpoint"
+	"github.com/zerodrift/zerodrift/internal/process"
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/ledger"
 	"github.com/zerodrift/zerodrift/playbooks"
@@ -120,12 +122,18 @@ type Deps struct {
 	Log       *zap.Logger
 	Now       func() time.Time
 	Version   string
+	// Failpoints kill the process at the steps of a live change (tests only); nil: none.
+	Failpoints *failpoint.Set
+	// Process identifies this process in the locks it holds, so that a later run can prove
+	// a holder that crashed dead and take its locks over; zero means process.Self().
+	Process process.ID
 }
 
 // Engine runs cycles.
 type Engine struct {
 	d      Deps
 	byRule map[string]rules.Rule
+	self   process.ID
 }
 
 // New builds an engine.
@@ -140,7 +148,11 @@ func New(d Deps) *Engine {
 	for _, r := range d.Rules {
 		byRule[r.Meta().ID] = r
 	}
-	return &Engine{d: d, byRule: byRule}
+	self := d.Process
+	if self.IsZero() {
+		self = process.Self()
+	}
+	return &Engine{d: d, byRule: byRule, self: self}
 }
 
 // RunOptions are the per-run switches of `zerodrift run`.
@@ -339,7 +351,7 @@ func (e *Engine) decide(ctx context.Context, log *zap.Logger, f *rules.Finding, 
 		d.Action, d.Reason = ActionExempt, v
 		return d
 	}
-	if e.routeIaC(ctx, st, f, mode, &d) {
+	if e.routeIaC(ctx, log, runID, st, f, mode, &d) {
 		e.containCritical(ctx, log, f, mode, maxChanges, sum, runID, &d)
 		return d
 	}
@@ -463,17 +475,19 @@ type outcome struct {
 
 // execute carries out a fix within the rails: lock the resource, re-read it from its own
 // API and re-judge it (CAI data can be minutes old), plan, record the intent, apply,
-// record, verify by re-reading and re-judging, record.
+// record, verify by re-reading and re-judging, record. A crash at any step leaves a record
+// (or only the lock) that the next run reconciles.
 func (e *Engine) execute(ctx context.Context, log *zap.Logger, runID string, f *rules.Finding, fix Fix) outcome {
-	owner := runID
-	if err := e.d.Ledger.Lock(ctx, f.Resource, owner, 10*time.Minute, e.d.Now().UTC()); err != nil {
+	// A lock a crashed run left is taken over, and the change it may have left in flight
+	// settled first, so that one finding never ends with two changes done.
+	if _, err := e.lock(ctx, log, f.Resource, runID); err != nil {
 		return outcome{action: ActionRefused, reason: fmt.Sprintf("could not lock the resource: %v", err)}
 	}
-	defer func() {
-		if err := e.d.Ledger.Unlock(context.WithoutCancel(ctx), f.Resource, owner); err != nil {
-			log.Warn("releasing a resource lock", zap.String("resource", f.Resource), zap.Error(err))
-		}
-	}()
+	defer e.unlock(ctx, log, f.Resource, runID)
+	e.d.Failpoints.Hit(failpoint.ChangeAfterLock)
+	if err := e.settle(ctx, log, runID, f.Resource); err != nil {
+		return outcome{action: ActionRefused, reason: err.Error()}
+	}
 	var last outcome
 	for _, step := range fix.Steps {
 		last = e.executeStep(ctx, log, runID, f, fix.Playbook, fix.Effect, step)
@@ -528,24 +542,29 @@ func (e *Engine) executeStep(ctx context.Context, log *zap.Logger, runID string,
 	if err := e.d.Ledger.PlanChange(ctx, change); err != nil {
 		return outcome{action: ActionRefused, reason: fmt.Sprintf("recording the intent to change (nothing was changed): %v", err)}
 	}
+	e.d.Failpoints.Hit(failpoint.ChangeAfterPlan)
 	log = log.With(zap.String("changeId", change.ID))
 	log.Info("applying", zap.String("plan", plan.Summary))
 	detail, err := act.Apply(ctx, snap, plan)
+	e.d.Failpoints.Hit(failpoint.ChangeAfterApply)
 	if err != nil {
 		e.setStatus(ctx, log, change.ID, ledger.StatusFailed, err.Error())
 		return outcome{action: ActionRefused, reason: fmt.Sprintf("applying the change failed: %v", err), changeID: change.ID,
 			status: ledger.StatusFailed, plan: plan}
 	}
 	e.setStatus(ctx, log, change.ID, ledger.StatusApplied, detail)
+	e.d.Failpoints.Hit(failpoint.ChangeAfterApplied)
 	// From here the resource has changed: it counts against maxChanges whatever follows.
 	out := outcome{action: ActionFix, changeID: change.ID, plan: plan, changed: true}
 	if err := e.verify(ctx, f, act, effect, req); err != nil {
 		e.setStatus(ctx, log, change.ID, ledger.StatusFailed, "verification: "+err.Error())
+		e.d.Failpoints.Hit(failpoint.ChangeAfterVerify)
 		out.status = ledger.StatusFailed
 		out.reason = fmt.Sprintf("applied %s, but verification failed: %v (roll back with: zerodrift rollback %s --apply)", plan.Summary, err, change.ID)
 		return out
 	}
 	e.setStatus(ctx, log, change.ID, ledger.StatusVerified, "re-read: "+verifiedBy(effect))
+	e.d.Failpoints.Hit(failpoint.ChangeAfterVerify)
 	out.status = ledger.StatusVerified
 	out.reason = fmt.Sprintf("fixed by playbook %s: %s; verified", playbook, plan.Summary)
 	return out
@@ -616,8 +635,9 @@ func (e *Engine) verify(ctx context.Context, f *rules.Finding, act remediators.A
 }
 
 // reconcile finishes changes an earlier run left in flight (it crashed between recording
-// its intent and recording the outcome): a change whose effect is visible is recorded as
-// done; one that never reached the API is recorded as failed, and this run redoes it.
+// its intent and recording the outcome): a change whose effect holds on the live resource is
+// recorded as done; one that never reached the API, or whose effect does not hold, is
+// recorded as failed, and this run redoes it when the finding is still there.
 func (e *Engine) reconcile(ctx context.Context, log *zap.Logger, runID string) error {
 	pending, err := e.d.Ledger.Changes(ctx, ledger.ChangeFilter{Statuses: []ledger.ChangeStatus{ledger.StatusPlanned, ledger.StatusApplied}})
 	if err != nil {
@@ -631,40 +651,64 @@ func (e *Engine) reconcile(ctx context.Context, log *zap.Logger, runID string) e
 			continue
 		}
 		// A change still in flight elsewhere (an on-call playbook run, another replica)
-		// holds its resource's lock: only a change whose owner is gone is reconciled.
-		if err := e.d.Ledger.Lock(ctx, c.Resource, runID, 10*time.Minute, e.d.Now().UTC()); err != nil {
+		// holds its resource's lock: only a change whose owner is gone (its lock released,
+		// expired, or held by a process proven dead) is reconciled.
+		if _, err := e.lock(ctx, log, c.Resource, runID); err != nil {
 			log.Debug("a change is in flight elsewhere; not reconciling it", zap.Error(err))
 			continue
 		}
-		e.reconcileOne(ctx, log, runID, c, act)
-		if err := e.d.Ledger.Unlock(context.WithoutCancel(ctx), c.Resource, runID); err != nil {
-			log.Warn("releasing a resource lock", zap.Error(err))
+		if err := e.reconcileOne(ctx, log, runID, c, act); err != nil {
+			log.Warn("cannot reconcile a change yet; will retry next run", zap.Error(err))
+		}
+		e.unlock(ctx, log, c.Resource, runID)
+	}
+	return nil
+}
+
+// settle reconciles the changes of a resource that earlier runs left in flight, with the
+// resource's lock held: their runs no longer hold it, so they are over.
+func (e *Engine) settle(ctx context.Context, log *zap.Logger, runID, resource string) error {
+	pending, err := e.d.Ledger.Changes(ctx, ledger.ChangeFilter{Resource: resource,
+		Statuses: []ledger.ChangeStatus{ledger.StatusPlanned, ledger.StatusApplied}})
+	if err != nil {
+		return fmt.Errorf("listing the changes of the resource left in flight: %w", err)
+	}
+	for _, c := range pending {
+		act, ok := e.d.Actions[c.Action]
+		if !ok {
+			return fmt.Errorf("change %s was left in flight by action %s, which this build lacks: reconcile it by hand first", c.ID, c.Action)
+		}
+		if err := e.reconcileOne(ctx, log.With(zap.String("changeId", c.ID)), runID, c, act); err != nil {
+			return fmt.Errorf("change %s was left in flight and cannot be reconciled yet: %w", c.ID, err)
 		}
 	}
 	return nil
 }
 
 // reconcileOne records the outcome of one change an earlier run left in flight.
-func (e *Engine) reconcileOne(ctx context.Context, log *zap.Logger, runID string, c ledger.Change, act remediators.Action) {
-	landed, err := e.landed(ctx, c, act)
+func (e *Engine) reconcileOne(ctx context.Context, log *zap.Logger, runID string, c ledger.Change, act remediators.Action) error {
+	holds, err := e.holds(ctx, c, act)
 	if err != nil {
-		log.Warn("cannot reconcile a change yet; will retry next run", zap.Error(err))
-		return
+		return err
 	}
-	if !landed {
-		// Only a planned change can have not landed; an applied one did.
-		e.setStatus(ctx, log, c.ID, ledger.StatusFailed, "reconciled by "+runID+": interrupted before the change reached the API; redone if still needed")
-		return
+	by := "reconciled by " + runID + ": "
+	switch {
+	case holds && c.Status == ledger.StatusPlanned:
+		e.setStatus(ctx, log, c.ID, ledger.StatusApplied, by+"the change had reached the API")
+		e.setStatus(ctx, log, c.ID, ledger.StatusVerified, by+"the change holds")
+	case holds:
+		e.setStatus(ctx, log, c.ID, ledger.StatusVerified, by+"the change holds")
+	case c.Status == ledger.StatusPlanned:
+		e.setStatus(ctx, log, c.ID, ledger.StatusFailed, by+"interrupted before the change reached the API; redone if still needed")
+	default:
+		e.setStatus(ctx, log, c.ID, ledger.StatusFailed, by+"verification: the change does not hold on re-read; redone if still needed")
 	}
-	if c.Status == ledger.StatusPlanned {
-		e.setStatus(ctx, log, c.ID, ledger.StatusApplied, "reconciled by "+runID+": the change had reached the API")
-	}
-	e.setStatus(ctx, log, c.ID, ledger.StatusVerified, "reconciled by "+runID+": the change holds")
+	return nil
 }
 
-// landed tells whether an in-flight change took effect: the finding it fixed is gone from
-// the live resource.
-func (e *Engine) landed(ctx context.Context, c ledger.Change, act remediators.Action) (bool, error) {
+// holds tells whether an in-flight change's effect is on the live resource: the action
+// has nothing left to do there, or the resource is gone.
+func (e *Engine) holds(ctx context.Context, c ledger.Change, act remediators.Action) (bool, error) {
 	snap, err := act.Snapshot(ctx, c.Resource)
 	if errors.Is(err, remediators.ErrGone) {
 		return true, nil
@@ -676,11 +720,16 @@ func (e *Engine) landed(ctx context.Context, c ledger.Change, act remediators.Ac
 	if err := json.Unmarshal(c.Plan, &plan); err != nil {
 		return false, fmt.Errorf("reading the plan of change %s: %w", c.ID, err)
 	}
-	if _, err := act.Plan(ctx, snap, plan.Request); errors.Is(err, remediators.ErrNothingToDo) {
+	_, err = act.Plan(ctx, snap, plan.Request)
+	var refused *remediators.RefusedError
+	switch {
+	case errors.Is(err, remediators.ErrNothingToDo):
 		return true, nil
+	case err == nil, errors.As(err, &refused):
+		// Something is left to do, or the action would refuse to do it now: either way
+		// the change's effect is not there.
+		return false, nil
+	default:
+		return false, fmt.Errorf("planning change %s again: %w", c.ID, err)
 	}
-	if c.Status == ledger.StatusApplied {
-		return true, nil
-	}
-	return false, nil
 }

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -248,10 +247,11 @@ func (e *Engine) Rollback(ctx context.Context, changeID string, force bool) (*Ro
 		Version: e.d.Version, StartedAt: e.d.Now().UTC(), Status: "running"}); err != nil {
 		return rp, fmt.Errorf("recording the start of run %s: %w", runID, err)
 	}
-	if err := e.d.Ledger.Lock(ctx, c.Resource, runID, 10*time.Minute, e.d.Now().UTC()); err != nil {
+	log := e.d.Log.With(zap.String("runId", runID), zap.String("changeId", c.ID))
+	if _, err := e.lock(ctx, log, c.Resource, runID); err != nil {
 		return rp, e.finish(ctx, runID, fmt.Errorf("locking %s: %w", c.Resource, err))
 	}
-	defer func() { _ = e.d.Ledger.Unlock(context.WithoutCancel(ctx), c.Resource, runID) }()
+	defer e.unlock(ctx, log, c.Resource, runID)
 	if err := act.Restore(ctx, &snap, &plan); err != nil {
 		return rp, e.finish(ctx, runID, fmt.Errorf("restoring %s from change %s: %w", c.Resource, c.ID, err))
 	}

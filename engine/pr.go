@@ -141,7 +141,7 @@ func Declared(ix *iac.Index, fs []rules.Finding) map[string]iac.Match {
 
 // routeIaC decides for a finding on a resource the Terraform may declare. handled is false
 // when the Terraform does not declare it, so the live route applies.
-func (e *Engine) routeIaC(ctx context.Context, st iacState, f *rules.Finding, mode string, d *Decision) (handled bool) {
+func (e *Engine) routeIaC(ctx context.Context, log *zap.Logger, runID string, st iacState, f *rules.Finding, mode string, d *Decision) (handled bool) {
 	if st.err != nil {
 		// Without the Terraform we cannot tell who owns the resource; a live fix could fight
 		// the next terraform apply, so only report.
@@ -193,7 +193,7 @@ func (e *Engine) routeIaC(ctx context.Context, st iacState, f *rules.Finding, mo
 			d.Reason = fmt.Sprintf("declared in Terraform at %s:%d (%s); configure github to open the pull request: %s", m.File, m.Line, m.Address, patch.Summary)
 		}
 	default:
-		e.ensurePR(ctx, st, f, m, fix, patch, d)
+		e.ensurePR(ctx, log, runID, st, f, m, fix, patch, d)
 	}
 	return true
 }
@@ -218,8 +218,20 @@ func (e *Engine) terraformFix(f *rules.Finding) (Fix, bool) {
 	return Fix{}, false
 }
 
-func (e *Engine) ensurePR(ctx context.Context, st iacState, f *rules.Finding, m iac.Match, fix Fix, patch *iac.Patch, d *Decision) {
+// ensurePR opens or updates the finding's pull request under the finding's lock, so that
+// two runs never write one pull request at once. A lock taken over from a run that died
+// makes the proposal a resumption: the dead run may have opened the pull request without
+// finishing it (labels, reviewers).
+func (e *Engine) ensurePR(ctx context.Context, log *zap.Logger, runID string, st iacState, f *rules.Finding, m iac.Match, fix Fix,
+	patch *iac.Patch, d *Decision) {
 	cfg := e.d.Config
+	key := prLockPrefix + f.ID
+	resume, err := e.lock(ctx, log, key, runID)
+	if err != nil {
+		d.Action, d.Reason = ActionReport, fmt.Sprintf("declared in Terraform at %s:%d, but its pull request could not be locked: %v", m.File, m.Line, err)
+		return
+	}
+	defer e.unlock(ctx, log, key, runID)
 	body := pullrequest.RenderBody(pullrequest.BodyData{
 		FindingID: f.ID, Rule: f.Rule, Title: f.Title, Severity: f.Severity.String(), Resource: f.Resource,
 		Project: f.Project, Evidence: f.Evidence, SCCCategory: f.Category, CIS: f.CIS,
@@ -231,7 +243,7 @@ func (e *Engine) ensurePR(ctx context.Context, st iacState, f *rules.Finding, m 
 	})
 	title := fmt.Sprintf("zerodrift: %s (%s %s)", f.Title, f.Rule, f.Resource[strings.LastIndexByte(f.Resource, '/')+1:])
 	out, err := e.d.PRs.Ensure(ctx, pullrequest.Proposal{FindingID: f.ID, Rule: f.Rule, Resource: f.Resource, Project: f.Project,
-		Title: pullrequest.SanitizeTitle(title), Body: body, Files: map[string][]byte{patch.File: patch.After}, BaseSHA: st.baseSHA})
+		Title: pullrequest.SanitizeTitle(title), Body: body, Files: map[string][]byte{patch.File: patch.After}, BaseSHA: st.baseSHA, Resume: resume})
 	if err != nil {
 		d.Action, d.Reason = ActionReport, fmt.Sprintf("declared in Terraform at %s:%d, but the pull request could not be opened: %v", m.File, m.Line, err)
 		return
@@ -247,6 +259,12 @@ func (e *Engine) ensurePR(ctx context.Context, st iacState, f *rules.Finding, m 
 	default:
 		d.Action = ActionPR
 		d.Reason = fmt.Sprintf("pull request #%d %s (%s): %s", out.Number, out.Action, out.Branch, patch.Summary)
+		if resume {
+			d.Reason += "; resumed after a run died writing it"
+			if out.Reason != "" {
+				d.Reason += ": " + out.Reason
+			}
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -135,9 +136,23 @@ var ErrExists = errors.New("already exists")
 // JSON, a non-positive lock TTL.
 var ErrInvalid = errors.New("invalid ledger record")
 
-// ErrLocked is returned by Lock when another owner holds an unexpired lock on the resource,
-// and by Unlock when another owner holds the lock.
+// ErrLocked is returned by Lock when another owner holds an unexpired lock on the resource
+// (as a *LockedError), and by Unlock when another owner holds the lock.
 var ErrLocked = errors.New("resource is locked by another owner")
+
+// LockedError is the error Lock returns when another owner holds an unexpired lock: who
+// holds it, and until when. It matches ErrLocked with errors.Is.
+type LockedError struct {
+	Holder string
+	Until  time.Time
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("held by %q until %s: %v", e.Holder, e.Until.Format(time.RFC3339Nano), ErrLocked)
+}
+
+// Unwrap makes errors.Is(err, ErrLocked) hold.
+func (e *LockedError) Unwrap() error { return ErrLocked }
 
 // ErrBadTransition is returned when a change's status may not move as asked (for example
 // from verified back to planned).

@@ -503,7 +503,7 @@ func (s *sqlStore) Lock(ctx context.Context, resource, owner string, ttl time.Du
 		if err != nil {
 			return fmt.Errorf("read the lock's holder: %w", err)
 		}
-		return fmt.Errorf("held by %q until %s: %w", holder, goTime(expires).Format(time.RFC3339Nano), ErrLocked)
+		return &LockedError{Holder: holder, Until: goTime(expires)}
 	})
 	if err != nil {
 		return fmt.Errorf("lock %q for %q: %w", resource, owner, err)

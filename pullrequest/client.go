@@ -31,6 +31,8 @@ import (
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 	"go.uber.org/zap"
+
+	"github.com/zerodrift/zerodrift/internal/failpoint"
 )
 
 // Defaults of Config.
@@ -92,6 +94,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock used for CoolOff; time.Now when nil.
 	Now func() time.Time
+	// Failpoints kill the process at the steps of a new or updated pull request (tests
+	// only); nil: none.
+	Failpoints *failpoint.Set
 }
 
 // App is a GitHub App installation's credentials.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,20 +14,77 @@ import (
 	"go.uber.org/zap"
 )
 
-// decorate labels a new pull request and requests its reviewers. Failures become
-// warnings: the pull request is open either way.
+// decoration is what zerodrift puts on a pull request it opens: labels and the reviewers
+// (people and teams) it requests.
+type decoration struct {
+	labels, reviewers, teams []string
+}
+
+func (d decoration) empty() bool {
+	return len(d.labels) == 0 && len(d.reviewers) == 0 && len(d.teams) == 0
+}
+
+// decorate labels a new pull request and requests its reviewers, as configured. Failures
+// become warnings: the pull request is open either way.
 func (c *Client) decorate(ctx context.Context, number int) []string {
+	return c.decorateWith(ctx, number, decoration{labels: c.cfg.Labels, reviewers: c.cfg.Reviewers, teams: c.cfg.TeamReviewers})
+}
+
+// finishDecoration gives an open pull request the configured labels and reviewers it lacks:
+// a run that died right after opening it left them out. out is the outcome so far.
+func (c *Client) finishDecoration(ctx context.Context, pr *github.PullRequest, out Outcome) Outcome {
+	var have []string
+	for _, l := range pr.Labels {
+		have = append(have, l.GetName())
+	}
+	missing := decoration{labels: missingFrom(c.cfg.Labels, have)}
+	have = have[:0]
+	for _, u := range pr.RequestedReviewers {
+		have = append(have, u.GetLogin())
+	}
+	missing.reviewers = missingFrom(c.cfg.Reviewers, have)
+	have = have[:0]
+	for _, t := range pr.RequestedTeams {
+		have = append(have, t.GetSlug())
+	}
+	missing.teams = missingFrom(c.cfg.TeamReviewers, have)
+	if missing.empty() {
+		return out
+	}
+	out.Warnings = append(out.Warnings, c.decorateWith(ctx, pr.GetNumber(), missing)...)
+	why := "a run that died after opening it had not labelled it or requested its reviewers: done now"
+	if out.Reason == "" {
+		out.Reason = why
+	} else {
+		out.Reason += "; " + why
+	}
+	return out
+}
+
+// missingFrom returns the items of want that have lacks, ignoring case.
+func missingFrom(want, have []string) []string {
+	var out []string
+	for _, w := range want {
+		if !slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, w) }) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// decorateWith labels a pull request and requests reviewers. Failures become warnings.
+func (c *Client) decorateWith(ctx context.Context, number int, d decoration) []string {
 	var warnings []string
-	if len(c.cfg.Labels) > 0 {
+	if len(d.labels) > 0 {
 		if err := c.ensureLabels(ctx); err != nil {
 			warnings = append(warnings, "creating labels: "+c.scrub(err).Error())
 		}
-		if err := c.addLabels(ctx, number); err != nil {
+		if err := c.addLabels(ctx, number, d.labels); err != nil {
 			warnings = append(warnings, "labelling: "+c.scrub(err).Error())
 		}
 	}
-	if len(c.cfg.Reviewers) > 0 || len(c.cfg.TeamReviewers) > 0 {
-		req := github.ReviewersRequest{Reviewers: c.cfg.Reviewers, TeamReviewers: c.cfg.TeamReviewers}
+	if len(d.reviewers) > 0 || len(d.teams) > 0 {
+		req := github.ReviewersRequest{Reviewers: d.reviewers, TeamReviewers: d.teams}
 		err := c.call(ctx, "request reviewers", true, func(ctx context.Context) (*github.Response, error) {
 			_, resp, err := c.gh.PullRequests.RequestReviewers(ctx, c.owner, c.repo, number, req)
 			return resp, err
@@ -92,12 +150,12 @@ func alreadyExists(err error) bool {
 
 // addLabels labels a pull request, retrying briefly on the 404 or 422 GitHub may answer
 // right after the pull request was created.
-func (c *Client) addLabels(ctx context.Context, number int) error {
+func (c *Client) addLabels(ctx context.Context, number int, labels []string) error {
 	wait := 250 * time.Millisecond
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = c.call(ctx, "add labels", true, func(ctx context.Context) (*github.Response, error) {
-			_, resp, err := c.gh.Issues.AddLabelsToIssue(ctx, c.owner, c.repo, number, c.cfg.Labels)
+			_, resp, err := c.gh.Issues.AddLabelsToIssue(ctx, c.owner, c.repo, number, labels)
 			return resp, err
 		})
 		if s := statusOf(err); s != http.StatusNotFound && s != http.StatusUnprocessableEntity || attempt == labelAttempts {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-github/v60/github"
 	"go.uber.org/zap"
+
+	"github.com/zerodrift/zerodrift/internal/failpoint"
 )
 
 // Action is what Ensure or CloseObsolete did about a finding.
@@ -26,7 +28,8 @@ const (
 	// ActionUpdated: the fix was regenerated on the current base (the base branch moved or
 	// the patch changed), the branch force-moved and the body updated.
 	ActionUpdated Action = "updated"
-	// ActionUnchanged: nothing to do; no write was made.
+	// ActionUnchanged: nothing to do; no write was made (but for the labels and reviewers
+	// that a resumed proposal finds missing: see Proposal.Resume).
 	ActionUnchanged Action = "unchanged"
 	// ActionCommented: the fix needed regenerating but people pushed to the branch, so
 	// zerodrift commented instead of overwriting their work.
@@ -73,6 +76,10 @@ type Proposal struct {
 	// the base branch has moved since, Ensure checks that none of Files changed on the
 	// base in between, else it answers ActionStale instead of overwriting them.
 	BaseSHA string
+	// Resume says that a run died while it was proposing this fix: it may have opened the
+	// pull request and died before labelling it and requesting its reviewers, which Ensure
+	// then does (only what is missing) on the open pull request it finds.
+	Resume bool
 }
 
 // Outcome is what happened to one finding's pull request.
@@ -234,6 +241,7 @@ func (c *Client) ensure(ctx context.Context, st *ensureState, retried bool) (Out
 		out.Reason = fmt.Sprintf("pull request #%d on branch %s carries no zerodrift marker for this finding", pr.GetNumber(), st.branch)
 		return out, nil
 	}
+
 	switch {
 	case pr.MergedAt != nil || pr.GetMerged():
 		if c.coolOffOver(pr.GetMergedAt().Time) {
@@ -248,7 +256,11 @@ func (c *Client) ensure(ctx context.Context, st *ensureState, retried bool) (Out
 		out.Action = ActionDeclined
 		return out, nil
 	}
-	return c.refresh(ctx, st, pr, m, retried)
+	out, err = c.refresh(ctx, st, pr, m, retried)
+	if err != nil || !st.p.Resume || out.Action == ActionConflict {
+		return out, err
+	}
+	return c.finishDecoration(ctx, pr, out), nil
 }
 
 func (c *Client) coolOffOver(at time.Time) bool {
@@ -339,6 +351,7 @@ func (c *Client) openNew(ctx context.Context, st *ensureState, retried bool) (ou
 	if err != nil {
 		return Outcome{}, err
 	}
+	c.cfg.Failpoints.Hit(failpoint.PRAfterCommit)
 	if existing == "" {
 		err = c.createRef(ctx, st.branch, sha)
 		if statusOf(err) == http.StatusUnprocessableEntity && errorMentions(err, "already exists") && !retried {
@@ -351,6 +364,7 @@ func (c *Client) openNew(ctx context.Context, st *ensureState, retried bool) (ou
 	if err != nil {
 		return Outcome{}, err
 	}
+	c.cfg.Failpoints.Hit(failpoint.PRAfterPush)
 	pr, err := c.createPR(ctx, st)
 	if err != nil {
 		if statusOf(err) == http.StatusUnprocessableEntity && errorMentions(err, "A pull request already exists") && !retried {
@@ -361,6 +375,7 @@ func (c *Client) openNew(ctx context.Context, st *ensureState, retried bool) (ou
 		return Outcome{}, err
 	}
 	opened = true
+	c.cfg.Failpoints.Hit(failpoint.PRAfterCreate)
 	out = Outcome{Action: ActionOpened, Number: pr.GetNumber(), URL: pr.GetHTMLURL(), HeadSHA: sha}
 	out.Warnings = append(out.Warnings, c.decorate(ctx, pr.GetNumber())...)
 	return out, nil
@@ -533,6 +548,7 @@ func (c *Client) regenerate(ctx context.Context, st *ensureState, pr *github.Pul
 	if err != nil {
 		return out, err
 	}
+	c.cfg.Failpoints.Hit(failpoint.PRUpdateAfterCommit)
 	// Narrow the window in which a person's push could be overwritten: the branch must
 	// still be where it was read.
 	cur, err := c.branchHeadIfAny(ctx, st.branch)
@@ -549,6 +565,7 @@ func (c *Client) regenerate(ctx context.Context, st *ensureState, pr *github.Pul
 	if err := c.updateRef(ctx, st.branch, sha); err != nil {
 		return out, err
 	}
+	c.cfg.Failpoints.Hit(failpoint.PRUpdateAfterPush)
 	edit := &github.PullRequest{Body: github.String(withMarker(st.p.Body, Marker{Finding: st.p.FindingID, Patch: st.hash, Project: st.p.Project}))}
 	if t := SanitizeTitle(st.p.Title); t != pr.GetTitle() {
 		edit.Title = github.String(t)

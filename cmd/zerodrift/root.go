@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
+
+	"github.com/zerodrift/zerodrift/internal/failpoint"
 )
 
 // Exit codes: the contract scripts and CI rely on.
@@ -41,11 +43,14 @@ type globals struct {
 	logLevel   string
 	logFormat  string
 	now        string
+	// failpoints kill the process at the steps of a change or pull request (tests only).
+	failpoints *failpoint.Set
 }
 
-// run builds the command tree and runs it, returning the process exit code.
-func run(ctx context.Context, args []string, s streams) int {
-	g := &globals{}
+// run builds the command tree and runs it, returning the process exit code. fps are the
+// failpoints enabled (nil: none).
+func run(ctx context.Context, args []string, s streams, fps *failpoint.Set) int {
+	g := &globals{failpoints: fps}
 	root := newRootCmd(g, s)
 	root.SetArgs(args)
 	root.SetIn(s.in)

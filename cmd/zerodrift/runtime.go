@@ -177,7 +177,8 @@ func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (
 		clock = func() time.Time { return now }
 	}
 	deps := engine.Deps{Config: cfg, Rules: cfg.Rules(), Env: env, Playbooks: r.playbooks,
-		Actions: r.actions, Defaults: playbooks.ConfigDefaults(env), Ledger: r.ledger, Log: log, Now: clock, Version: version}
+		Actions: r.actions, Defaults: playbooks.ConfigDefaults(env), Ledger: r.ledger, Log: log, Now: clock, Version: version,
+		Failpoints: g.failpoints.WithLogger(log)}
 	if !o.routeIaC {
 		r.engine = engine.New(deps)
 		return r, nil
@@ -188,6 +189,7 @@ func (g *globals) newRuntime(ctx context.Context, s streams, o runtimeOptions) (
 		if o.github != nil {
 			prCfg.HTTPClient = &http.Client{Transport: o.github}
 		}
+		prCfg.Failpoints = g.failpoints.WithLogger(log)
 		prs, err := pullrequest.New(ctx, prCfg, log.Named("github"))
 		if err != nil {
 			return nil, fmt.Errorf("connecting to the IaC repository %s: %w", prCfg.Repository, err)
