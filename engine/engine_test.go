@@ -83,9 +83,12 @@ func newFixtureWith(t *testing.T, sc *sandbox.Scenario, configYAML string, prs b
 // fixtureOptions are what some tests need beyond newFixtureWith.
 type fixtureOptions struct {
 	prs      bool
-	sandbox  []sandbox.Option     // the sandbox's options (faults, permissions, clock)
-	log      *zap.Logger          // the engine's logger; zaptest's when nil
-	settings remediators.Settings // the live actions' waits; short ones when zero
+	sandbox  []sandbox.Option           // the sandbox's options (faults, permissions, clock)
+	log      *zap.Logger                // the engine's logger; zaptest's when nil
+	settings remediators.Settings       // the live actions' waits; short ones when zero
+	retry    inventory.RetryPolicy      // the live source's retries; its defaults when zero
+	wrap     inventory.TransportWrapper // wraps the live actions' HTTP transports, when set
+	github   *http.Client               // the pull-request client's HTTP client; its default when nil
 }
 
 func newFixtureOpts(t *testing.T, sc *sandbox.Scenario, configYAML string, o fixtureOptions) *fixture {
@@ -123,7 +126,10 @@ func newFixtureOpts(t *testing.T, sc *sandbox.Scenario, configYAML string, o fix
 	if settings == (remediators.Settings{}) {
 		settings = remediators.Settings{PollInterval: 5 * time.Millisecond, ConflictBackoff: 5 * time.Millisecond}
 	}
-	reg, err := registry.New(ctx, remediators.Config{Endpoint: url, Settings: settings}, cfg.GCP.Identity, log)
+	if settings.Retry == (inventory.RetryPolicy{}) {
+		settings.Retry = o.retry // the live actions' reads retry as the live source's do
+	}
+	reg, err := registry.New(ctx, remediators.Config{Endpoint: url, Settings: settings, WrapTransport: o.wrap}, cfg.GCP.Identity, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +145,7 @@ func newFixtureOpts(t *testing.T, sc *sandbox.Scenario, configYAML string, o fix
 	if err != nil {
 		t.Fatal(err)
 	}
-	live, err := inventory.NewLive(ctx, inventory.LiveConfig{Endpoint: url}, log)
+	live, err := inventory.NewLive(ctx, inventory.LiveConfig{Endpoint: url, Retry: o.retry}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +155,7 @@ func newFixtureOpts(t *testing.T, sc *sandbox.Scenario, configYAML string, o fix
 	if o.prs {
 		client, err := pullrequest.New(ctx, pullrequest.Config{Repository: sandbox.DefaultGitHubRepository, APIURL: url,
 			Token: sandbox.DefaultGitHubToken, WriteInterval: -1, MaxPRsPerRun: 10, Labels: cfg.GitHub.Labels,
-			Now: func() time.Time { return now }}, log)
+			HTTPClient: o.github, Now: func() time.Time { return now }}, log)
 		if err != nil {
 			t.Fatal(err)
 		}

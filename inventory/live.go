@@ -257,13 +257,13 @@ func NewLive(ctx context.Context, cfg LiveConfig, log *zap.Logger) (*Live, error
 		l.projects.Close, l.folders.Close, l.orgs.Close}
 	// One retry policy for every call: the clients' own retries (resource manager retries
 	// 503s, with a 60s timeout) would multiply the attempts and hide them from the limiter.
-	l.firewalls.CallOptions = &compute.FirewallsCallOptions{}
-	l.networks.CallOptions = &compute.NetworksCallOptions{}
-	l.subnetworks.CallOptions = &compute.SubnetworksCallOptions{}
-	l.instances.CallOptions = &compute.InstancesCallOptions{}
-	l.projects.CallOptions = &resourcemanager.ProjectsCallOptions{}
-	l.folders.CallOptions = &resourcemanager.FoldersCallOptions{}
-	l.orgs.CallOptions = &resourcemanager.OrganizationsCallOptions{}
+	*l.firewalls.CallOptions = compute.FirewallsCallOptions{}
+	*l.networks.CallOptions = compute.NetworksCallOptions{}
+	*l.subnetworks.CallOptions = compute.SubnetworksCallOptions{}
+	*l.instances.CallOptions = compute.InstancesCallOptions{}
+	*l.projects.CallOptions = resourcemanager.ProjectsCallOptions{}
+	*l.folders.CallOptions = resourcemanager.FoldersCallOptions{}
+	*l.orgs.CallOptions = resourcemanager.OrganizationsCallOptions{}
 	return l, nil
 }
 

@@ -139,6 +139,30 @@ type policyTransport struct {
 	jitter  func(int64) int64
 }
 
+// RetryReads returns a TransportWrapper that retries a service's reads (GET and HEAD) as
+// retry says, each attempt bounded by retry.AttemptTimeout, and sends every other request
+// once, as it is: whether a write whose answer was lost took effect is for its caller to
+// find out, not for a transport to guess. The live actions' clients use it instead of the
+// client libraries' own retries, which retry some reads without a bound on attempts.
+func RetryReads(retry RetryPolicy, log *zap.Logger) TransportWrapper {
+	return func(service string, next http.RoundTripper) http.RoundTripper {
+		return &readRetrier{reads: newPolicyTransport(service, next, 0, retry, &serviceCounters{}, log), next: next}
+	}
+}
+
+// readRetrier sends reads through a policyTransport and other requests straight on.
+type readRetrier struct {
+	reads *policyTransport
+	next  http.RoundTripper
+}
+
+func (t *readRetrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		return t.reads.RoundTrip(req)
+	}
+	return t.next.RoundTrip(req)
+}
+
 func newPolicyTransport(service string, next http.RoundTripper, qps float64, retry RetryPolicy, stats *serviceCounters, log *zap.Logger) *policyTransport {
 	t := &policyTransport{service: service, next: next, retry: retry.withDefaults(), stats: stats, log: log, jitter: rand.Int64N}
 	if qps > 0 {

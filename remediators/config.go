@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"google.golang.org/api/option"
 
 	"github.com/zerodrift/zerodrift/inventory"
@@ -29,6 +31,9 @@ type Settings struct {
 	// ConflictBackoff is the first pause before such a retry; it doubles (with jitter) up to
 	// 8 seconds. 500 milliseconds when zero.
 	ConflictBackoff time.Duration
+	// Retry is how the actions' reads are retried on 429, 5xx and timeouts (see
+	// inventory.RetryPolicy; its defaults for zero fields). Writes are sent once.
+	Retry inventory.RetryPolicy
 }
 
 // Defaults of Settings.
@@ -74,8 +79,10 @@ type Config struct {
 	Settings Settings
 }
 
-// Options returns the client options of one service (see inventory.ServiceOptions). The
-// IAM client (discovery-based) gets the final slash it needs on its endpoint.
+// Options returns the client options of one service (see inventory.ServiceOptions), its
+// reads retried as Settings.Retry says (inventory.RetryReads): the clients built from them
+// must drop their own retries. The IAM client (discovery-based) gets the final slash it
+// needs on its endpoint.
 func (c Config) Options(ctx context.Context, service string) ([]option.ClientOption, error) {
 	e := strings.TrimSuffix(c.Endpoints[service], "/")
 	if e == "" {
@@ -84,7 +91,14 @@ func (c Config) Options(ctx context.Context, service string) ([]option.ClientOpt
 	if e != "" && service == inventory.ServiceIAM {
 		e += "/"
 	}
-	return inventory.ServiceOptions(ctx, service, e, c.ClientOptions, c.WrapTransport)
+	retry := inventory.RetryReads(c.Settings.Retry, zap.NewNop())
+	wrap := func(service string, rt http.RoundTripper) http.RoundTripper {
+		if c.WrapTransport != nil {
+			rt = c.WrapTransport(service, rt) // inside the retries: it sees every attempt
+		}
+		return retry(service, rt)
+	}
+	return inventory.ServiceOptions(ctx, service, e, c.ClientOptions, wrap)
 }
 
 // ErrOperationTimeout is wrapped when a long-running operation did not finish within

@@ -1,11 +1,14 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,6 +33,16 @@ type Faults struct {
 	// RetryAfter) whatever ErrorRate says, for a burst of failures that then passes. It counts
 	// down as calls fail; Faults returns what is left of it.
 	FailCalls int
+	// SlowCalls is the number of upcoming matched calls delayed by SlowLatency on top of
+	// Latency, for calls that outlast a client's attempt timeout. With SlowRate set, each
+	// matched call is slowed with that probability, drawn from the seeded generator, until
+	// SlowCalls have been; without it, the next SlowCalls calls are. It counts down.
+	SlowCalls   int
+	SlowRate    float64
+	SlowLatency time.Duration
+	// StartAfter is the number of matched calls answered before FailCalls and SlowCalls
+	// begin, so that a burst lands mid-run rather than on the first calls. It counts down.
+	StartAfter int
 	// EtagConflicts is the number of upcoming matched setIamPolicy calls that first see a
 	// concurrent writer grant ConcurrentWriterRole to ConcurrentWriterMember, so that a call
 	// carrying the etag it read fails with 409 ABORTED. It counts down as conflicts happen.
@@ -50,8 +63,8 @@ type Faults struct {
 	PendingOperationPolls int
 	// Match, when set, limits the faults to the calls for which it returns true; service is
 	// "compute", "cloudresourcemanager", "iam", "cloudasset", "storage" or "github" and
-	// method as in CallCount. It must not call the Server. GitHub calls get ErrorStatus,
-	// RetryAfter and Latency in GitHub's error shape (403 is a secondary rate limit); see
+	// method as in CallCount. It must not call the Server. GitHub calls get the delays, and
+	// ErrorStatus and RetryAfter in GitHub's error shape (403 is a secondary rate limit); see
 	// also InjectGitHubFault.
 	Match func(service, method string) bool
 }
@@ -68,6 +81,12 @@ func (f Faults) validate() error {
 		return fmt.Errorf("faults: retry-after %v is negative", f.RetryAfter)
 	case f.FailCalls < 0:
 		return fmt.Errorf("faults: failed calls %d is negative", f.FailCalls)
+	case f.SlowCalls < 0 || f.SlowLatency < 0:
+		return fmt.Errorf("faults: slow calls %d or slow latency %v is negative", f.SlowCalls, f.SlowLatency)
+	case f.SlowRate < 0 || f.SlowRate > 1:
+		return fmt.Errorf("faults: slow rate %v is not between 0 and 1", f.SlowRate)
+	case f.StartAfter < 0:
+		return fmt.Errorf("faults: start after %d is negative", f.StartAfter)
 	case f.EtagConflicts < 0:
 		return fmt.Errorf("faults: etag conflicts %d is negative", f.EtagConflicts)
 	case f.FailOperations < 0:
@@ -78,14 +97,52 @@ func (f Faults) validate() error {
 	return nil
 }
 
-// faultInjector holds the faults in force and the generator drawing them.
+// Kinds of injected faults, as InjectedFaults counts them.
+const (
+	// FaultError is a call answered with an injected error (FailCalls, ErrorRate) instead
+	// of being served.
+	FaultError = "error"
+	// FaultSlow is a call served after an injected delay (Latency, SlowCalls).
+	FaultSlow = "slow"
+	// FaultTimeout is a call whose client went away during an injected delay: it was never
+	// served.
+	FaultTimeout = "timeout"
+	// FaultEtagConflict is a setIamPolicy call that met the concurrent writer.
+	FaultEtagConflict = "etag-conflict"
+	// FaultOperation is a write answered with a long-running operation that fails.
+	FaultOperation = "failed-operation"
+	// FaultGitHub is a GitHub request answered with an InjectGitHubFault failure instead of
+	// being served.
+	FaultGitHub = "github-error"
+	// FaultLostAnswer is a GitHub request served, and its change made, whose answer was
+	// replaced by an injected failure (GitHubFault.AfterServing).
+	FaultLostAnswer = "lost-answer"
+)
+
+// FaultCount counts the faults of one kind injected into one method.
+type FaultCount struct {
+	// Kind is FaultError, FaultSlow, FaultTimeout, FaultEtagConflict, FaultOperation,
+	// FaultGitHub or FaultLostAnswer.
+	Kind string
+	// Service and Method name the method as CallCount does.
+	Service string
+	Method  string
+	Count   int
+}
+
+type faultKey struct{ kind, service, method string }
+
+// faultInjector holds the faults in force, the generator drawing them and what it injected.
 type faultInjector struct {
-	mu  sync.Mutex
-	f   Faults
-	rng *rand.Rand
+	mu       sync.Mutex
+	f        Faults
+	rng      *rand.Rand
+	injected map[faultKey]int
+	written  map[string]bool // the policies the concurrent writer changed, by full name
 }
 
 // SetFaults replaces the faults in force, from the next call on, and reseeds the generator.
+// What was injected so far stays counted (see InjectedFaults).
 func (s *Server) SetFaults(f Faults) error {
 	if err := f.validate(); err != nil {
 		return err
@@ -97,11 +154,68 @@ func (s *Server) SetFaults(f Faults) error {
 	return nil
 }
 
-// Faults returns the faults in force, with the etag conflicts still to come.
+// Faults returns the faults in force, with what is left of the counted ones.
 func (s *Server) Faults() Faults {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	return s.faults.f
+}
+
+// InjectedFaults returns the faults injected so far (since ResetInjectedFaults), sorted by
+// kind, service and method.
+func (s *Server) InjectedFaults() []FaultCount {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	out := make([]FaultCount, 0, len(s.faults.injected))
+	for k, n := range s.faults.injected {
+		out = append(out, FaultCount{Kind: k.kind, Service: k.service, Method: k.method, Count: n})
+	}
+	slices.SortFunc(out, func(a, b FaultCount) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.Service, b.Service), strings.Compare(a.Method, b.Method))
+	})
+	return out
+}
+
+// ConcurrentWrites returns the full resource names of the IAM policies the concurrent
+// writer changed (see Faults.EtagConflicts) since ResetInjectedFaults, sorted. Each of them
+// holds ConcurrentWriterMember in ConcurrentWriterRole unless someone removed it since.
+func (s *Server) ConcurrentWrites() []string {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	out := make([]string, 0, len(s.faults.written))
+	for name := range s.faults.written {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ResetInjectedFaults forgets the faults injected and the concurrent writes so far.
+func (s *Server) ResetInjectedFaults() {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	clear(s.faults.injected)
+	clear(s.faults.written)
+}
+
+// record counts one injected fault. The caller holds fi.mu.
+func (fi *faultInjector) record(kind, service, method string) {
+	if fi.injected == nil {
+		fi.injected = map[faultKey]int{}
+	}
+	fi.injected[faultKey{kind, service, method}]++
+}
+
+// note counts one injected fault.
+func (fi *faultInjector) note(kind, service, method string) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	fi.record(kind, service, method)
+}
+
+// matches reports whether f applies to a call. Match runs without the lock held.
+func (f *Faults) matches(service, method string) bool {
+	return f.Match == nil || f.Match(service, method)
 }
 
 // inject applies latency and decides whether the call fails. It returns the error to
@@ -111,33 +225,27 @@ func (fi *faultInjector) inject(ctx context.Context, service, method string) (*a
 	fi.mu.Lock()
 	f := fi.f
 	fi.mu.Unlock()
-	if f.Latency == 0 && f.ErrorRate == 0 && f.FailCalls == 0 || f.Match != nil && !f.Match(service, method) {
+	if f.Latency == 0 && f.ErrorRate == 0 && f.FailCalls == 0 && f.SlowCalls == 0 || !f.matches(service, method) {
 		return nil, nil
 	}
-	failing := false
-	if f.FailCalls > 0 || f.ErrorRate > 0 {
-		fi.mu.Lock()
-		switch {
-		case fi.f.FailCalls > 0:
-			fi.f.FailCalls--
-			failing = true
-		case fi.rng != nil && f.ErrorRate > 0:
-			failing = fi.rng.Float64() < f.ErrorRate
-		}
-		fi.mu.Unlock()
-	}
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
+	failing, delay := fi.draw()
+	if delay > 0 {
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			fi.note(FaultTimeout, service, method)
 			return nil, ctx.Err()
 		case <-t.C:
+		}
+		if !failing {
+			fi.note(FaultSlow, service, method)
 		}
 	}
 	if !failing {
 		return nil, nil
 	}
+	fi.note(FaultError, service, method)
 	status := f.ErrorStatus
 	if status == 0 {
 		status = http.StatusServiceUnavailable
@@ -150,13 +258,43 @@ func (fi *faultInjector) inject(ctx context.Context, service, method string) (*a
 	return e, nil
 }
 
-// takeEtagConflict reports whether this setIamPolicy call is to see a concurrent writer,
-// counting the conflict down.
-func (fi *faultInjector) takeEtagConflict(service, method string) bool {
+// draw decides, for one matched call, whether it fails and how long it is delayed,
+// counting down StartAfter, FailCalls and SlowCalls.
+func (fi *faultInjector) draw() (failing bool, delay time.Duration) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	f := &fi.f
+	delay = f.Latency
+	if f.StartAfter > 0 && (f.FailCalls > 0 || f.SlowCalls > 0) {
+		f.StartAfter--
+		return fi.random(f.ErrorRate), delay
+	}
+	switch {
+	case f.FailCalls > 0:
+		f.FailCalls--
+		failing = true
+	default:
+		failing = fi.random(f.ErrorRate)
+	}
+	if f.SlowCalls > 0 && (f.SlowRate == 0 || fi.random(f.SlowRate)) {
+		f.SlowCalls--
+		delay += f.SlowLatency
+	}
+	return failing, delay
+}
+
+// random draws true with probability p from the seeded generator. The caller holds fi.mu.
+func (fi *faultInjector) random(p float64) bool {
+	return p > 0 && fi.rng != nil && fi.rng.Float64() < p
+}
+
+// takeEtagConflict reports whether this setIamPolicy call, on the policy named resource, is
+// to see a concurrent writer, counting the conflict down.
+func (fi *faultInjector) takeEtagConflict(service, method, resource string) bool {
 	fi.mu.Lock()
 	f := fi.f
 	fi.mu.Unlock()
-	if f.EtagConflicts == 0 || f.Match != nil && !f.Match(service, method) {
+	if f.EtagConflicts == 0 || !f.matches(service, method) {
 		return false
 	}
 	fi.mu.Lock()
@@ -165,6 +303,11 @@ func (fi *faultInjector) takeEtagConflict(service, method string) bool {
 		return false
 	}
 	fi.f.EtagConflicts--
+	fi.record(FaultEtagConflict, service, method)
+	if fi.written == nil {
+		fi.written = map[string]bool{}
+	}
+	fi.written[resource] = true
 	return true
 }
 
@@ -177,7 +320,7 @@ func (fi *faultInjector) takeOperationFailure(service, method string) (string, b
 	fi.mu.Lock()
 	f := fi.f
 	fi.mu.Unlock()
-	if f.FailOperations == 0 || f.Match != nil && !f.Match(service, method) {
+	if f.FailOperations == 0 || !f.matches(service, method) {
 		return "", false
 	}
 	fi.mu.Lock()
@@ -186,6 +329,7 @@ func (fi *faultInjector) takeOperationFailure(service, method string) (string, b
 		return "", false
 	}
 	fi.f.FailOperations--
+	fi.record(FaultOperation, service, method)
 	if fi.f.OperationError != "" {
 		return fi.f.OperationError, true
 	}
@@ -198,7 +342,7 @@ func (fi *faultInjector) pendingPolls(service, method string) int {
 	fi.mu.Lock()
 	f := fi.f
 	fi.mu.Unlock()
-	if f.PendingOperationPolls == 0 || f.Match != nil && !f.Match(service, method) {
+	if f.PendingOperationPolls == 0 || !f.matches(service, method) {
 		return 0
 	}
 	return f.PendingOperationPolls

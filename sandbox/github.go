@@ -130,6 +130,12 @@ type GitHubFault struct {
 	RetryAfter time.Duration
 	// Times is how many matching requests fail; 1 when zero.
 	Times int
+	// Skip is how many matching requests are served as usual before the fault applies.
+	Skip int
+	// AfterServing serves the request, making its change, and then answers the failure in
+	// place of its answer, as a gateway that timed out after the backend did the work: the
+	// client believes nothing happened (a pull request it opened, a branch it created).
+	AfterServing bool
 	// EchoCredential makes the error message quote the request's Authorization header, as
 	// a misconfigured gateway may, so that a test can prove a client never repeats it.
 	EchoCredential bool
@@ -140,7 +146,7 @@ type ghServer struct {
 	owner, name string
 	branch      string
 	repoID      int64
-	treeLimit   int
+	treeLimit   int // GitHubOptions.TreeLimit
 	app         *GitHubApp
 	now         func() time.Time
 	routes      []ghRoute
@@ -157,7 +163,9 @@ type ghServer struct {
 	nextID    int64
 	redirects map[string]GitHubRedirect // by path
 	faults    []GitHubFault
-	hook      func(route string)
+	// faultTreeLimit, when positive, replaces treeLimit (a fault profile's truncation).
+	faultTreeLimit int
+	hook           func(route string)
 
 	reqMu    sync.Mutex
 	requests []GitHubRequest
@@ -447,8 +455,10 @@ func (g *ghServer) serve(s *Server, w http.ResponseWriter, r *http.Request, rec 
 		return writeGitHub(w, ghFail(e))
 	}
 
-	if e := g.takeFault(rt.name, r.Method, r.Header.Get("Authorization")); e != nil {
-		return writeGitHub(w, ghFail(e))
+	fault, afterServing := g.takeFault(rt.name, r.Method, r.Header.Get("Authorization"))
+	if fault != nil && !afterServing {
+		s.faults.note(FaultGitHub, ServiceGitHub, rt.name)
+		return writeGitHub(w, ghFail(fault))
 	}
 	if ferr, err := s.faults.inject(r.Context(), ServiceGitHub, rt.name); err != nil {
 		return statusClientClosed
@@ -477,6 +487,10 @@ func (g *ghServer) serve(s *Server, w http.ResponseWriter, r *http.Request, rec 
 	g.mu.Lock()
 	resp := rt.handle(g, c)
 	g.mu.Unlock()
+	if fault != nil {
+		s.faults.note(FaultLostAnswer, ServiceGitHub, rt.name)
+		return writeGitHub(w, ghFail(fault))
+	}
 	return writeGitHub(w, resp)
 }
 
@@ -551,15 +565,20 @@ func (g *ghServer) authenticate(r *http.Request, rt *ghRoute) (string, bool) {
 	return login, ok
 }
 
-// takeFault returns the injected failure for this request, counting it down. A fault
-// that echoes credentials quotes auth, the request's Authorization header.
-func (g *ghServer) takeFault(route, method, auth string) *ghError {
+// takeFault returns the injected failure for this request, counting it down, and whether
+// it replaces the answer of the served request (GitHubFault.AfterServing). A fault that
+// echoes credentials quotes auth, the request's Authorization header.
+func (g *ghServer) takeFault(route, method, auth string) (*ghError, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	write := method != http.MethodGet && method != http.MethodHead
 	for i := range g.faults {
 		f := &g.faults[i]
-		write := method != http.MethodGet && method != http.MethodHead
 		if f.Times <= 0 || f.Route != "" && f.Route != route && !(f.Route == "write" && write) {
+			continue
+		}
+		if f.Skip > 0 {
+			f.Skip--
 			continue
 		}
 		f.Times--
@@ -567,10 +586,11 @@ func (g *ghServer) takeFault(route, method, auth string) *ghError {
 		if f.EchoCredential {
 			e.message += " (request credential: " + auth + ")"
 		}
+		after := f.AfterServing
 		g.faults = compactFaults(g.faults)
-		return e
+		return e, after
 	}
-	return nil
+	return nil, false
 }
 
 func compactFaults(fs []GitHubFault) []GitHubFault {

@@ -364,10 +364,14 @@ func (g *ghServer) treeEntryJSON(c *ghCall, p string, e ghEntry) map[string]any 
 func (g *ghServer) treeJSON(c *ghCall, sha string, recursive bool) map[string]any {
 	var entries []map[string]any
 	truncated := false
+	limit := g.treeLimit
+	if g.faultTreeLimit > 0 {
+		limit = g.faultTreeLimit
+	}
 	var walk func(t, prefix string)
 	walk = func(t, prefix string) {
 		for _, e := range g.trees[t] {
-			if g.treeLimit > 0 && recursive && len(entries) >= g.treeLimit {
+			if limit > 0 && recursive && len(entries) >= limit {
 				truncated = true
 				return
 			}

@@ -266,14 +266,9 @@ func (s *Server) ResetGitHubRequests() {
 // in the order injected. The generic Faults apply to GitHub too, with service
 // ServiceGitHub.
 func (s *Server) InjectGitHubFault(f GitHubFault) error {
-	if f.Status < 400 || f.Status > 599 {
-		return fmt.Errorf("github fault: status %d is not an HTTP error status", f.Status)
-	}
-	if f.RetryAfter < 0 || f.Times < 0 {
-		return errors.New("github fault: negative retry-after or times")
-	}
-	if f.Times == 0 {
-		f.Times = 1
+	f, err := f.normalize()
+	if err != nil {
+		return err
 	}
 	g := s.gh
 	g.mu.Lock()

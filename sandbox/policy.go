@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -116,7 +117,7 @@ func (l *logType) UnmarshalJSON(b []byte) error {
 // etag is set and is not the current one is refused with 409 ABORTED; one without an etag
 // overwrites, as Google allows.
 func (s *Server) writePolicy(e *entry, c *call) response {
-	if s.faults.takeEtagConflict(c.route.service, c.route.method) {
+	if s.faults.takeEtagConflict(c.route.service, c.route.method, e.name) {
 		s.concurrentWrite(e)
 	}
 	var req setPolicyRequest
@@ -221,7 +222,8 @@ func validMember(m string) bool {
 }
 
 // concurrentWrite is another writer changing the policy: it grants ConcurrentWriterRole to
-// ConcurrentWriterMember and so changes the etag.
+// ConcurrentWriterMember (once: a grant already there is left as it is) and so changes the
+// etag.
 func (s *Server) concurrentWrite(e *entry) {
 	p := e.policy
 	if p == nil {
@@ -231,7 +233,9 @@ func (s *Server) concurrentWrite(e *entry) {
 	added := false
 	for i, b := range p.Bindings {
 		if b.Role == ConcurrentWriterRole && b.Condition == nil {
-			p.Bindings[i].Members = append(p.Bindings[i].Members, ConcurrentWriterMember)
+			if !slices.Contains(b.Members, ConcurrentWriterMember) {
+				p.Bindings[i].Members = append(p.Bindings[i].Members, ConcurrentWriterMember)
+			}
 			added = true
 			break
 		}

@@ -88,6 +88,7 @@ type Option func(*settings)
 
 type settings struct {
 	faults  *Faults
+	profile *Profile // replaces faults (WithFaultProfile)
 	now     func() time.Time
 	github  GitHubOptions
 	storage fs.FS
@@ -165,6 +166,11 @@ func New(sc *Scenario, opts ...Option) (*Server, error) {
 	}
 	if set.faults != nil {
 		if err := s.SetFaults(*set.faults); err != nil {
+			return nil, fmt.Errorf("building sandbox: %w", err)
+		}
+	}
+	if set.profile != nil {
+		if err := s.SetFaultProfile(*set.profile); err != nil {
 			return nil, fmt.Errorf("building sandbox: %w", err)
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -52,7 +53,7 @@ func newSandboxCmd(g *globals, s streams) *cobra.Command {
 		Use:   "sandbox",
 		Short: "Run the GCP emulator zerodrift tests and demos against",
 	}
-	var scenario, listen string
+	var scenario, listen, profile string
 	var faults sandbox.Faults
 	var githubTokens []string
 	serve := &cobra.Command{
@@ -61,14 +62,30 @@ func newSandboxCmd(g *globals, s streams) *cobra.Command {
 		Long: `Serve the Compute Engine, Resource Manager and IAM REST endpoints zerodrift uses, from a
 scenario folder holding assets.json (a Cloud Asset Inventory export) and optionally
 sandbox.yaml (faults). State is kept in memory: a later GET shows a change. Point
-zerodrift at it with gcp.endpoint in the configuration.`,
+zerodrift at it with gcp.endpoint in the configuration. --faults injects a named mix of
+faults (bursts of 5xx, rate limits, timeouts, etag conflicts, failing operations, GitHub's
+rate limits, lost answers and truncated trees), the same for the same --seed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger(s)
 			if err != nil {
 				return err
 			}
-			srv, err := startSandbox(scenario, listen, sandbox.WithFaults(faults), sandbox.WithGitHub(sandbox.GitHubOptions{Tokens: githubTokens}))
+			opts := []sandbox.Option{sandbox.WithFaults(faults), sandbox.WithGitHub(sandbox.GitHubOptions{Tokens: githubTokens})}
+			if profile != "" {
+				for _, f := range []string{"latency", "error-rate", "error-status", "retry-after", "etag-conflicts"} {
+					if cmd.Flags().Changed(f) {
+						return fmt.Errorf("--faults %s sets every fault: drop --%s", profile, f)
+					}
+				}
+				p, err := sandbox.FaultProfile(profile, faults.Seed)
+				if err != nil {
+					return fmt.Errorf("--faults: %w", err)
+				}
+				opts = append(opts, sandbox.WithFaultProfile(p))
+				fmt.Fprintf(s.out, "injecting fault profile %s (seed %d): %s\n", p.Name, p.Seed, p.Summary)
+			}
+			srv, err := startSandbox(scenario, listen, opts...)
 			if err != nil {
 				return err
 			}
@@ -88,6 +105,8 @@ zerodrift at it with gcp.endpoint in the configuration.`,
 	serve.Flags().DurationVar(&faults.RetryAfter, "retry-after", 0, "Retry-After sent with injected failures")
 	serve.Flags().IntVar(&faults.EtagConflicts, "etag-conflicts", 0, "make this many setIamPolicy calls meet a concurrent writer (409)")
 	serve.Flags().Int64Var(&faults.Seed, "seed", 1, "seed of the fault generator: the same seed fails the same calls")
+	serve.Flags().StringVar(&profile, "faults", "", "inject a named fault profile, drawn from --seed, in place of the fault flags above: "+
+		strings.Join(sandbox.FaultProfiles(), ", "))
 	serve.Flags().StringArrayVar(&githubTokens, "github-token", nil, "a token the GitHub emulator accepts (repeatable; default "+sandbox.DefaultGitHubToken+")")
 	cmd.AddCommand(serve)
 	return cmd

@@ -51,6 +51,7 @@ func New(ctx context.Context, opts []option.ClientOption, log *zap.Logger, set r
 	if err != nil {
 		return nil, fmt.Errorf("creating the compute firewalls client: %w", err)
 	}
+	*c.CallOptions = compute.FirewallsCallOptions{} // opts retry reads (remediators.Config.Options)
 	if log == nil {
 		log = zap.NewNop()
 	}

@@ -77,6 +77,11 @@ func New(ctx context.Context, opts []option.ClientOption, log *zap.Logger, self 
 		_ = r.folders.Close()
 		return nil, fmt.Errorf("creating the resource manager organizations client: %w", err)
 	}
+	// opts retry reads (remediators.Config.Options): the clients' own retries would repeat
+	// some reads without a bound on attempts.
+	*r.projects.CallOptions = resourcemanager.ProjectsCallOptions{}
+	*r.folders.CallOptions = resourcemanager.FoldersCallOptions{}
+	*r.orgs.CallOptions = resourcemanager.OrganizationsCallOptions{}
 	return r, nil
 }
 

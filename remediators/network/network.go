@@ -63,56 +63,89 @@ func New(ctx context.Context, opts []option.ClientOption, log *zap.Logger, set r
 	}{
 		{"networks", func() (func() error, error) {
 			c, err := compute.NewNetworksRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.NetworksCallOptions{}
+			}
 			r.networks = c
 			return closer(c), err
 		}},
 		{"firewalls", func() (func() error, error) {
 			c, err := compute.NewFirewallsRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.FirewallsCallOptions{}
+			}
 			r.firewalls = c
 			return closer(c), err
 		}},
 		{"subnetworks", func() (func() error, error) {
 			c, err := compute.NewSubnetworksRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.SubnetworksCallOptions{}
+			}
 			r.subnetworks = c
 			return closer(c), err
 		}},
 		{"instances", func() (func() error, error) {
 			c, err := compute.NewInstancesRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.InstancesCallOptions{}
+			}
 			r.instances = c
 			return closer(c), err
 		}},
 		{"instance templates", func() (func() error, error) {
 			c, err := compute.NewInstanceTemplatesRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.InstanceTemplatesCallOptions{}
+			}
 			r.templates = c
 			return closer(c), err
 		}},
 		{"forwarding rules", func() (func() error, error) {
 			c, err := compute.NewForwardingRulesRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.ForwardingRulesCallOptions{}
+			}
 			r.forwardingRules = c
 			return closer(c), err
 		}},
 		{"routers", func() (func() error, error) {
 			c, err := compute.NewRoutersRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.RoutersCallOptions{}
+			}
 			r.routers = c
 			return closer(c), err
 		}},
 		{"VPN gateways", func() (func() error, error) {
 			c, err := compute.NewVpnGatewaysRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.VpnGatewaysCallOptions{}
+			}
 			r.vpnGateways = c
 			return closer(c), err
 		}},
 		{"target VPN gateways", func() (func() error, error) {
 			c, err := compute.NewTargetVpnGatewaysRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.TargetVpnGatewaysCallOptions{}
+			}
 			r.targetVpnGateways = c
 			return closer(c), err
 		}},
 		{"VPN tunnels", func() (func() error, error) {
 			c, err := compute.NewVpnTunnelsRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.VpnTunnelsCallOptions{}
+			}
 			r.vpnTunnels = c
 			return closer(c), err
 		}},
 		{"routes", func() (func() error, error) {
 			c, err := compute.NewRoutesRESTClient(ctx, opts...)
+			if err == nil {
+				*c.CallOptions = compute.RoutesCallOptions{}
+			}
 			r.routes = c
 			return closer(c), err
 		}},
