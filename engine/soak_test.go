@@ -261,7 +261,7 @@ func soakOnce(t *testing.T, sc *sandbox.Scenario, p sandbox.Profile, base *soakB
 	f.checkChanges(t, underFaults, faulty)
 	f.checkReasons(t, underFaults, faulty)
 	retries := checkBudgets(t, calls, injected, scan, logs, base)
-	retries["actions"], _, _ = f.fixRetries.take()
+	retries["actions"] = f.fixRetries.take()
 
 	if err := f.srv.SetFaultProfile(sandbox.Profile{}); err != nil {
 		t.Fatal(err)
@@ -586,31 +586,25 @@ var budgetShares = map[string][]string{
 
 // retryCounter counts the retries of the live actions' clients: an attempt that repeats the
 // one before it, which failed as Google's clients retry (503, 504, no answer). The actions'
-// calls are made one at a time, so a repeat is a retry, and a run of repeats is one call.
+// calls are made one at a time, so a repeat is a retry. A call gives up after the policy's
+// attempts, and the next read of the same path is a new call; that one call makes no more
+// attempts is remediators' own test (TestActionReadsRetryWithinThePolicy).
 type retryCounter struct {
-	mu       sync.Mutex
-	last     string // the last attempt, when it failed so
-	streak   int    // the attempts of the call in progress
-	retries  int
-	most     int    // the most attempts one call made
-	mostCall string // that call
+	mu      sync.Mutex
+	last    string // the last attempt, when it failed so
+	streak  int    // the attempts of the call in progress
+	retries int
 }
 
 func (rc *retryCounter) wrap(_ string, next http.RoundTripper) http.RoundTripper {
 	return roundTrip(func(req *http.Request) (*http.Response, error) {
 		key := req.Method + " " + req.URL.Path
 		rc.mu.Lock()
-		// A call gives up after the policy's attempts, and the next read of the same path
-		// is a new call. That one call makes no more attempts is remediators' own test
-		// (TestActionReadsRetryWithinThePolicy); here the streaks count the retries.
 		if rc.last == key && rc.streak < soakRetry.MaxAttempts {
 			rc.retries++
 			rc.streak++
 		} else {
 			rc.streak = 1
-		}
-		if rc.streak > rc.most {
-			rc.most, rc.mostCall = rc.streak, key
 		}
 		rc.last = ""
 		rc.mu.Unlock()
@@ -624,14 +618,13 @@ func (rc *retryCounter) wrap(_ string, next http.RoundTripper) http.RoundTripper
 	})
 }
 
-// take returns the retries counted and the call that made the most attempts, and starts
-// again.
-func (rc *retryCounter) take() (retries, most int, mostCall string) {
+// take returns the retries counted, and starts again.
+func (rc *retryCounter) take() int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	retries, most, mostCall = rc.retries, rc.most, rc.mostCall
-	rc.retries, rc.last, rc.streak, rc.most, rc.mostCall = 0, "", 0, 0, ""
-	return retries, most, mostCall
+	retries := rc.retries
+	rc.retries, rc.last, rc.streak = 0, "", 0
+	return retries
 }
 
 type roundTrip func(*http.Request) (*http.Response, error)

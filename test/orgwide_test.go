@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -152,5 +153,34 @@ func TestShardsTogetherFindWhatOneScanFinds(t *testing.T) {
 	}
 	if r := zerodrift(t, "", "scan", "--sandbox", "--shard", "3/3"); r.code != 1 || !strings.Contains(r.stderr, "--shard:") {
 		t.Errorf("--shard 3/3: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// The shards of one run share out its live changes (DESIGN invariant 2): with
+// --max-changes 1 over three shards, shard 0 may make one change and the others none,
+// though they have drift a playbook would fix.
+func TestShardsShareTheRunsMaxChanges(t *testing.T) {
+	exp := loadExpected(t)
+	changes, heldBack := 0, 0
+	for i := range 3 {
+		r := zerodrift(t, "", "run", "--sandbox", "--apply", "--max-changes", "1", "--shard", fmt.Sprintf("%d/3", i),
+			"--format", "json", "--now", exp.Now)
+		var rep runReport
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("shard %d: %v\n%s", i, err, r.stderr)
+		}
+		changes += rep.Summary.Changes
+		if i > 0 {
+			if rep.Summary.Changes != 0 {
+				t.Errorf("shard %d made %d live changes; its share of --max-changes 1 is none", i, rep.Summary.Changes)
+			}
+			heldBack += rep.Summary.ByAction["skipped-limit"]
+		}
+	}
+	if changes > 1 {
+		t.Errorf("the shards made %d live changes together, over --max-changes 1", changes)
+	}
+	if heldBack == 0 {
+		t.Error("shards 1 and 2 held back no fix: the test does not exercise the shared budget")
 	}
 }
