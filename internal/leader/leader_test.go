@@ -183,13 +183,22 @@ func other(c1, c2 *candidate, id string) *candidate {
 }
 
 // logged reports whether a message starting with prefix was logged by the named logger.
+// logged reports whether the named logger wrote a message with prefix, waiting up to
+// a second for it: the elector logs why leadership ended just after lead returns, so
+// a test that has seen lead return may be a moment ahead of the log.
 func logged(logs *observer.ObservedLogs, name, prefix string) bool {
-	for _, e := range logs.All() {
-		if e.LoggerName == name && strings.HasPrefix(e.Message, prefix) {
-			return true
+	deadline := time.Now().Add(time.Second)
+	for {
+		for _, e := range logs.All() {
+			if e.LoggerName == name && strings.HasPrefix(e.Message, prefix) {
+				return true
+			}
 		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return false
 }
 
 func TestOneLeaderAndHandOverOnShutdown(t *testing.T) {
