@@ -110,6 +110,18 @@ func (e *Engine) NewEventHandler(o EventOptions) *EventHandler {
 	return &EventHandler{e: e, opts: o, budget: newChangeBudget(o.MaxChanges, e.d.Config.MaxChangesPerProject, o.Window)}
 }
 
+// Successor returns a handler of events with engine e, the engine of a configuration
+// loaded since h was made, and options o. It shares h's change budget, limits set anew
+// from o and e's configuration: the changes h made and those it has in flight still
+// count within the window, so a reload never hands out a fresh budget. h stays usable
+// until its events in flight are decided.
+func (h *EventHandler) Successor(e *Engine, o EventOptions) *EventHandler {
+	n := e.NewEventHandler(o)
+	h.budget.setLimits(n.budget.max, n.budget.perProject, n.budget.window)
+	n.budget = h.budget
+	return n
+}
+
 // EventRunID is the ID of the ledger run that records the event of key.
 func EventRunID(key string) string {
 	sum := sha256.Sum256([]byte(key))
@@ -367,6 +379,13 @@ type madeChange struct {
 func newChangeBudget(maxChanges, perProject int, window time.Duration) *changeBudget {
 	return &changeBudget{max: maxChanges, perProject: perProject, window: window, byProject: map[string]int{},
 		reservedBy: map[string]int{}}
+}
+
+// setLimits changes the bounds; the changes made and reserved stay counted.
+func (b *changeBudget) setLimits(maxChanges, perProject int, window time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.max, b.perProject, b.window = maxChanges, perProject, window
 }
 
 // prune forgets the changes that left the window. The caller holds b.mu.

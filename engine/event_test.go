@@ -226,6 +226,31 @@ func TestEventChangeBudget(t *testing.T) {
 	}
 }
 
+// A configuration reloaded in event mode gives a successor handler: the changes made
+// before the reload still count within the window, and the new limits apply at once.
+func TestEventSuccessorKeepsTheBudget(t *testing.T) {
+	f := newFixture(t, nil, "")
+	h := f.engine.NewEventHandler(engine.EventOptions{Apply: true, MaxChanges: 1, Window: time.Hour})
+	if res := f.handle(h, eventOf(f.openFirewall("evt-reload-1"))); res.Decisions[0].Action != engine.ActionFix {
+		t.Fatalf("before the reload: %+v", res.Decisions)
+	}
+	same := h.Successor(f.engine, engine.EventOptions{Apply: true, MaxChanges: 1, Window: time.Hour})
+	if d := f.handle(same, eventOf(f.openFirewall("evt-reload-2"))).Decisions[0]; d.Action != engine.ActionSkippedLimit {
+		t.Fatalf("a reload with the same limits gave a fresh budget: %+v", d)
+	}
+	raised := same.Successor(f.engine, engine.EventOptions{Apply: true, MaxChanges: 2, Window: time.Hour})
+	if d := f.handle(raised, eventOf(f.openFirewall("evt-reload-3"))).Decisions[0]; d.Action != engine.ActionFix {
+		t.Fatalf("maxChanges raised to 2 by a reload: %+v", d)
+	}
+	if d := f.handle(raised, eventOf(f.openFirewall("evt-reload-4"))).Decisions[0]; d.Action != engine.ActionSkippedLimit ||
+		!strings.Contains(d.Reason, "maxChanges (2 live changes in 1h0m0s)") {
+		t.Fatalf("third change within the window under maxChanges 2: %+v", d)
+	}
+	if n := len(f.changes()); n != 2 {
+		t.Fatalf("%d changes, want 2", n)
+	}
+}
+
 func TestEventBusyAndDryRun(t *testing.T) {
 	f := newFixture(t, nil, "")
 	ctx := context.Background()

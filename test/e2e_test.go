@@ -30,7 +30,11 @@ func buildAndRun(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "zerodrift")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/zerodrift")
+	args := []string{"build", "-o", binary}
+	if os.Getenv("ZERODRIFT_E2E_RACE") != "" {
+		args = append(args, "-race") // the binary under test reports its own data races
+	}
+	build := exec.Command("go", append(args, "./cmd/zerodrift")...)
 	build.Dir = repoRoot()
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

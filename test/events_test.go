@@ -19,14 +19,20 @@ import (
 // during the test, and returns the sandbox's URL, the process and its logs.
 func serveSandboxEvents(t *testing.T, config string) (string, *exec.Cmd, chan error, *lockedBuffer) {
 	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "zerodrift.yaml")
+	cfgPath := filepath.Join(t.TempDir(), "zerodrift.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return serveSandboxEventsWith(t, cfgPath)
+}
+
+// serveSandboxEventsWith is serveSandboxEvents with the configuration file at cfgPath and
+// more flags.
+func serveSandboxEventsWith(t *testing.T, cfgPath string, flags ...string) (string, *exec.Cmd, chan error, *lockedBuffer) {
+	t.Helper()
 	addr := freeAddr(t)
-	serve := startServe(t, nil, "--sandbox", "--events", "feed", "--config", cfgPath, "--listen", addr,
-		"--jitter", "0", "--leader-election", "off", "--log-format", "json", "--log-level", "info")
+	serve := startServe(t, nil, append([]string{"--sandbox", "--events", "feed", "--config", cfgPath, "--listen", addr,
+		"--jitter", "0", "--leader-election", "off", "--log-format", "json", "--log-level", "info"}, flags...)...)
 	logs := serve.logs
 	// The sandbox's URL is in the log.
 	var sandboxURL string
@@ -112,4 +118,62 @@ func TestServeEventsWithoutApplyChangesNothing(t *testing.T) {
 	if err := <-exited; err != nil {
 		t.Errorf("serve exited with %v", err)
 	}
+}
+
+// Event mode reads the configuration file again, as a Kubernetes ConfigMap update rewrites
+// it: a drift reported under mode: report is fixed once the file says mode: apply, without
+// a restart or a scheduled run; a file made invalid is reported and the last good
+// configuration kept.
+func TestServeEventsReloadsTheConfiguration(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "zerodrift.yaml")
+	write := func(config string) {
+		t.Helper()
+		// Written aside and renamed, as the kubelet swaps a ConfigMap's files.
+		tmp := cfgPath + ".new"
+		if err := os.WriteFile(tmp, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, cfgPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("maxChanges: 50\nschedule: \"@yearly\"\n")
+	sandboxURL, cmd, exited, logs := serveSandboxEventsWith(t, cfgPath, "--events-reload", "200ms")
+
+	openSSHToTheWorld(t, sandboxURL, "evt-reload-before")
+	waitFor(t, "the event's decision under mode: report", 20*time.Second, func() bool {
+		return strings.Contains(logs.String(), "evt-reload-before")
+	})
+
+	write("maxChanges: 50\nschedule: [not, a, schedule\n")
+	waitFor(t, "the invalid file to be reported", 10*time.Second, func() bool {
+		return strings.Contains(logs.String(), "keeping the last good one")
+	})
+	openSSHToTheWorld(t, sandboxURL, "evt-reload-invalid")
+	waitFor(t, "the event's decision under the last good configuration", 20*time.Second, func() bool {
+		return strings.Contains(logs.String(), "evt-reload-invalid")
+	})
+	time.Sleep(300 * time.Millisecond)
+	for _, name := range []string{"evt-reload-before", "evt-reload-invalid"} {
+		if ranges := sourceRangesOf(sandboxURL, name); !slices.Contains(ranges, "0.0.0.0/0") {
+			t.Errorf("%s changed under mode: report: source ranges %v", name, ranges)
+		}
+	}
+	if n := strings.Count(logs.String(), "keeping the last good one"); n != 1 {
+		t.Errorf("the invalid file was reported %d times, want once", n)
+	}
+
+	write("mode: apply\nmaxChanges: 50\nschedule: \"@yearly\"\n")
+	waitFor(t, "event mode to reload the configuration", 10*time.Second, func() bool {
+		return strings.Contains(logs.String(), "event mode reloaded the configuration")
+	})
+	openSSHToTheWorld(t, sandboxURL, "evt-reload-after")
+	waitFor(t, "the event to fix the firewall under mode: apply", 20*time.Second, func() bool {
+		ranges := sourceRangesOf(sandboxURL, "evt-reload-after")
+		return ranges != nil && !slices.Contains(ranges, "0.0.0.0/0")
+	})
+	if strings.Contains(logs.String(), `"message":"run ended"`) {
+		t.Error("a scheduled run ran: the fix should have come from the event")
+	}
+	stopServe(t, cmd, exited, 40*time.Second)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -43,7 +44,8 @@ HTTP on --listen serves /healthz, /readyz (the ledger is reachable) and /metrics
 In Kubernetes, several replicas elect a leader on a Lease and only the leader runs. With
 --events (or events.subscription), every replica also consumes a Pub/Sub subscription fed by
 a Cloud Asset Inventory real-time feed and decides each change at once, with the rails of run;
-with --sandbox the sandbox publishes its own changes to an in-process Pub/Sub. On SIGTERM
+with --sandbox the sandbox publishes its own changes to an in-process Pub/Sub. Event mode
+reads the configuration file again every --events-reload. On SIGTERM
 no new run starts; the run in flight finishes its current change, is recorded as stopped, and
 the process exits within --grace.`,
 		Example: `  zerodrift serve --config zerodrift.yaml --log-format json
@@ -65,10 +67,15 @@ the process exits within --grace.`,
 }
 
 // configState is the configuration in use: the last one that loaded and validated.
+// Its generation counts the changes: a reload that reads the same configuration again
+// keeps it.
 type configState struct {
 	mu    sync.Mutex
 	cfg   *config.Config
 	sched cron.Schedule
+	gen   uint64
+	// lastErr is the error of the last reload, "" when it loaded.
+	lastErr string
 }
 
 func (c *configState) set(cfg *config.Config) error {
@@ -78,7 +85,10 @@ func (c *configState) set(cfg *config.Config) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.cfg, c.sched = cfg, sched
+	if c.cfg == nil || !reflect.DeepEqual(c.cfg, cfg) {
+		c.cfg, c.sched = cfg, sched
+		c.gen++
+	}
 	return nil
 }
 
@@ -86,6 +96,27 @@ func (c *configState) get() (*config.Config, cron.Schedule) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cfg, c.sched
+}
+
+// reported records the outcome of a reload and reports whether an error is new, so a
+// file that stays invalid is logged once, not at every reload.
+func (c *configState) reported(err error) bool {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	isNew := msg != c.lastErr
+	c.lastErr = msg
+	return err != nil && isNew
+}
+
+// generation returns the configuration in use and its generation.
+func (c *configState) generation() (*config.Config, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg, c.gen
 }
 
 func (g *globals) serve(ctx context.Context, s streams, f *serveFlags) error {
@@ -170,8 +201,9 @@ func (g *globals) serve(ctx context.Context, s streams, f *serveFlags) error {
 	evCtx, stopEvents := context.WithCancel(ctx)
 	evDone := make(chan error, 1)
 	go func() {
-		evDone <- g.consumeEvents(evCtx, s, &f.events, runtimeOptions{cfg: cfg, log: log, ledger: store, started: sb,
-			projects: f.projects, routeIaC: true, wrap: metrics.Transport, github: metrics.Transport("github", nil)}, log)
+		evDone <- g.consumeEvents(evCtx, s, &f.events, runtimeOptions{log: log, ledger: store, started: sb,
+			projects: f.projects, routeIaC: true, wrap: metrics.Transport, github: metrics.Transport("github", nil)},
+			func() (*config.Config, uint64) { g.reloadConfig(log, &state, metrics); return state.generation() }, log)
 	}()
 	err = w.Serve(ctx)
 	stopEvents()
@@ -181,8 +213,8 @@ func (g *globals) serve(ctx context.Context, s streams, f *serveFlags) error {
 	return err
 }
 
-// reloadConfig reads the configuration file again; an invalid one is reported and the last
-// good one kept.
+// reloadConfig reads the configuration file again; an invalid one is reported (once while
+// it stays the same) and the last good one kept.
 func (g *globals) reloadConfig(log *zap.Logger, state *configState, metrics *scheduler.Metrics) *config.Config {
 	if g.configPath != "" {
 		cfg, err := g.loadConfig()
@@ -191,6 +223,8 @@ func (g *globals) reloadConfig(log *zap.Logger, state *configState, metrics *sch
 		}
 		if err != nil {
 			metrics.ConfigReloadFailed()
+		}
+		if state.reported(err) {
 			log.Error("the configuration file is not valid any more; keeping the last good one", zap.String("file", g.configPath), zap.Error(err))
 		}
 	}
