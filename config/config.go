@@ -232,6 +232,12 @@ type Baseline struct {
 	CISVersion string `yaml:"cisVersion"`
 	// DisabledRules turns rules off by ID.
 	DisabledRules []string `yaml:"disabledRules"`
+	// AllowedDomains are the domains whose users and groups may hold IAM roles
+	// (iam-non-org-member); empty: any but the consumer domains (gmail.com, googlemail.com).
+	AllowedDomains []string `yaml:"allowedDomains"`
+	// MaxNetworksPerProject is how many VPC networks a project may have (network-too-many;
+	// default 1).
+	MaxNetworksPerProject int `yaml:"maxNetworksPerProject"`
 }
 
 // Exemption exempts a resource (a full resource name, or a pattern with *) from rules.
@@ -273,6 +279,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Baseline.CISVersion == "" {
 		c.Baseline.CISVersion = rules.DefaultCISVersion
+	}
+	if c.Baseline.MaxNetworksPerProject == 0 {
+		c.Baseline.MaxNetworksPerProject = 1
 	}
 	if c.GCP.OperationTimeout == 0 {
 		c.GCP.OperationTimeout = 2 * time.Minute
@@ -443,6 +452,14 @@ func (v *validator) validate(c *Config) {
 			v.add(fmt.Sprintf("baseline.trustedSourceRanges[%d]", i), "%s is the whole internet, not a trusted range", r)
 		}
 	}
+	for i, d := range c.Baseline.AllowedDomains {
+		if d == "" || strings.ContainsAny(d, "@/: ") || !strings.Contains(d, ".") || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") {
+			v.add(fmt.Sprintf("baseline.allowedDomains[%d]", i), "%q is not a domain such as example.com", d)
+		}
+	}
+	if c.Baseline.MaxNetworksPerProject < 0 {
+		v.add("baseline.maxNetworksPerProject", "must be at least 1, got %d", c.Baseline.MaxNetworksPerProject)
+	}
 	if c.Baseline.KeyMaxAgeDays < 0 {
 		v.add("baseline.keyMaxAgeDays", "must be a positive number of days, got %d", c.Baseline.KeyMaxAgeDays)
 	}
@@ -598,6 +615,10 @@ func (c *Config) Env(now time.Time) (*rules.Env, error) {
 	env.KeyMaxAge = time.Duration(c.Baseline.KeyMaxAgeDays) * 24 * time.Hour
 	if c.Baseline.SkipManagedFirewalls != nil {
 		env.SkipManagedFirewalls = *c.Baseline.SkipManagedFirewalls
+	}
+	env.AllowedDomains = c.Baseline.AllowedDomains
+	if c.Baseline.MaxNetworksPerProject > 0 {
+		env.MaxNetworksPerProject = c.Baseline.MaxNetworksPerProject
 	}
 	env.TrustedSourceRanges = nil
 	for _, r := range c.Baseline.TrustedSourceRanges {

@@ -238,7 +238,7 @@ func (e *Engine) at(now time.Time) *Engine {
 func (e *Engine) judge(ev Event) *scan.Report {
 	cfg := e.d.Config
 	s := scan.New(scan.Options{Rules: e.d.Rules, Env: e.d.Env, CISVersion: cfg.Baseline.CISVersion,
-		LabelKeys: []string{ExemptLabel}, InScope: InScope(cfg.Scope)})
+		LabelKeys: []string{ExemptLabel}, InScope: InScope(cfg.Scope), Partial: true})
 	for _, a := range ev.Context {
 		if a != nil && a.Name != ev.Asset.Name {
 			_ = s.Add(a) // Add never fails: a rule's error is recorded in the report

@@ -18,6 +18,7 @@ const (
 	TypeNetwork           = "compute.googleapis.com/Network"
 	TypeSubnetwork        = "compute.googleapis.com/Subnetwork"
 	TypeInstance          = "compute.googleapis.com/Instance"
+	TypeComputeProject    = "compute.googleapis.com/Project"
 	TypeProject           = "cloudresourcemanager.googleapis.com/Project"
 	TypeFolder            = "cloudresourcemanager.googleapis.com/Folder"
 	TypeOrganization      = "cloudresourcemanager.googleapis.com/Organization"

@@ -12,6 +12,7 @@ const (
 	kindAuditLogConfig
 	kindFirewall
 	kindFirewallRule
+	kindFirewallLogConfig
 	kindNetwork
 	kindServiceAccount
 	kindServiceAccountKey
@@ -31,8 +32,9 @@ var kinds = [numKinds]*objectKind{
 	kindAuditLogConfig: newKind("log_type", "logType", "exempted_members", "exemptedMembers"),
 	kindFirewall: newKind("name", "network", "direction", "priority", "disabled", "sourceRanges",
 		"destinationRanges", "sourceTags", "sourceServiceAccounts", "targetTags", "targetServiceAccounts",
-		"allowed", "denied", "description"),
+		"allowed", "denied", "description", "logConfig"),
 	kindFirewallRule:      newKind("IPProtocol", "ports"),
+	kindFirewallLogConfig: newKind("enable", "metadata"),
 	kindNetwork:           newKind("name", "autoCreateSubnetworks", "IPv4Range", "subnetworks"),
 	kindServiceAccount:    newKind("name", "email", "uniqueId", "projectId", "disabled"),
 	kindServiceAccountKey: newKind("name", "keyType", "keyOrigin", "validAfterTime", "validBeforeTime", "disabled"),

@@ -143,6 +143,8 @@ func (c *cursor) firewall(fw *Firewall) bool {
 			denied, ok = c.firewallRules(&rules, &ports, &strs)
 		case 13:
 			fw.Description, ok = c.memberStr()
+		case 14:
+			fw.LogConfig, ok = c.firewallLogConfig()
 		}
 		return ok
 	})
@@ -175,6 +177,24 @@ func (c *cursor) firewall(fw *Firewall) bool {
 		}
 	}
 	return true
+}
+
+// firewallLogConfig reads a firewall's logConfig, or null as nil.
+func (c *cursor) firewallLogConfig() (*FirewallLogConfig, bool) {
+	if c.null() {
+		return nil, true
+	}
+	lc := new(FirewallLogConfig)
+	ok := c.members(kindFirewallLogConfig, func(id int) (ok bool) {
+		switch id {
+		case 0:
+			lc.Enable, ok = c.boolean()
+		case 1:
+			lc.Metadata, ok = c.memberStr()
+		}
+		return ok
+	})
+	return lc, ok
 }
 
 // firewallRules reads an allowed or denied list, or null, appending its entries to *rules,

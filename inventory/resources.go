@@ -26,7 +26,18 @@ type Firewall struct {
 	Allowed               []FirewallRule `json:"allowed,omitempty"`
 	Denied                []FirewallRule `json:"denied,omitempty"`
 	Description           string         `json:"description,omitempty"`
+	// LogConfig is nil when the rule was never configured for logging.
+	LogConfig *FirewallLogConfig `json:"logConfig,omitempty"`
 }
+
+// FirewallLogConfig is a firewall rule's logging setting.
+type FirewallLogConfig struct {
+	Enable   bool   `json:"enable"`
+	Metadata string `json:"metadata,omitempty"` // INCLUDE_ALL_METADATA or EXCLUDE_ALL_METADATA
+}
+
+// LogsEnabled reports whether the rule logs its connections.
+func (f *Firewall) LogsEnabled() bool { return f.LogConfig != nil && f.LogConfig.Enable }
 
 // FirewallRule is one entry of a firewall's allowed or denied list.
 type FirewallRule struct {
@@ -48,6 +59,129 @@ type Network struct {
 // IsLegacy reports whether the network is a legacy (pre-VPC) network, which has a single
 // network-wide IPv4 range and no subnetworks.
 func (n *Network) IsLegacy() bool { return n.IPv4Range != "" }
+
+// Subnetwork is a VPC subnetwork (compute#subnetwork).
+type Subnetwork struct {
+	Name        string `json:"name"`
+	Network     string `json:"network,omitempty"`
+	Region      string `json:"region,omitempty"`
+	IPCidrRange string `json:"ipCidrRange,omitempty"`
+	// Purpose is PRIVATE (or empty) for ordinary subnets; REGIONAL_MANAGED_PROXY,
+	// GLOBAL_MANAGED_PROXY, INTERNAL_HTTPS_LOAD_BALANCER, PRIVATE_SERVICE_CONNECT and
+	// others mark subnets Google manages for a service.
+	Purpose               string               `json:"purpose,omitempty"`
+	Role                  string               `json:"role,omitempty"`
+	PrivateIPGoogleAccess bool                 `json:"privateIpGoogleAccess,omitempty"`
+	EnableFlowLogs        *bool                `json:"enableFlowLogs,omitempty"`
+	LogConfig             *SubnetworkLogConfig `json:"logConfig,omitempty"`
+}
+
+// SubnetworkLogConfig is a subnetwork's VPC flow logs setting.
+type SubnetworkLogConfig struct {
+	Enable              bool    `json:"enable"`
+	AggregationInterval string  `json:"aggregationInterval,omitempty"`
+	FlowSampling        float64 `json:"flowSampling,omitempty"`
+	Metadata            string  `json:"metadata,omitempty"`
+}
+
+// IsPrivate reports whether the subnetwork holds workloads (purpose PRIVATE or unset),
+// as opposed to a subnet reserved for proxies, Private Service Connect or other Google
+// services, where flow logs and Private Google Access do not apply.
+func (s *Subnetwork) IsPrivate() bool { return s.Purpose == "" || s.Purpose == "PRIVATE" }
+
+// FlowLogsEnabled reports whether the subnetwork records VPC flow logs: logConfig.enable,
+// or the older enableFlowLogs where logConfig is absent.
+func (s *Subnetwork) FlowLogsEnabled() bool {
+	if s.LogConfig != nil {
+		return s.LogConfig.Enable
+	}
+	return s.EnableFlowLogs != nil && *s.EnableFlowLogs
+}
+
+// Instance is a Compute Engine VM (compute#instance).
+type Instance struct {
+	Name              string             `json:"name"`
+	Zone              string             `json:"zone,omitempty"`
+	Status            string             `json:"status,omitempty"`
+	CanIPForward      bool               `json:"canIpForward,omitempty"`
+	NetworkInterfaces []NetworkInterface `json:"networkInterfaces,omitempty"`
+	ServiceAccounts   []InstanceSA       `json:"serviceAccounts,omitempty"`
+	Metadata          *Metadata          `json:"metadata,omitempty"`
+	// ShieldedInstanceConfig is nil on VMs created without Shielded VM options.
+	ShieldedInstanceConfig *ShieldedInstanceConfig `json:"shieldedInstanceConfig,omitempty"`
+	Labels                 map[string]string       `json:"labels,omitempty"`
+}
+
+// NetworkInterface is one NIC of an instance.
+type NetworkInterface struct {
+	Name          string         `json:"name,omitempty"`
+	Network       string         `json:"network,omitempty"`
+	Subnetwork    string         `json:"subnetwork,omitempty"`
+	NetworkIP     string         `json:"networkIP,omitempty"`
+	AccessConfigs []AccessConfig `json:"accessConfigs,omitempty"`
+	// IPv6AccessConfigs give the NIC an external IPv6 address.
+	IPv6AccessConfigs []AccessConfig `json:"ipv6AccessConfigs,omitempty"`
+}
+
+// AccessConfig gives a NIC an external address (type ONE_TO_ONE_NAT, or DIRECT_IPV6).
+type AccessConfig struct {
+	Name         string `json:"name,omitempty"`
+	Type         string `json:"type,omitempty"`
+	NatIP        string `json:"natIP,omitempty"`
+	ExternalIPv6 string `json:"externalIpv6,omitempty"`
+}
+
+// InstanceSA is a service account attached to an instance, with its access scopes.
+type InstanceSA struct {
+	Email  string   `json:"email"`
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// ShieldedInstanceConfig holds an instance's Shielded VM options.
+type ShieldedInstanceConfig struct {
+	EnableSecureBoot          bool `json:"enableSecureBoot,omitempty"`
+	EnableVtpm                bool `json:"enableVtpm,omitempty"`
+	EnableIntegrityMonitoring bool `json:"enableIntegrityMonitoring,omitempty"`
+}
+
+// Metadata is instance or project metadata: key/value items and their fingerprint, which
+// a setMetadata call must send back.
+type Metadata struct {
+	Fingerprint string         `json:"fingerprint,omitempty"`
+	Items       []MetadataItem `json:"items,omitempty"`
+}
+
+// MetadataItem is one metadata entry. Value is a pointer: the API omits it for an empty
+// value.
+type MetadataItem struct {
+	Key   string  `json:"key"`
+	Value *string `json:"value,omitempty"`
+}
+
+// Get returns the value of key and whether it is set; nil metadata has no key.
+func (m *Metadata) Get(key string) (string, bool) {
+	if m == nil {
+		return "", false
+	}
+	for _, it := range m.Items {
+		if it.Key == key {
+			if it.Value == nil {
+				return "", true
+			}
+			return *it.Value, true
+		}
+	}
+	return "", false
+}
+
+// ComputeProject is a project's Compute Engine settings (compute#project; asset type
+// compute.googleapis.com/Project): the metadata every instance of the project inherits.
+type ComputeProject struct {
+	Name                   string    `json:"name"`
+	CommonInstanceMetadata *Metadata `json:"commonInstanceMetadata,omitempty"`
+	DefaultServiceAccount  string    `json:"defaultServiceAccount,omitempty"`
+	XpnProjectStatus       string    `json:"xpnProjectStatus,omitempty"`
+}
 
 // ServiceAccount is an IAM service account.
 type ServiceAccount struct {
@@ -95,6 +229,17 @@ func (a *Asset) ServiceAccountKey() (*ServiceAccountKey, error) {
 // ProjectData decodes the asset's resource data as a project.
 func (a *Asset) ProjectData() (*ProjectData, error) {
 	return decodeData[ProjectData](a, TypeProject)
+}
+
+// Subnetwork decodes the asset's resource data as a subnetwork.
+func (a *Asset) Subnetwork() (*Subnetwork, error) { return decodeData[Subnetwork](a, TypeSubnetwork) }
+
+// Instance decodes the asset's resource data as a VM instance.
+func (a *Asset) Instance() (*Instance, error) { return decodeData[Instance](a, TypeInstance) }
+
+// ComputeProject decodes the asset's resource data as a project's Compute Engine settings.
+func (a *Asset) ComputeProject() (*ComputeProject, error) {
+	return decodeData[ComputeProject](a, TypeComputeProject)
 }
 
 // ErrNoResource is returned by the typed accessors when the asset carries no resource data,

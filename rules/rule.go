@@ -133,15 +133,21 @@ type Env struct {
 	SkipManagedFirewalls bool
 	// TrustedSourceRanges are the ranges the baseline allows as firewall sources.
 	TrustedSourceRanges []netip.Prefix
+	// AllowedDomains are the domains whose users and groups may hold IAM roles; empty
+	// means any domain but the consumer ones (gmail.com and googlemail.com).
+	AllowedDomains []string
+	// MaxNetworksPerProject is how many VPC networks a project may have.
+	MaxNetworksPerProject int
 }
 
 // DefaultEnv returns the baseline zerodrift ships with, evaluated at now.
 func DefaultEnv(now time.Time) *Env {
 	return &Env{
-		Now:                  now,
-		KeyMaxAge:            90 * 24 * time.Hour,
-		SkipManagedFirewalls: true,
-		TrustedSourceRanges:  []netip.Prefix{netip.MustParsePrefix("35.235.240.0/20")},
+		Now:                   now,
+		KeyMaxAge:             90 * 24 * time.Hour,
+		SkipManagedFirewalls:  true,
+		TrustedSourceRanges:   []netip.Prefix{netip.MustParsePrefix("35.235.240.0/20")},
+		MaxNetworksPerProject: 1,
 	}
 }
 

@@ -29,6 +29,9 @@ type Options struct {
 	// LabelKeys are resource labels to remember (e.g. zerodrift-exempt), per resource and
 	// per project, for the decisions that follow the scan.
 	LabelKeys []string
+	// Partial says the assets are a part of the inventory (an event and its context):
+	// rules that judge sets of assets together (rules.SetRule) do not run.
+	Partial bool
 }
 
 // Report is the result of a scan. Its JSON form is a contract scripts rely on.
@@ -62,6 +65,9 @@ type Summary struct {
 type Scanner struct {
 	opts     Options
 	byType   map[string][]rules.Rule
+	tallies  map[string][]ruleTally // by asset type
+	finish   []ruleTally            // every tally once, in rule order
+	finished bool
 	results  rules.Results
 	errs     []inventory.SourceError
 	assets   int
@@ -82,7 +88,19 @@ func New(opts Options) *Scanner {
 	for _, k := range opts.LabelKeys {
 		s.quotedLabelKeys = append(s.quotedLabelKeys, []byte(`"`+k+`"`))
 	}
+	s.tallies = map[string][]ruleTally{}
 	for _, r := range opts.Rules {
+		if sr, ok := r.(rules.SetRule); ok {
+			if opts.Partial {
+				continue
+			}
+			rt := ruleTally{id: r.Meta().ID, t: sr.Tally(opts.Env)}
+			s.finish = append(s.finish, rt)
+			for _, t := range r.Meta().AssetTypes {
+				s.tallies[t] = append(s.tallies[t], rt)
+			}
+			continue
+		}
 		for _, t := range r.Meta().AssetTypes {
 			s.byType[t] = append(s.byType[t], r)
 		}
@@ -90,11 +108,22 @@ func New(opts Options) *Scanner {
 	return s
 }
 
+// ruleTally is the tally of one set rule in a scan.
+type ruleTally struct {
+	id string
+	t  rules.Tally
+}
+
 // AssetTypes lists the asset types the configured rules read, sorted.
 func (s *Scanner) AssetTypes() []string {
 	var out []string
 	for t := range s.byType {
 		out = append(out, t)
+	}
+	for t := range s.tallies {
+		if _, ok := s.byType[t]; !ok {
+			out = append(out, t)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -105,7 +134,7 @@ func (s *Scanner) AssetTypes() []string {
 // no use: exemptions are looked up for the resources of findings and their projects.
 func (s *Scanner) dataTypes() []string {
 	types := s.AssetTypes()
-	if _, ok := s.byType[inventory.TypeProject]; !ok {
+	if !slices.Contains(types, inventory.TypeProject) {
 		types = append(types, inventory.TypeProject)
 	}
 	return types
@@ -123,11 +152,37 @@ func (s *Scanner) Add(a *inventory.Asset) error {
 	s.learnLabels(a)
 	for _, r := range s.byType[a.AssetType] {
 		if err := r.Evaluate(s.opts.Env, a, &s.results); err != nil {
-			s.errs = append(s.errs, inventory.SourceError{Project: a.Project(), Service: "rule " + r.Meta().ID,
-				Resource: a.Name, Reason: "invalid", Message: err.Error()})
+			s.ruleFailed(r.Meta().ID, a, err)
+		}
+	}
+	for _, rt := range s.tallies[a.AssetType] {
+		if err := rt.t.Add(a); err != nil {
+			s.ruleFailed(rt.id, a, err)
 		}
 	}
 	return nil
+}
+
+// ruleFailed records that rule id could not judge a (nil: the set of assets it tallied).
+func (s *Scanner) ruleFailed(id string, a *inventory.Asset, err error) {
+	se := inventory.SourceError{Service: "rule " + id, Reason: "invalid", Message: err.Error()}
+	if a != nil {
+		se.Project, se.Resource = a.Project(), a.Name
+	}
+	s.errs = append(s.errs, se)
+}
+
+// finishTallies lets the set rules judge what they tallied, once.
+func (s *Scanner) finishTallies() {
+	if s.finished {
+		return
+	}
+	s.finished = true
+	for _, rt := range s.finish {
+		if err := rt.t.Finish(&s.results); err != nil {
+			s.ruleFailed(rt.id, nil, err)
+		}
+	}
 }
 
 // learnProject remembers a project's number and ID, so findings on IAM-policy-only lines
@@ -187,6 +242,7 @@ func (s *Scanner) AddErrors(errs []inventory.SourceError) { s.errs = append(s.er
 
 // Report finishes the scan: findings deduplicated by ID and sorted deterministically.
 func (s *Scanner) Report(source string) *Report {
+	s.finishTallies()
 	r := &Report{
 		Findings: make([]rules.Finding, 0, len(s.results.Findings)),
 		Skipped:  slices.Clone(s.results.Skipped),
