@@ -17,6 +17,16 @@ const (
 	kindServiceAccount
 	kindServiceAccountKey
 	kindProjectData
+	kindSubnetwork
+	kindSubnetworkLogConfig
+	kindInstance
+	kindNetworkInterface
+	kindAccessConfig
+	kindInstanceSA
+	kindShieldedConfig
+	kindMetadata
+	kindMetadataItem
+	kindComputeProject
 	numKinds
 )
 
@@ -39,6 +49,18 @@ var kinds = [numKinds]*objectKind{
 	kindServiceAccount:    newKind("name", "email", "uniqueId", "projectId", "disabled"),
 	kindServiceAccountKey: newKind("name", "keyType", "keyOrigin", "validAfterTime", "validBeforeTime", "disabled"),
 	kindProjectData:       newKind("projectId", "projectNumber", "name"),
+	kindSubnetwork: newKind("name", "network", "region", "ipCidrRange", "purpose", "role", "privateIpGoogleAccess",
+		"enableFlowLogs", "logConfig"),
+	kindSubnetworkLogConfig: newKind("enable", "aggregationInterval", "flowSampling", "metadata"),
+	kindInstance: newKind("name", "zone", "status", "canIpForward", "networkInterfaces", "serviceAccounts", "metadata",
+		"shieldedInstanceConfig", "labels"),
+	kindNetworkInterface: newKind("name", "network", "subnetwork", "networkIP", "accessConfigs", "ipv6AccessConfigs"),
+	kindAccessConfig:     newKind("name", "type", "natIP", "externalIpv6"),
+	kindInstanceSA:       newKind("email", "scopes"),
+	kindShieldedConfig:   newKind("enableSecureBoot", "enableVtpm", "enableIntegrityMonitoring"),
+	kindMetadata:         newKind("fingerprint", "items"),
+	kindMetadataItem:     newKind("key", "value"),
+	kindComputeProject:   newKind("name", "commonInstanceMetadata", "defaultServiceAccount", "xpnProjectStatus"),
 }
 
 // assetWithResource puts an asset and its resource in one allocation.

@@ -3,6 +3,7 @@ package inventory
 import (
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // The typed views of resources.go decode resource.data on every rule that reads it. These
@@ -10,6 +11,24 @@ import (
 // produce; like the record decoder, they give up on anything unusual (a wrong type, a
 // duplicate or case-folded key, a time in another form...), and decodeData then calls
 // encoding/json, which decides and words the error.
+
+// sharedView returns the view of type T last decoded from data, when T is one of the
+// shared compute views and data is what it was decoded from.
+func sharedView[T any](data []byte) (*T, bool) {
+	f := getFastDecoder()
+	defer putFastDecoder(f)
+	m := &f.memo
+	if m.shared == nil || len(data) != len(m.data) || len(data) == 0 {
+		return nil, false
+	}
+	// The rules of one asset read the same slice: its address says it is the same bytes
+	// without comparing them all.
+	if unsafe.SliceData(data) != m.src && string(data) != string(m.data) {
+		return nil, false
+	}
+	v, ok := m.shared.(*T)
+	return v, ok
+}
 
 // decodeDataFast decodes data into v, one of the typed views, and reports whether it did.
 func decodeDataFast(data []byte, v any) bool {
@@ -31,6 +50,12 @@ func decodeDataFast(data []byte, v any) bool {
 		ok = c.serviceAccountKey(v)
 	case *ProjectData:
 		ok = c.projectData(v)
+	case *Subnetwork:
+		ok = c.subnetwork(v)
+	case *Instance:
+		ok = c.instance(v)
+	case *ComputeProject:
+		ok = c.computeProject(v)
 	}
 	ok = ok && skipSpace(data, c.i) == len(data)
 	if ok {
@@ -42,7 +67,9 @@ func decodeDataFast(data []byte, v any) bool {
 // viewMemo keeps the last view decoded of the kinds several rules read from one asset
 // (two rules each read a key and a network), with the exact bytes it was decoded from, so
 // that the next rule gets a copy of it instead of decoding the same bytes again. A copy is
-// as good as a decoding: the same bytes always decode to the same view.
+// as good as a decoding: the same bytes always decode to the same view. The compute views
+// (firewalls, instances, subnetworks, compute projects: four rules read a firewall, seven
+// an instance) are not copied but shared: every caller gets the same view, and only reads.
 type viewMemo struct {
 	kind int // kindNetwork... or 0 when empty
 	data []byte
@@ -51,6 +78,11 @@ type viewMemo struct {
 	proj ProjectData
 	net  Network // its Subnetworks and AutoCreateSubnetworks are the memo's own
 	auto bool
+	// shared is the last firewall, instance, subnetwork or compute project view, handed
+	// to every caller as it is (sharedView); src is the address of the bytes it was
+	// decoded from.
+	shared any
+	src    *byte
 }
 
 func (m *viewMemo) recall(data []byte, v any) bool {
@@ -88,7 +120,7 @@ func (m *viewMemo) recall(data []byte, v any) bool {
 }
 
 func (m *viewMemo) remember(data []byte, v any) {
-	m.kind = 0
+	m.kind, m.shared, m.src = 0, nil, unsafe.SliceData(data)
 	switch v := v.(type) {
 	case *ServiceAccountKey:
 		m.kind, m.key = kindServiceAccountKey, *v
@@ -96,6 +128,14 @@ func (m *viewMemo) remember(data []byte, v any) {
 		m.kind, m.sa = kindServiceAccount, *v
 	case *ProjectData:
 		m.kind, m.proj = kindProjectData, *v
+	case *Firewall:
+		m.kind, m.shared = kindFirewall, v
+	case *Instance:
+		m.kind, m.shared = kindInstance, v
+	case *Subnetwork:
+		m.kind, m.shared = kindSubnetwork, v
+	case *ComputeProject:
+		m.kind, m.shared = kindComputeProject, v
 	case *Network:
 		m.kind, m.net = kindNetwork, *v
 		m.net.Subnetworks = slices.Clone(v.Subnetworks)

@@ -21,6 +21,9 @@ func diffData(t testing.TB, data []byte) {
 		func() any { return new(ServiceAccount) },
 		func() any { return new(ServiceAccountKey) },
 		func() any { return new(ProjectData) },
+		func() any { return new(Subnetwork) },
+		func() any { return new(Instance) },
+		func() any { return new(ComputeProject) },
 	} {
 		got, want := newView(), newView()
 		if !decodeDataFast(data, got) {
@@ -85,13 +88,33 @@ var dataEdgeCases = []string{
 	`{"projectId":"p","projectNumber":123}`,
 	`{"projectId":"p","PROJECTID":"q"}`,
 	`{"projectıd":"p"}`,
+	`{"name":"main","network":"n","region":"r","ipCidrRange":"10.0.0.0/24","purpose":"PRIVATE","privateIpGoogleAccess":true,"enableFlowLogs":false}`,
+	`{"name":"s","logConfig":{"enable":true,"aggregationInterval":"INTERVAL_5_SEC","flowSampling":0.5,"metadata":"INCLUDE_ALL_METADATA"}}`,
+	`{"name":"s","logConfig":{"flowSampling":1e-1}}`,
+	`{"name":"s","logConfig":{"flowSampling":1e999}}`,
+	`{"name":"s","logConfig":{"flowSampling":"0.5"}}`,
+	`{"name":"s","logConfig":{"flowSampling":-0}}`,
+	`{"name":"s","logConfig":null,"enableFlowLogs":null,"privateIpGoogleAccess":null}`,
+	`{"name":"vm","zone":"z","status":"RUNNING","canIpForward":true,"networkInterfaces":[{"name":"nic0","network":"n","networkIP":"10.0.0.2","accessConfigs":[{"name":"External NAT","type":"ONE_TO_ONE_NAT","natIP":"34.1.2.3"}],"ipv6AccessConfigs":[{"type":"DIRECT_IPV6","externalIpv6":"2600::1"}]}],"serviceAccounts":[{"email":"1-compute@developer.gserviceaccount.com","scopes":["https://www.googleapis.com/auth/cloud-platform"]}],"metadata":{"fingerprint":"f=","items":[{"key":"enable-oslogin","value":"TRUE"},{"key":"empty"},{"key":"nul","value":null}]},"shieldedInstanceConfig":{"enableSecureBoot":false,"enableVtpm":true,"enableIntegrityMonitoring":true},"labels":{"goog-gke-node":"","env":"prod"}}`,
+	`{"name":"vm","networkInterfaces":[],"serviceAccounts":null,"metadata":{},"labels":{}}`,
+	`{"name":"vm","networkInterfaces":[null,{"accessConfigs":[null]}]}`,
+	`{"name":"vm","labels":{"a":"1","a":"2"}}`,
+	`{"name":"vm","labels":{"a":null}}`,
+	`{"name":"vm","labels":{"a":1}}`,
+	`{"name":"vm","labels":{"a\u00e9":"x\n"}}`,
+	`{"name":"vm","labels":{"a":"1",}}`,
+	`{"name":"vm","labels":[]}`,
+	`{"name":"vm","metadata":{"items":[{"key":"k","value":5}]}}`,
+	`{"name":"vm","shieldedInstanceConfig":null,"metadata":null}`,
+	`{"name":"vm","serviceAccounts":[{"email":"e","scopes":["a",null]}]}`,
+	`{"name":"p","commonInstanceMetadata":{"fingerprint":"f","items":[{"key":"serial-port-enable","value":"true"}]},"defaultServiceAccount":"1-compute@developer.gserviceaccount.com","xpnProjectStatus":"HOST"}`,
 }
 
 func TestDecodeDataMatchesReference(t *testing.T) {
 	for i, d := range dataEdgeCases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) { diffData(t, []byte(d)) })
 	}
-	n := 0
+	seen := map[string]int{}
 	for _, line := range bytes.Split(synthExport(t, 2000, 13), []byte("\n")) {
 		if len(line) == 0 {
 			continue
@@ -104,16 +127,24 @@ func TestDecodeDataMatchesReference(t *testing.T) {
 			continue
 		}
 		diffData(t, a.Resource.Data)
-		if a.AssetType == TypeFirewall {
-			fw := new(Firewall)
-			if !decodeDataFast(a.Resource.Data, fw) {
-				t.Fatalf("fast decoder left a synthetic firewall to encoding/json: %s", a.Resource.Data)
-			}
-			n++
+		var view any
+		switch a.AssetType {
+		case TypeFirewall:
+			view = new(Firewall)
+		case TypeInstance:
+			view = new(Instance)
+		case TypeSubnetwork:
+			view = new(Subnetwork)
+		default:
+			continue
 		}
+		if !decodeDataFast(a.Resource.Data, view) {
+			t.Fatalf("fast decoder left a synthetic %s to encoding/json: %s", a.AssetType, a.Resource.Data)
+		}
+		seen[a.AssetType]++
 	}
-	if n == 0 {
-		t.Fatal("no firewall in the synthetic export")
+	if seen[TypeFirewall] == 0 || seen[TypeInstance] == 0 || seen[TypeSubnetwork] == 0 {
+		t.Fatalf("the synthetic export lacks a type the fast views read: %v", seen)
 	}
 }
 

@@ -210,7 +210,9 @@ type ProjectData struct {
 	Name          string `json:"name,omitempty"`
 }
 
-// Firewall decodes the asset's resource data as a firewall rule.
+// Firewall decodes the asset's resource data as a firewall rule. Several rules read one
+// firewall, so it is decoded once and the same view handed to every caller reading the
+// same bytes: read it, never change it.
 func (a *Asset) Firewall() (*Firewall, error) { return decodeData[Firewall](a, TypeFirewall) }
 
 // Network decodes the asset's resource data as a network.
@@ -231,13 +233,18 @@ func (a *Asset) ProjectData() (*ProjectData, error) {
 	return decodeData[ProjectData](a, TypeProject)
 }
 
-// Subnetwork decodes the asset's resource data as a subnetwork.
+// Subnetwork decodes the asset's resource data as a subnetwork; the view may be shared
+// with other callers reading the same bytes: read it, never change it.
 func (a *Asset) Subnetwork() (*Subnetwork, error) { return decodeData[Subnetwork](a, TypeSubnetwork) }
 
-// Instance decodes the asset's resource data as a VM instance.
+// Instance decodes the asset's resource data as a VM instance. Several rules read one
+// instance, so it is decoded once and the same view handed to every caller reading the
+// same bytes: read it, never change it.
 func (a *Asset) Instance() (*Instance, error) { return decodeData[Instance](a, TypeInstance) }
 
-// ComputeProject decodes the asset's resource data as a project's Compute Engine settings.
+// ComputeProject decodes the asset's resource data as a project's Compute Engine settings;
+// the view may be shared with other callers reading the same bytes: read it, never
+// change it.
 func (a *Asset) ComputeProject() (*ComputeProject, error) {
 	return decodeData[ComputeProject](a, TypeComputeProject)
 }
@@ -252,6 +259,9 @@ func decodeData[T any](a *Asset, wantType string) (*T, error) {
 	}
 	if a.Resource == nil || len(a.Resource.Data) == 0 {
 		return nil, ErrNoResource
+	}
+	if v, ok := sharedView[T](a.Resource.Data); ok {
+		return v, nil
 	}
 	v := new(T)
 	if decodeDataFast(a.Resource.Data, v) {
