@@ -18,11 +18,12 @@ import (
 const prodFirewalls = "compute/v1/projects/acme-prod/global/firewalls"
 
 // openFirewall creates a firewall that admits SSH from anywhere through the compute API and
-// returns its asset as the feed would carry it.
+// returns its asset as the feed would carry it. It logs its connections, so that admitting
+// SSH from anywhere is its only drift.
 func (f *fixture) openFirewall(name string) *inventory.Asset {
 	f.t.Helper()
 	body, _ := json.Marshal(map[string]any{"name": name, "network": "global/networks/prod-vpc", "sourceRanges": []string{"0.0.0.0/0"},
-		"allowed": []map[string]any{{"IPProtocol": "tcp", "ports": []string{"22"}}}})
+		"allowed": []map[string]any{{"IPProtocol": "tcp", "ports": []string{"22"}}}, "logConfig": map[string]any{"enable": true}})
 	resp, err := http.Post(f.url+"/"+prodFirewalls, "application/json", bytes.NewReader(body))
 	if err != nil {
 		f.t.Fatal(err)

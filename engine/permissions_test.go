@@ -31,6 +31,10 @@ unattendedPlaybooks:
   iam-remove-project-sa-user: true
   iam-remove-public-member: true
   sa-key-disable: true
+  network-add-egress-deny: true
+  instance-disable-serial-port: true
+  instance-enable-os-login: true
+  instance-remove-external-ip: true
 `
 
 // cycleScenario is the built-in scenario with the Terraform and state the cycle needs: the

@@ -33,8 +33,18 @@ func TestPullRequestsForDeclaredResources(t *testing.T) {
 	}
 	res := f.run(true, -1)
 	prs := openPRs(f)
-	if len(prs) != 4 || res.Summary.ByAction[engine.ActionPR] != 4 {
-		t.Fatalf("%d open PRs, %d pr decisions; want 4 (allow-ssh-world, allow-rdp-split, deployer editor, bob SA user)", len(prs), res.Summary.ByAction[engine.ActionPR])
+	if len(prs) != 5 || res.Summary.ByAction[engine.ActionPR] != 5 {
+		t.Fatalf("%d open PRs, %d pr decisions; want 5 (allow-ssh-world's sources and its logging, allow-rdp-split, deployer editor, bob SA user)",
+			len(prs), res.Summary.ByAction[engine.ActionPR])
+	}
+	// Two findings on one declared firewall are two pull requests, each its own edit.
+	logging := decisionFor(t, res, sshWorld, "firewall-logging-disabled")
+	if logging.PR == nil {
+		t.Fatalf("allow-ssh-world's logging: decision %+v, want a pull request", logging)
+	}
+	if lp, ok := prs[logging.PR.Branch]; logging.Action != engine.ActionPR || !ok || len(lp.Files) != 1 ||
+		!strings.Contains(lp.Files[0].Patch, "log_config") || strings.Contains(lp.Files[0].Patch, "35.235.240.0/20") {
+		t.Errorf("allow-ssh-world's logging: decision %+v, PR %+v", logging, lp)
 	}
 	ssh := decisionFor(t, res, sshWorld, "firewall-open-ingress")
 	pr, ok := prs[ssh.PR.Branch]
@@ -57,7 +67,7 @@ func TestPullRequestsForDeclaredResources(t *testing.T) {
 	// Second run: nothing new, nothing edited.
 	writes := f.srv.GitHubWrites()
 	res = f.run(true, -1)
-	if got := f.srv.GitHubWrites(); got != writes || len(openPRs(f)) != 4 {
+	if got := f.srv.GitHubWrites(); got != writes || len(openPRs(f)) != 5 {
 		t.Errorf("a second run made %d GitHub writes and left %d PRs open", got-writes, len(openPRs(f)))
 	}
 	if d := decisionFor(t, res, sshWorld, "firewall-open-ingress"); d.PR == nil || d.PR.Outcome != "unchanged" {

@@ -188,17 +188,32 @@ func runBaseline(t *testing.T, sc *sandbox.Scenario, key baselineKey) *soakBasel
 }
 
 // final makes a dry run and returns its decisions by finding, and its scan errors sorted.
-func (f *soakFixture) final(t *testing.T) (map[string]engine.Decision, []string) {
+// The concurrent writer's grant (sandbox.ConcurrentWriterRole, a basic role, to a user) is
+// drift iam-primitive-role-user rightly reports, but the writer's, made under faults only:
+// its findings are left out of the decisions and returned apart, the policies they are on
+// sorted.
+func (f *soakFixture) final(t *testing.T) (decisions map[string]engine.Decision, scanErrs, writerGrants []string) {
 	t.Helper()
 	res, err := f.engine.Run(context.Background(), f.src, engine.RunOptions{MaxChanges: -1})
 	if err != nil {
 		t.Fatalf("the dry run at the end: %v", err)
 	}
+	writer := map[string]bool{}
+	for _, fd := range res.Findings {
+		if fd.Rule == "iam-primitive-role-user" && fd.Evidence["role"] == sandbox.ConcurrentWriterRole &&
+			fd.Evidence["member"] == sandbox.ConcurrentWriterMember {
+			writer[fd.ID] = true
+			writerGrants = append(writerGrants, fd.Resource)
+		}
+	}
 	out := map[string]engine.Decision{}
 	for _, d := range res.Decisions {
-		out[d.Finding] = d
+		if !writer[d.Finding] {
+			out[d.Finding] = d
+		}
 	}
-	return out, slices.Sorted(slices.Values(scanErrors(res)))
+	slices.Sort(writerGrants)
+	return out, slices.Sorted(slices.Values(scanErrors(res))), writerGrants
 }
 
 // prFindings lists, sorted, the findings of the open pull requests.
@@ -483,9 +498,13 @@ func (f *soakFixture) checkSettled(t *testing.T, settled *engine.Result, base *s
 			}
 		}
 	}
-	final, errs := f.final(t)
+	final, errs, writerGrants := f.final(t)
 	if !slices.Equal(errs, base.scanErrors) {
 		t.Errorf("at the end: scan errors %q, without faults %q", errs, base.scanErrors)
+	}
+	// Every policy the concurrent writer changed, and only those, holds its grant.
+	if writes := slices.Sorted(slices.Values(f.srv.ConcurrentWrites())); !slices.Equal(writerGrants, writes) {
+		t.Errorf("at the end: the concurrent writer's grant is reported on %q; it changed %q", writerGrants, writes)
 	}
 	for id, d := range final {
 		want, ok := base.final[id]

@@ -171,7 +171,7 @@ func TestExemptResourceDoesNothing(t *testing.T) {
 	eventually(t, 5*time.Second, "the project's change was not handled", func() bool { return c.Stats().Clean+c.Stats().Decided >= 2 })
 	h.do(http.MethodPost, "compute/v1/projects/acme-dev/global/firewalls", map[string]any{"name": "evt-labelled",
 		"network": "global/networks/default", "sourceRanges": []string{"0.0.0.0/0"},
-		"allowed": []map[string]any{{"IPProtocol": "tcp", "ports": []string{"22"}}}})
+		"allowed": []map[string]any{{"IPProtocol": "tcp", "ports": []string{"22"}}}, "logConfig": map[string]any{"enable": true}})
 	labelled := h.feedOf("//compute.googleapis.com/projects/acme-dev/global/firewalls/evt-labelled")
 	if len(labelled) != 1 {
 		t.Fatalf("%d feed messages for the labelled project's firewall", len(labelled))

@@ -274,11 +274,13 @@ func (h *harness) do(method, path string, body any) {
 
 const firewallsPath = "compute/v1/projects/" + prodProject + "/global/firewalls"
 
-// openSSH creates drift through the compute API: a firewall admitting SSH from anywhere.
+// openSSH creates drift through the compute API: a firewall admitting SSH from anywhere
+// (logging on, so that is its only drift).
 func (h *harness) openSSH(name string) {
 	h.tb.Helper()
 	h.do(http.MethodPost, firewallsPath, map[string]any{"name": name, "network": "global/networks/prod-vpc",
-		"sourceRanges": []string{"0.0.0.0/0"}, "allowed": []map[string]any{{"IPProtocol": "tcp", "ports": []string{"22"}}}})
+		"sourceRanges": []string{"0.0.0.0/0"}, "allowed": []map[string]any{{"IPProtocol": "tcp", "ports": []string{"22"}}},
+		"logConfig": map[string]any{"enable": true}})
 }
 
 // sourceRanges reads a firewall's source ranges from the sandbox.

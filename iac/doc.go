@@ -5,7 +5,10 @@
 // locals, provider defaults and the local modules the roots call. Owner maps a live
 // resource (a CAI asset type and full resource name, plus the finding's evidence) to the
 // block, module list element or map entry that declares it, and says how sure it is:
-// Managed, Unmanaged, Ambiguous or Unresolved. Patch writes one of the playbook
+// Managed, Unmanaged, Ambiguous or Unresolved. For a project-wide setting nothing declares
+// yet (its audit configuration, a key of its common instance metadata) while the Terraform
+// declares the project's IAM, metadata or the project itself, the match names the new block
+// Patch adds and the file it goes to. Patch writes one of the playbook
 // catalogue's Terraform edits into a Managed declaration, changing only the edited
 // expression (formatted with hclwrite, as terraform fmt formats it) and keeping every other
 // byte, comment and blank line of the file.

@@ -95,12 +95,45 @@ func FuzzPatchReplaceWorld(f *testing.F) {
 	})
 }
 
-// FuzzPatchAnyFile makes every firewall edit on whatever file the fuzzer writes that
-// declares one of a few firewalls: Patch never panics, and whenever it succeeds the output
-// parses, every other block is byte for byte the same, and the edit is in place (see
-// checkIntent).
+// computeRequests lists the edits of subnetworks, instances, networks, project metadata and
+// audit configuration that FuzzPatchAnyFile tries on the resources of a few names in project.
+func computeRequests(project string) []patchRequest {
+	var out []patchRequest
+	for _, region := range []string{"r", "europe-west1", "europe-west4"} {
+		for _, name := range []string{"s", "app-ew1", "batch-ew4", "legacy-ew1", "edge-ew1", "data-ew1", "ops-ew1"} {
+			res := subnetName(project, region, name)
+			out = append(out,
+				patchRequest{inventory.TypeSubnetwork, res, EditEnableSubnetFlowLogs, flowLogs(), nil},
+				patchRequest{inventory.TypeSubnetwork, res, EditEnablePrivateAccess, nil, nil})
+		}
+	}
+	for _, zone := range []string{"z", "europe-west1-b", "europe-west1-c"} {
+		for _, name := range []string{"i", "bastion-1", "web-1", "worker-1"} {
+			res := instanceName(project, zone, name)
+			out = append(out,
+				patchRequest{inventory.TypeInstance, res, EditSetInstanceMetadata, metadataParam("serial-port-enable", "FALSE"), metadataEv("serial-port-enable")},
+				patchRequest{inventory.TypeInstance, res, EditSetInstanceMetadata, metadataParam("enable-oslogin", "TRUE"), nil},
+				patchRequest{inventory.TypeInstance, res, EditRemoveExternalIP, nil, map[string]any{"interfaces": []string{"nic0", "nic1"}}})
+		}
+	}
+	for _, name := range []string{"n", "default", "shared-vpc"} {
+		out = append(out, patchRequest{inventory.TypeNetwork, fwPrefix + project + "/global/networks/" + name, EditAddEgressDeny, nil, nil})
+	}
+	for _, key := range []string{"enable-oslogin", "serial-port-enable"} {
+		out = append(out, patchRequest{inventory.TypeComputeProject, computeProject(project), EditSetInstanceMetadata,
+			metadataParam(key, "FALSE"), projectMetadataEv(project, key)})
+	}
+	out = append(out, patchRequest{inventory.TypeProject, "//cloudresourcemanager.googleapis.com/projects/" + project, EditSetAuditConfig,
+		auditParams(), auditEv("", []string{"DATA_READ"}, nil)})
+	return out
+}
+
+// FuzzPatchAnyFile makes every edit on whatever file the fuzzer writes that declares one of
+// a few firewalls, subnetworks, instances, networks, or a project's metadata or IAM: Patch
+// never panics, and whenever it succeeds the output parses, every other block is byte for
+// byte the same, and the edit is in place (see checkIntent).
 func FuzzPatchAnyFile(f *testing.F) {
-	for _, name := range []string{"firewall.tf", "module_rules.tf", "variables.tf"} {
+	for _, name := range []string{"firewall.tf", "module_rules.tf", "variables.tf", "subnet.tf", "compute.tf", "audit.tf", "network.tf"} {
 		src, err := os.ReadFile("testdata/patch/" + name)
 		if err != nil {
 			f.Fatal(err)
@@ -111,11 +144,31 @@ func FuzzPatchAnyFile(f *testing.F) {
 	f.Add("resource \"google_compute_firewall\" \"x\" {\n  project = \"p\"\n  name = \"fw\"\n}\n")
 	f.Add("module \"m\" {\n  source = \"terraform-google-modules/network/google//modules/firewall-rules\"\n  project_id = \"p\"\n" +
 		"  rules = [{ name = \"fw\", ranges = [\"::/0\"] }, {\n    name = \"y\"\n  }]\n}\n")
+	f.Add("provider \"google\" {\n  project = \"p\"\n  region = \"r\"\n  zone = \"z\"\n}\n" +
+		"resource \"google_compute_subnetwork\" \"s\" {\n  name = \"s\"\n  log_config {\n    metadata = \"CUSTOM_METADATA\"\n  }\n}\n" +
+		"resource \"google_compute_instance\" \"i\" {\n  name = \"i\"\n  metadata = { serial-port-enable = \"TRUE\" }\n" +
+		"  network_interface {\n    access_config {}\n    ipv6_access_config {}\n  }\n}\n" +
+		"resource \"google_compute_project_metadata_item\" \"k\" {\n  for_each = { \"enable-oslogin\" = \"FALSE\", other = \"x\" }\n  key = each.key\n  value = each.value\n}\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		if len(src) > 1<<14 {
 			t.Skip()
 		}
 		ix := loadOne(t, "main.tf", []byte(src))
+		for _, project := range []string{"p", "acme-prod", "acme-net", "acme-dev", "acme-sandbox", "acme-legacy"} {
+			if !strings.Contains(src, project) && !strings.Contains(src, "provider") {
+				continue // nothing can be in this project
+			}
+			for _, req := range computeRequests(project) {
+				m := ix.Owner(req.assetType, req.resource, req.evidence)
+				if m.Status != Managed {
+					continue
+				}
+				if p, err := ix.Patch(m, req.edit, req.params, req.evidence); err == nil {
+					checkPatch(t, p)
+					checkIntent(t, m, req, p)
+				}
+			}
+		}
 		for _, project := range []string{"p", "acme-prod"} {
 			for _, name := range []string{"fw", "allow-ssh", "allow-multi", "allow-rdp-split", "allow-admin"} {
 				m := ix.Owner(inventory.TypeFirewall, fwName(project, name), nil)

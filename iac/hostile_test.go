@@ -1,6 +1,7 @@
 package iac
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -164,5 +165,178 @@ func TestHostileParams(t *testing.T) {
 	checkPatch(t, p)
 	if strings.Contains(string(p.After), `a\"b`) {
 		t.Errorf("member not removed:\n%s", p.After)
+	}
+}
+
+// TestHostileComputeNames declares subnetworks, instances and a project's IAM whose names
+// carry HCL syntax, finds them by their live names and patches them: the output parses,
+// nothing is injected, and each edit is in place. Derived names (an egress deny rule's) are
+// refused when GCP would refuse them.
+func TestHostileComputeNames(t *testing.T) {
+	for _, name := range hostileStrings() {
+		if strings.Contains(name, "/") || !utf8.ValidString(name) {
+			continue // not a path segment of a resource name
+		}
+		t.Run(name, func(t *testing.T) {
+			src := "provider \"google\" {\n  project = \"acme-prod\"\n  region  = \"us-east1\"\n  zone    = \"us-east1-b\"\n}\n\n" +
+				"resource \"google_compute_subnetwork\" \"s\" {\n  name          = " + quote(name) + "\n  ip_cidr_range = \"10.0.0.0/24\"\n}\n\n" +
+				"resource \"google_compute_instance\" \"i\" {\n  name = " + quote(name) + "\n\n  network_interface {\n    network = \"default\"\n\n" +
+				"    access_config {\n    }\n  }\n\n  metadata = {\n    serial-port-enable = \"TRUE\"\n  }\n}\n\n" +
+				"resource \"google_compute_network\" \"n\" {\n  name = " + quote(name) + "\n}\n\n" +
+				"resource \"google_project_iam_member\" \"m\" {\n  for_each = toset([\"user:a@acme.example\"])\n  project  = " + quote(name) + "\n" +
+				"  role     = \"roles/viewer\"\n  member   = each.value\n}\n\n" +
+				"resource \"google_compute_project_metadata_item\" \"k\" {\n  count   = 1\n  project = " + quote(name) + "\n" +
+				"  key     = \"block-project-ssh-keys\"\n  value   = \"TRUE\"\n}\n"
+			ix := loadOne(t, "main.tf", []byte(src))
+			if len(ix.Problems) > 0 {
+				t.Fatalf("problems: %v", ix.Problems)
+			}
+			reqs := []patchRequest{
+				{inventory.TypeSubnetwork, subnetName("acme-prod", "us-east1", name), EditEnableSubnetFlowLogs, flowLogs(), nil},
+				{inventory.TypeSubnetwork, subnetName("acme-prod", "us-east1", name), EditEnablePrivateAccess, nil, nil},
+				{inventory.TypeInstance, instanceName("acme-prod", "us-east1-b", name), EditSetInstanceMetadata,
+					metadataParam("serial-port-enable", name), metadataEv("serial-port-enable")},
+				{inventory.TypeInstance, instanceName("acme-prod", "us-east1-b", name), EditRemoveExternalIP, nil,
+					map[string]any{"interfaces": []string{"nic0"}}},
+				// The project ID only reaches the file through the for_each and count anchors'
+				// fallback, quoted.
+				{inventory.TypeProject, "//cloudresourcemanager.googleapis.com/projects/" + name, EditSetAuditConfig, auditParams(),
+					auditEv("", []string{"DATA_READ"}, nil)},
+				{inventory.TypeComputeProject, computeProject(name), EditSetInstanceMetadata, metadataParam("enable-oslogin", "TRUE"),
+					projectMetadataEv(name, "enable-oslogin")},
+			}
+			for _, req := range reqs {
+				m := ix.Owner(req.assetType, req.resource, req.evidence)
+				if m.Status != Managed {
+					t.Fatalf("%s: owner: %s (%s)", req.edit, m.Status, m.Why)
+				}
+				p, err := ix.Patch(m, req.edit, req.params, req.evidence)
+				if err != nil {
+					t.Fatalf("%s: %v", req.edit, err)
+				}
+				checkPatch(t, p)
+				checkIntent(t, m, req, p)
+				if strings.Contains(string(p.After), "evil") != strings.Contains(src, "evil") {
+					t.Errorf("%s: a block was injected", req.edit)
+				}
+				if n, n0 := topBlocks(t, p.After), topBlocks(t, []byte(src)); n > n0+1 {
+					t.Errorf("%s: %d blocks, %d before:\n%s", req.edit, n, n0, p.After)
+				}
+			}
+			m := ix.Owner(inventory.TypeNetwork, fwPrefix+"acme-prod/global/networks/"+name, nil)
+			if m.Status != Managed {
+				t.Fatalf("network: %s (%s)", m.Status, m.Why)
+			}
+			if _, err := ix.Patch(m, EditAddEgressDeny, nil, nil); err == nil && name != "plain" {
+				t.Errorf("add-egress-deny accepted the network name %q", name)
+			}
+		})
+	}
+}
+
+// topBlocks counts the top-level blocks of a file.
+func topBlocks(t testing.TB, src []byte) int {
+	t.Helper()
+	f, diags := hclsyntax.ParseConfig(src, "x.tf", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatalf("does not parse: %v", diags)
+	}
+	return len(f.Body.(*hclsyntax.Body).Blocks)
+}
+
+// TestHostileComputeParams feeds parameters and evidence that are not what they claim to be.
+func TestHostileComputeParams(t *testing.T) {
+	src := []byte("provider \"google\" {\n  project = \"p\"\n  region  = \"r\"\n  zone    = \"z\"\n}\n\n" +
+		"resource \"google_compute_subnetwork\" \"s\" {\n  name = \"s\"\n}\n\n" +
+		"resource \"google_compute_instance\" \"i\" {\n  name = \"i\"\n\n  network_interface {\n    access_config {}\n  }\n}\n\n" +
+		"resource \"google_compute_network\" \"n\" {\n  name = \"n\"\n}\n\n" +
+		"resource \"google_project_iam_audit_config\" \"a\" {\n  service = \"allServices\"\n}\n")
+	ix := loadOne(t, "main.tf", src)
+	sub := ix.Owner(inventory.TypeSubnetwork, subnetName("p", "r", "s"), nil)
+	inst := ix.Owner(inventory.TypeInstance, instanceName("p", "z", "i"), nil)
+	net := ix.Owner(inventory.TypeNetwork, fwPrefix+"p/global/networks/n", nil)
+	audit := ix.Owner(inventory.TypeProject, "//cloudresourcemanager.googleapis.com/projects/p", auditEv("", []string{"DATA_READ"}, nil))
+	for _, m := range []Match{sub, inst, net, audit} {
+		if m.Status != Managed {
+			t.Fatalf("%s: %s", m.Why, m.Status)
+		}
+	}
+	bad := []struct {
+		m      Match
+		edit   string
+		params map[string]any
+		ev     map[string]any
+	}{
+		{sub, EditEnableSubnetFlowLogs, map[string]any{"flowSampling": 0.0}, nil},
+		{sub, EditEnableSubnetFlowLogs, map[string]any{"flowSampling": 1.5}, nil},
+		{sub, EditEnableSubnetFlowLogs, map[string]any{"flowSampling": math.NaN()}, nil},
+		{sub, EditEnableSubnetFlowLogs, map[string]any{"flowSampling": []string{"0.5"}}, nil},
+		{sub, EditEnableSubnetFlowLogs, map[string]any{"metadata": "CUSTOM_METADATA"}, nil},
+		{inst, EditSetInstanceMetadata, map[string]any{"key": "serial-port-enable"}, nil},
+		{inst, EditSetInstanceMetadata, map[string]any{"key": "serial-port-enable", "value": false}, nil},
+		{inst, EditSetInstanceMetadata, metadataParam("serial-port-enable", "bad utf8 \xff"), nil},
+		{inst, EditSetInstanceMetadata, metadataParam("enable-oslogin", "TRUE"), metadataEv("serial-port-enable")},
+		{inst, EditRemoveExternalIP, nil, nil},
+		{inst, EditRemoveExternalIP, nil, map[string]any{"interfaces": []string{"eth0"}}},
+		{inst, EditRemoveExternalIP, nil, map[string]any{"interfaces": []string{"nic1"}}},
+		{net, EditAddEgressDeny, map[string]any{"priority": 65536}, nil},
+		{net, EditAddEgressDeny, map[string]any{"priority": "65535"}, nil},
+		{net, EditAddEgressDeny, map[string]any{"priority": 1.5}, nil},
+		{audit, EditSetAuditConfig, map[string]any{"logTypes": []string{}}, nil},
+		{sub, EditSetAuditConfig, auditParams(), nil},
+		{audit, EditRemoveExternalIP, nil, map[string]any{"interfaces": []string{"nic0"}}},
+		{inst, EditEnablePrivateAccess, nil, nil},
+	}
+	for _, s := range hostileStrings() {
+		bad = append(bad,
+			struct {
+				m      Match
+				edit   string
+				params map[string]any
+				ev     map[string]any
+			}{sub, EditEnableSubnetFlowLogs, map[string]any{"aggregationInterval": s}, nil},
+			struct {
+				m      Match
+				edit   string
+				params map[string]any
+				ev     map[string]any
+			}{sub, EditEnableSubnetFlowLogs, map[string]any{"flowSampling": s}, nil},
+			struct {
+				m      Match
+				edit   string
+				params map[string]any
+				ev     map[string]any
+			}{inst, EditSetInstanceMetadata, metadataParam(s+" ", "FALSE"), nil},
+			struct {
+				m      Match
+				edit   string
+				params map[string]any
+				ev     map[string]any
+			}{audit, EditSetAuditConfig, map[string]any{"logTypes": []string{s}}, nil},
+			struct {
+				m      Match
+				edit   string
+				params map[string]any
+				ev     map[string]any
+			}{inst, EditRemoveExternalIP, nil, map[string]any{"interfaces": []string{s}}},
+		)
+	}
+	for _, b := range bad {
+		if p, err := ix.Patch(b.m, b.edit, b.params, b.ev); err == nil {
+			t.Errorf("%s %s with %v %v was accepted:\n%s", b.m.Address, b.edit, b.params, b.ev, p.Diff)
+		}
+	}
+	// A hostile metadata value is written as a string that evaluates to itself.
+	for _, s := range hostileStrings() {
+		if !utf8.ValidString(s) {
+			continue
+		}
+		req := patchRequest{inventory.TypeInstance, instanceName("p", "z", "i"), EditSetInstanceMetadata, metadataParam("startup-script", s), nil}
+		p, err := ix.Patch(inst, req.edit, req.params, nil)
+		if err != nil {
+			t.Fatalf("value %q: %v", s, err)
+		}
+		checkPatch(t, p)
+		checkIntent(t, inst, req, p)
 	}
 }

@@ -18,6 +18,10 @@ const (
 	shapeProjectsIAM
 	shapeFoldersIAM
 	shapeOrganizationsIAM
+	// shapeNetwork is the network module itself, whose subnets input zerodrift understands
+	// (and nothing else: it stays opaque for networks and firewall rules).
+	shapeNetwork
+	shapeSubnets
 )
 
 // moduleShapeOf recognises a module source: the registry address, a GitHub or git address of
@@ -39,9 +43,11 @@ func moduleShapeOf(source string) moduleShape {
 		{"terraform-google-modules/iam/google", "terraform-google-modules/terraform-google-iam", "modules/projects_iam", shapeProjectsIAM},
 		{"terraform-google-modules/iam/google", "terraform-google-modules/terraform-google-iam", "modules/folders_iam", shapeFoldersIAM},
 		{"terraform-google-modules/iam/google", "terraform-google-modules/terraform-google-iam", "modules/organizations_iam", shapeOrganizationsIAM},
+		{"terraform-google-modules/network/google", "terraform-google-modules/terraform-google-network", "modules/subnets", shapeSubnets},
+		{"terraform-google-modules/network/google", "terraform-google-modules/terraform-google-network", "", shapeNetwork},
 	} {
 		if local {
-			if strings.HasSuffix(s, "/"+sh.dir) {
+			if sh.dir != "" && strings.HasSuffix(s, "/"+sh.dir) {
 				return sh.shape
 			}
 			continue
@@ -52,6 +58,9 @@ func moduleShapeOf(source string) moduleShape {
 			scheme, rest, _ := strings.Cut(s, "://")
 			root, sub, ok = strings.Cut(rest, "//")
 			root = scheme + "://" + root
+		}
+		if sh.dir == "" && !ok {
+			ok = true // the module at the root of its repository
 		}
 		if !ok || strings.TrimSuffix(sub, "/") != sh.dir {
 			continue

@@ -107,7 +107,7 @@ type instance struct {
 	// prefix is the address prefix of what the instance declares, e.g. "module.base.".
 	prefix    string
 	vars      map[string]*val
-	providers map[string]*val // "google", "google.alias" → default project
+	providers map[string]*providerConf // "google", "google.alias" → its defaults
 	locals    map[string]*val
 	busy      map[string]bool
 	depth     int
@@ -488,7 +488,7 @@ func (ix *Index) evaluate() {
 		}
 		in := ix.newInstance(m, m.dir, "", 0)
 		in.vars = rootVars(m)
-		in.providers = map[string]*val{}
+		in.providers = map[string]*providerConf{}
 		in.configureProviders()
 		ix.expand(in)
 	}
@@ -600,12 +600,26 @@ func (in *instance) configureProviders() {
 				continue
 			}
 		}
-		if a := b.Body.Attributes["project"]; a != nil {
-			in.providers[key] = sc.eval(a.Expr)
-		} else {
-			in.providers[key] = unknown(nil)
+		conf := &providerConf{}
+		for _, d := range []struct {
+			name string
+			v    **val
+		}{{"project", &conf.project}, {"region", &conf.region}, {"zone", &conf.zone}} {
+			if a := b.Body.Attributes[d.name]; a != nil {
+				*d.v = sc.eval(a.Expr)
+			} else {
+				*d.v = unknown(nil)
+			}
 		}
+		in.providers[key] = conf
 	}
+}
+
+// providerConf holds the defaults of a provider configuration that decide which live
+// resource a block declares: the project, region and zone of resources that leave them out.
+// A default the configuration does not set is unknown (it may come from the environment).
+type providerConf struct {
+	project, region, zone *val
 }
 
 // local evaluates local.name once, memoized; a reference cycle is unknown.
@@ -730,6 +744,12 @@ func concat(vs ...any) *val {
 
 // providerProject returns the default project of the provider configuration a block uses.
 func (in *instance) providerProject(b *tfBlock, sc *scope) *val {
+	return in.providerDefault(b, "project")
+}
+
+// providerDefault returns a default ("project", "region" or "zone") of the provider
+// configuration a block uses; unknown when the configuration does not set it.
+func (in *instance) providerDefault(b *tfBlock, what string) *val {
 	key := "google"
 	if a := b.attr("provider"); a != nil {
 		tr, diags := hcl.AbsTraversalForExpr(a.Expr)
@@ -745,10 +765,23 @@ func (in *instance) providerProject(b *tfBlock, sc *scope) *val {
 			key += "." + at.Name
 		}
 	}
-	if p, ok := in.providers[key]; ok && p != nil {
-		return p
+	conf := in.providers[key]
+	if conf == nil {
+		return unknown(nil)
 	}
-	return unknown(nil)
+	var v *val
+	switch what {
+	case "project":
+		v = conf.project
+	case "region":
+		v = conf.region
+	case "zone":
+		v = conf.zone
+	}
+	if v == nil {
+		return unknown(nil)
+	}
+	return v
 }
 
 // expand creates the instances of the local modules in.mod calls.
@@ -790,8 +823,8 @@ func (ix *Index) expand(in *instance) {
 
 // childProviders passes provider configurations to a module call: the defaults are
 // inherited, and a providers = { google = google.x } map renames.
-func (in *instance) childProviders(call *tfBlock) map[string]*val {
-	out := map[string]*val{}
+func (in *instance) childProviders(call *tfBlock) map[string]*providerConf {
+	out := map[string]*providerConf{}
 	for k, v := range in.providers {
 		if !strings.Contains(k, ".") {
 			out[k] = v

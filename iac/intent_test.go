@@ -3,6 +3,7 @@ package iac
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,7 +39,18 @@ func (e edit) touches(r hcl.Range) bool {
 //   - add-deny-firewall: the rule is unchanged, and a deny rule from the whole internet is
 //     declared next to it;
 //   - remove-resource and remove-iam-member: nothing declares the resource (or grant) any
-//     more.
+//     more;
+//   - enable-subnet-flow-logs: one log_config (or the subnets module's subnet_flow_logs
+//     inputs) with the interval, sampling and metadata asked for;
+//   - enable-private-google-access: private_ip_google_access (subnet_private_access) is true;
+//   - set-instance-metadata: the instance's (project's) metadata sets the key to the value,
+//     in its map or its metadata item, a new one included;
+//   - remove-external-ip: the interfaces the finding names have no access_config left, and
+//     the others keep theirs;
+//   - add-egress-deny: the network is unchanged, and an enabled, logged EGRESS rule on it
+//     denies protocol all to 0.0.0.0/0 for every instance, at the priority asked for;
+//   - set-audit-config: a google_project_iam_audit_config for allServices (a new one
+//     included) enables every log type asked for, with nobody exempted from them.
 func checkIntent(t testing.TB, m Match, req patchRequest, p *Patch) {
 	t.Helper()
 	if p.File == m.File {
@@ -93,8 +105,259 @@ func checkIntent(t testing.TB, m Match, req patchRequest, p *Patch) {
 		if k, u, _ := sourceRanges(d); u != 0 || !slices.Equal(k, []string{"0.0.0.0/0", "::/0"}) {
 			t.Fatalf("add-deny: the deny rule's ranges are %q\n%s", k, p.After)
 		}
+	case EditEnableSubnetFlowLogs:
+		checkFlowLogs(t, m2, req, p)
+	case EditEnablePrivateAccess:
+		want, got := "true", ""
+		switch m2.target.kind {
+		case tSubnetwork:
+			got, _ = arg(m2.target.ex.sc, m2.target.b.b, "private_ip_google_access").str()
+		case tSubnetModule:
+			got, _ = m2.target.elem.attr("subnet_private_access").str()
+		}
+		if got != want {
+			t.Fatalf("private access: %q, want %q\n%s", got, want, p.After)
+		}
+	case EditSetInstanceMetadata:
+		checkMetadata(t, m2, req, p)
+	case EditRemoveExternalIP:
+		checkExternalIPRemoved(t, m, m2, req, p)
+	case EditAddEgressDeny:
+		checkEgressDeny(t, after, m, req, p)
+	case EditSetAuditConfig:
+		checkAuditConfig(t, m2, req, p)
 	default:
 		t.Fatalf("checkIntent does not know the edit %q", req.edit)
+	}
+}
+
+// checkFlowLogs: the subnetwork's log_config (or the module's subnet_flow_logs inputs) has
+// the interval, sampling and metadata asked for, and a legacy enable_flow_logs is true.
+func checkFlowLogs(t testing.TB, m2 Match, req patchRequest, p *Patch) {
+	t.Helper()
+	c, err := flowLogParams(req.params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := m2.target
+	got := map[string]*val{}
+	switch tg.kind {
+	case tSubnetwork:
+		n := 0
+		for _, b := range tg.b.b.Body.Blocks {
+			if b.Type == "log_config" {
+				n++
+				for _, k := range []string{"aggregation_interval", "flow_sampling", "metadata"} {
+					got[k] = arg(tg.ex.sc, b, k)
+				}
+			}
+		}
+		if n != 1 {
+			t.Fatalf("flow logs: %d log_config blocks\n%s", n, p.After)
+		}
+		if v := arg(tg.ex.sc, tg.b.b, "enable_flow_logs"); v != nil && (v.kind != kBool || v.s != "true") {
+			t.Fatalf("flow logs: enable_flow_logs is %v\n%s", v.s, p.After)
+		}
+	case tSubnetModule:
+		if s, _ := tg.elem.attr("subnet_flow_logs").str(); s != "true" {
+			t.Fatalf("flow logs: subnet_flow_logs is %q\n%s", s, p.After)
+		}
+		got["aggregation_interval"] = tg.elem.attr("subnet_flow_logs_interval")
+		got["flow_sampling"] = tg.elem.attr("subnet_flow_logs_sampling")
+		got["metadata"] = tg.elem.attr("subnet_flow_logs_metadata")
+	default:
+		t.Fatalf("flow logs on %s", m2.Address)
+	}
+	if s, _ := got["aggregation_interval"].str(); s != c.interval {
+		t.Fatalf("flow logs: interval %q, want %q\n%s", s, c.interval, p.After)
+	}
+	if !sameNumber(got["flow_sampling"], c.sampling) {
+		t.Fatalf("flow logs: sampling %v, want %s\n%s", got["flow_sampling"], c.sampling, p.After)
+	}
+	if s, _ := got["metadata"].str(); s != c.metadata {
+		t.Fatalf("flow logs: metadata %q, want %q\n%s", s, c.metadata, p.After)
+	}
+}
+
+// metadataOf evaluates the metadata key of a map written as an object or as a merge(...) of
+// objects and references (the last argument that has the key wins); ok is false when it
+// cannot be told.
+func metadataOf(sc *scope, v *val, key string) (string, bool) {
+	if v == nil {
+		return "", false
+	}
+	if call, isCall := v.expr.(*hclsyntax.FunctionCallExpr); isCall && call.Name == "merge" {
+		for i := len(call.Args) - 1; i >= 0; i-- {
+			a := sc.eval(call.Args[i])
+			if a.kind != kMap {
+				return "", false
+			}
+			if x, ok := a.get(key); ok {
+				return x.str()
+			}
+			if a.incomplete {
+				return "", false
+			}
+		}
+		return "", false
+	}
+	x, ok := v.get(key)
+	if !ok {
+		return "", false
+	}
+	return x.str()
+}
+
+// checkMetadata: the instance's metadata map (the project's metadata map, or its metadata
+// item for the key) sets the key to the value.
+func checkMetadata(t testing.TB, m2 Match, req patchRequest, p *Patch) {
+	t.Helper()
+	key, value := req.params["key"].(string), req.params["value"].(string)
+	tg := m2.target
+	var got string
+	var ok bool
+	switch tg.kind {
+	case tInstance, tProjectMetadata:
+		got, ok = metadataOf(tg.ex.sc, arg(tg.ex.sc, tg.b.b, "metadata"), key)
+	case tProjectMetadataItem:
+		if k, _ := arg(tg.ex.sc, tg.b.b, "key").str(); k != key {
+			t.Fatalf("metadata: the item's key is %q, want %q\n%s", k, key, p.After)
+		}
+		got, ok = arg(tg.ex.sc, tg.b.b, "value").str()
+	default:
+		t.Fatalf("metadata on %s (%d)\n%s", m2.Address, tg.kind, p.After)
+	}
+	if !ok || got != value {
+		t.Fatalf("metadata: %s is %q (known %v), want %q\n%s", key, got, ok, value, p.After)
+	}
+}
+
+// accessConfigs counts the access_config blocks of each network_interface of an instance
+// match.
+func accessConfigs(m Match) []int {
+	var out []int
+	for _, b := range m.target.b.b.Body.Blocks {
+		if b.Type != "network_interface" {
+			continue
+		}
+		n := 0
+		for _, ac := range b.Body.Blocks {
+			if ac.Type == "access_config" {
+				n++
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// checkExternalIPRemoved: the interfaces the finding names have no access configuration
+// left; the others are as they were.
+func checkExternalIPRemoved(t testing.TB, m, m2 Match, req patchRequest, p *Patch) {
+	t.Helper()
+	nics, err := externalInterfaces(req.evidence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, now := accessConfigs(m), accessConfigs(m2)
+	if len(before) != len(now) {
+		t.Fatalf("remove-external-ip: %d interfaces, %d before\n%s", len(now), len(before), p.After)
+	}
+	for i := range now {
+		want := before[i]
+		if slices.Contains(nics, i) {
+			want = 0
+		}
+		if now[i] != want {
+			t.Fatalf("remove-external-ip: nic%d has %d access configs, want %d\n%s", i, now[i], want, p.After)
+		}
+	}
+}
+
+// checkEgressDeny: the network is unchanged, and a firewall rule that the
+// egress-deny-not-set rule would count is declared on it.
+func checkEgressDeny(t testing.TB, after *Index, m Match, req patchRequest, p *Patch) {
+	t.Helper()
+	project, _ := projectOf(m.target.in, m.target.b, m.target.ex.sc).str()
+	name, err := egressDenyName(m.target.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := req.params["name"].(string); ok {
+		name = n
+	}
+	d := after.Owner(inventory.TypeFirewall, fwName(project, name), map[string]any{"network": m.target.name})
+	if d.Status != Managed {
+		t.Fatalf("add-egress-deny: the rule %s is %s (%s)\n%s", name, d.Status, d.Why, p.After)
+	}
+	want := map[string]string{"direction": "EGRESS", "priority": "65535"}
+	if n, ok := req.params["priority"].(int); ok {
+		want["priority"] = strconv.Itoa(n)
+	}
+	for k, w := range want {
+		if s, _ := firewallArg(d, k).str(); s != w {
+			t.Fatalf("add-egress-deny: %s is %q, want %q\n%s", k, s, w, p.After)
+		}
+	}
+	if r, ok := firewallArg(d, "destination_ranges").strings(); !ok || !slices.Equal(r, []string{"0.0.0.0/0"}) {
+		t.Fatalf("add-egress-deny: destination_ranges %q\n%s", r, p.After)
+	}
+	if s, ok := firewallArg(d, "network").str(); !ok || lastSegment(s) != m.target.name {
+		t.Fatalf("add-egress-deny: network %q\n%s", s, p.After)
+	}
+	for _, a := range []string{"target_tags", "target_service_accounts", "disabled", "source_ranges"} {
+		if firewallArg(d, a) != nil {
+			t.Fatalf("add-egress-deny: the rule sets %s\n%s", a, p.After)
+		}
+	}
+	var protocols []string
+	for _, b := range d.target.b.b.Body.Blocks {
+		switch b.Type {
+		case "deny":
+			s, _ := arg(d.target.ex.sc, b, "protocol").str()
+			protocols = append(protocols, s)
+		case "allow":
+			t.Fatalf("add-egress-deny: the rule allows\n%s", p.After)
+		}
+	}
+	if !slices.Equal(protocols, []string{"all"}) {
+		t.Fatalf("add-egress-deny: denies %q\n%s", protocols, p.After)
+	}
+	if logMetadata(d) == nil {
+		t.Fatalf("add-egress-deny: the rule does not log\n%s", p.After)
+	}
+}
+
+// checkAuditConfig: a google_project_iam_audit_config for allServices declares the project's
+// audit configuration, enabling every log type asked for with nobody exempted.
+func checkAuditConfig(t testing.TB, m2 Match, req patchRequest, p *Patch) {
+	t.Helper()
+	types, err := auditTypes(req.params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := m2.target
+	if tg.kind != tAuditConfig {
+		t.Fatalf("set-audit-config: after the patch %s is not an audit config (%d)\n%s", m2.Address, tg.kind, p.After)
+	}
+	if s, _ := arg(tg.ex.sc, tg.b.b, "service").str(); s != auditService {
+		t.Fatalf("set-audit-config: service %q\n%s", s, p.After)
+	}
+	enabled := map[string]bool{}
+	for _, b := range tg.b.b.Body.Blocks {
+		if b.Type != "audit_log_config" {
+			continue
+		}
+		lt, _ := arg(tg.ex.sc, b, "log_type").str()
+		enabled[lt] = true
+		if ex := arg(tg.ex.sc, b, "exempted_members"); slices.Contains(types, lt) && ex != nil && (ex.kind != kList || len(ex.elems) > 0) {
+			t.Fatalf("set-audit-config: %s still exempts members\n%s", lt, p.After)
+		}
+	}
+	for _, lt := range types {
+		if !enabled[lt] {
+			t.Fatalf("set-audit-config: %s is not enabled\n%s", lt, p.After)
+		}
 	}
 }
 

@@ -44,6 +44,15 @@ const (
 	// terraform-google-modules/iam/google//modules/projects_iam (folders_iam,
 	// organizations_iam).
 	KindIAMModule = "module:iam"
+
+	KindSubnetwork          = "google_compute_subnetwork"
+	KindInstance            = "google_compute_instance"
+	KindProjectMetadata     = "google_compute_project_metadata"
+	KindProjectMetadataItem = "google_compute_project_metadata_item"
+	KindAuditConfig         = "google_project_iam_audit_config"
+	// KindSubnetsModule is an element of the subnets input of
+	// terraform-google-modules/network/google or of its modules/subnets.
+	KindSubnetsModule = "module:subnets"
 )
 
 const (
@@ -102,6 +111,16 @@ const (
 	tIAMModuleConditional
 	tServiceAccount
 	tServiceAccountKey
+	tSubnetwork
+	tSubnetModule
+	tInstance
+	tProjectMetadata
+	tProjectMetadataItem
+	tAuditConfig
+	// tNewBlock: no block declares the resource's setting yet, and Patch adds one (a
+	// google_project_iam_audit_config, a google_compute_project_metadata_item) after b, a
+	// block of the file that declares the project's IAM or metadata (or the project).
+	tNewBlock
 )
 
 // target is what Patch needs to find the declaration again.
@@ -110,7 +129,8 @@ type target struct {
 	in   *instance
 	b    *tfBlock
 	ex   expansion
-	// rules, ruleIdx and rulesInput locate a firewall-rules module element.
+	// rules, ruleIdx and rulesInput locate an element of a module's list input: a rule of
+	// the firewall-rules module, a subnet of the network or subnets module.
 	rules      *val
 	ruleIdx    int
 	rulesInput string
@@ -130,6 +150,13 @@ type target struct {
 	name string
 	// scopes lists the projects (folders, organizations) an IAM module binding applies to.
 	scopes []string
+	// newType, newProject and newProvider describe the block a tNewBlock target adds: its
+	// resource type, and the text of its project and provider arguments ("" to leave one
+	// out). metadataKey is the project metadata key a compute project finding is about.
+	newType, newProject, newProvider string
+	metadataKey                      string
+	// project is the live project of the resource, for names Patch derives.
+	project identity
 }
 
 // hit is one place that declares, or may declare, the resource.
@@ -146,10 +173,26 @@ type hit struct {
 
 // Owner tells which Terraform declares the live resource of the given CAI asset type and full
 // resource name. evidence is the finding's evidence: IAM findings need "role" and "member"
-// (and "condition" for a conditional grant); a firewall's "network" is checked when present;
-// a key's "serviceAccount" email identifies its account. Because a project's IAM policy is
-// named by project number, Owner also reads the project ID from evidence["project"] (or
-// "projectId") and the number from evidence["projectNumber"]: pass the finding's Project.
+// (and "condition" for a conditional grant); a firewall's or subnetwork's "network" is
+// checked when present; a key's "serviceAccount" email identifies its account. Because a
+// project's IAM policy is named by project number, Owner also reads the project ID from
+// evidence["project"] (or "projectId") and the number from evidence["projectNumber"]: pass
+// the finding's Project.
+//
+// Two findings are about a setting of a project rather than a resource of their own:
+//   - a compute project (compute.googleapis.com/Project) finding names its metadata key in
+//     evidence["metadataKey"]: the google_compute_project_metadata_item for that key, or the
+//     google_compute_project_metadata, declares it;
+//   - a project finding with evidence["missingLogTypes"] or ["exemptedMembers"] and no role
+//     or member (audit-logging-disabled) is about the audit configuration for allServices:
+//     the google_project_iam_audit_config declares it.
+//
+// When nothing declares such a setting but the Terraform declares the project's IAM (or
+// metadata items, or the project itself), the match is Managed with the address of a new
+// block (google_project_iam_audit_config.<project>_all_services,
+// google_compute_project_metadata_item.<project>_<key>) that Patch adds to the file holding
+// most of them, after the last; when two roots hold them it is Ambiguous.
+//
 // When the index carries Terraform state (WithState), the state is consulted first.
 func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) Match {
 	path := resourcePath(resourceName)
@@ -167,8 +210,38 @@ func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) 
 			return Match{Status: Unresolved, Why: fmt.Sprintf("%s is not a network's resource name", resourceName)}
 		}
 		hits = ix.networkHits(projectIdentity(project, evidence), name)
+	case inventory.TypeSubnetwork:
+		project, region, name, ok := splitRegional(path, "regions", "subnetworks")
+		if !ok {
+			return Match{Status: Unresolved, Why: fmt.Sprintf("%s is not a subnetwork's resource name", resourceName)}
+		}
+		hits = ix.subnetworkHits(projectIdentity(project, evidence), region, name, lastSegment(evString(evidence, "network")))
+	case inventory.TypeInstance:
+		project, zone, name, ok := splitRegional(path, "zones", "instances")
+		if !ok {
+			return Match{Status: Unresolved, Why: fmt.Sprintf("%s is not an instance's resource name", resourceName)}
+		}
+		hits = ix.instanceHits(projectIdentity(project, evidence), zone, name)
+	case inventory.TypeComputeProject:
+		coll, project, ok := strings.Cut(path, "/")
+		if !ok || coll != "projects" || project == "" || strings.Contains(project, "/") {
+			return Match{Status: Unresolved, Why: fmt.Sprintf("%s is not a compute project's resource name", resourceName)}
+		}
+		key := evString(evidence, "metadataKey")
+		if !validMetadataKey(key) {
+			return Match{Status: Unresolved, Why: "a compute project finding needs evidence.metadataKey, the metadata key it is about, to be mapped to Terraform"}
+		}
+		hits = ix.projectMetadataHits(projectIdentity(project, evidence), key)
 	case inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization:
 		role, member := evString(evidence, "role"), evString(evidence, "member")
+		if role == "" && member == "" && assetType == inventory.TypeProject && isAuditEvidence(evidence) {
+			coll, project, ok := strings.Cut(path, "/")
+			if !ok || coll != "projects" || project == "" || strings.Contains(project, "/") {
+				return Match{Status: Unresolved, Why: fmt.Sprintf("%s is not a project's resource name", resourceName)}
+			}
+			hits = ix.auditHits(projectIdentity(project, evidence))
+			break
+		}
 		if role == "" || member == "" {
 			return Match{Status: Unresolved, Why: "an IAM finding needs evidence.role and evidence.member to be mapped to Terraform"}
 		}
@@ -270,6 +343,16 @@ func splitPath(p, first, mid, coll string) (project, name string, ok bool) {
 		return "", "", false
 	}
 	return parts[1], parts[4], true
+}
+
+// splitRegional reads "projects/P/<scope>/<where>/<coll>/NAME" (scope "regions" or "zones").
+func splitRegional(p, scope, coll string) (project, where, name string, ok bool) {
+	parts := strings.Split(p, "/")
+	if len(parts) != 6 || parts[0] != "projects" || parts[2] != scope || parts[4] != coll ||
+		parts[1] == "" || parts[3] == "" || parts[5] == "" {
+		return "", "", "", false
+	}
+	return parts[1], parts[3], parts[5], true
 }
 
 func lastSegment(s string) string { return s[strings.LastIndexByte(s, '/')+1:] }
@@ -734,9 +817,11 @@ func lowerPattern(p []part) []part {
 }
 
 // opaqueModuleHits reports calls of modules zerodrift does not understand (registry or git
-// sources other than the two shapes) whose inputs mention every one of the given strings,
-// unless an input names another project: such a module may declare the resource.
-func (ix *Index) opaqueModuleHits(project identity, mentions []string, what string) []hit {
+// sources other than the shapes it knows) whose inputs mention every one of the given
+// strings, unless an input names another project: such a module may declare the resource.
+// The network module (terraform-google-modules/network/google) declares networks, routes and
+// firewall rules besides subnets, so it counts as not understood unless understood names it.
+func (ix *Index) opaqueModuleHits(project identity, mentions []string, what string, understood ...moduleShape) []hit {
 	var hits []hit
 	for _, in := range ix.instances {
 		for _, b := range in.mod.blocks {
@@ -744,7 +829,7 @@ func (ix *Index) opaqueModuleHits(project identity, mentions []string, what stri
 				continue
 			}
 			src := moduleSource(b)
-			if b.shape != shapeNone {
+			if b.shape != shapeNone && (b.shape != shapeNetwork || slices.Contains(understood, shapeNetwork)) {
 				continue
 			}
 			if _, local := localSourceDir(in.mod.dir, src); local {

@@ -150,7 +150,7 @@ func TestOwner(t *testing.T) {
 		{"service account", inventory.TypeServiceAccount, keyPrefix + "110000000000000000001",
 			map[string]any{"email": "deployer@acme-prod.iam.gserviceaccount.com"},
 			"managed envs/prod/iam.tf:77 google_service_account.deployer"},
-		{"unsupported asset type", inventory.TypeInstance, fwPrefix + "acme-prod/zones/z/instances/i", nil, "unresolved []"},
+		{"unsupported asset type", "storage.googleapis.com/Bucket", "//storage.googleapis.com/acme-logs", nil, "unresolved []"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,7 +24,23 @@ const (
 	EditAddDenyFirewall          = "add-deny-firewall"
 	EditRemoveIAMMember          = "remove-iam-member"
 	EditRemoveResource           = "remove-resource"
+	EditEnableSubnetFlowLogs     = "enable-subnet-flow-logs"
+	EditEnablePrivateAccess      = "enable-private-google-access"
+	EditSetAuditConfig           = "set-audit-config"
+	EditAddEgressDeny            = "add-egress-deny"
+	EditSetInstanceMetadata      = "set-instance-metadata"
+	EditRemoveExternalIP         = "remove-external-ip"
 )
+
+// Edits returns the names of the Terraform edits Patch makes, sorted: the playbook
+// catalogue's Terraform edits must be these.
+func Edits() []string {
+	out := []string{EditReplaceWorldSourceRanges, EditDisableFirewall, EditEnableFirewallLogging, EditAddDenyFirewall,
+		EditRemoveIAMMember, EditRemoveResource, EditEnableSubnetFlowLogs, EditEnablePrivateAccess, EditSetAuditConfig,
+		EditAddEgressDeny, EditSetInstanceMetadata, EditRemoveExternalIP}
+	slices.Sort(out)
+	return out
+}
 
 // Patch is a change to one Terraform file.
 type Patch struct {
@@ -53,9 +69,14 @@ var ErrNotManaged = errors.New("iac: the resource is not managed by exactly one 
 // returned by this index's Owner. params are the playbook's parameters for the edit:
 // "ranges" ([]string, required) for replace-world-source-ranges, "metadata"
 // (INCLUDE_ALL_METADATA or EXCLUDE_ALL_METADATA) for enable-firewall-logging, "ports"
-// ([]string) and "priorityOffset" (int) for add-deny-firewall. evidence is the finding's:
-// replace-world-source-ranges also removes the ranges listed in evidence["worldRanges"], and
-// add-deny-firewall denies evidence["exposed"] unless params name ports.
+// ([]string) and "priorityOffset" (int) for add-deny-firewall; "aggregationInterval",
+// "flowSampling" and "metadata" for enable-subnet-flow-logs; "logTypes" ([]string) for
+// set-audit-config; "priority" (int) for add-egress-deny; "key" and "value" (strings,
+// required) for set-instance-metadata. Omitted parameters take the defaults the action
+// catalogue documents. evidence is the finding's: replace-world-source-ranges also removes
+// the ranges listed in evidence["worldRanges"], add-deny-firewall denies evidence["exposed"]
+// unless params name ports, and remove-external-ip removes the external addresses of the
+// interfaces evidence["interfaces"] (or evidence["accessConfigs"]) names.
 //
 // Only the edited expression (or the added or removed block) changes; every other byte of the
 // file is kept, and the result is checked to parse.
@@ -82,6 +103,18 @@ func (ix *Index) Patch(m Match, edit string, params, evidence map[string]any) (*
 		err = p.removeMember()
 	case EditRemoveResource:
 		err = p.removeResource()
+	case EditEnableSubnetFlowLogs:
+		err = p.enableFlowLogs(params)
+	case EditEnablePrivateAccess:
+		err = p.enablePrivateAccess()
+	case EditSetAuditConfig:
+		err = p.setAuditConfig(params)
+	case EditAddEgressDeny:
+		err = p.addEgressDeny(params)
+	case EditSetInstanceMetadata:
+		err = p.setMetadata(params, evidence)
+	case EditRemoveExternalIP:
+		err = p.removeExternalIP(evidence)
 	default:
 		err = fmt.Errorf("iac: unknown Terraform edit %q", edit)
 	}
@@ -562,20 +595,38 @@ func objectItemIndex(obj *hclsyntax.ObjectConsExpr, key string) int {
 
 // setObjectItem sets key = value in an object constructor.
 func (p *patcher) setObjectItem(obj *hclsyntax.ObjectConsExpr, key, value string) error {
+	return p.setObjectItems(obj, "the rule", [][2]string{{key, value}})
+}
+
+// setObjectItems sets each key = value of kvs in an object constructor, in one edit; what
+// names the object in warnings. Keys are written bare when they are HCL identifiers, quoted
+// otherwise.
+func (p *patcher) setObjectItems(obj *hclsyntax.ObjectConsExpr, what string, kvs [][2]string) error {
 	ed, err := p.editorFor(obj.SrcRange)
 	if err != nil {
 		return err
 	}
 	items := objectItems(obj)
-	op := seqEdit{insertAt: len(items)}
-	if i := objectItemIndex(obj, key); i >= 0 {
-		keyText := string(ed.f.src[items[i].start:obj.Items[i].KeyExpr.Range().End.Byte])
-		op.override = map[int]string{i: keyText + " = " + value}
-	} else {
-		op.insert = []string{key + " = " + value}
+	op := seqEdit{insertAt: len(items), override: map[int]string{}}
+	for _, kv := range kvs {
+		if i := objectItemIndex(obj, kv[0]); i >= 0 {
+			keyText := string(ed.f.src[items[i].start:obj.Items[i].KeyExpr.Range().End.Byte])
+			op.override[i] = keyText + " = " + kv[1]
+		} else {
+			op.insert = append(op.insert, keyText(kv[0])+" = "+kv[1])
+		}
 	}
-	p.checkShared(obj.SrcRange, "the rule")
+	p.checkShared(obj.SrcRange, what)
 	return replaceSeq(ed, obj.SrcRange, items, op)
+}
+
+// keyText writes an object key: bare when it is an HCL identifier that is not a keyword,
+// quoted otherwise.
+func keyText(k string) string {
+	if regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`).MatchString(k) && k != "true" && k != "false" && k != "null" {
+		return k
+	}
+	return quote(k)
 }
 
 // ---- disable-firewall and enable-firewall-logging
@@ -1063,6 +1114,8 @@ func (p *patcher) addDeny(params, evidence map[string]any) error {
 			}
 			b.WriteString("  }\n")
 		}
+		// Logged, like every rule of the baseline (firewall-logging-disabled).
+		b.WriteString("\n  log_config {\n    metadata = \"INCLUDE_ALL_METADATA\"\n  }\n")
 		b.WriteString("}\n")
 		ed, err := p.editorFor(t.b.b.Range())
 		if err != nil {

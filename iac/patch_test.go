@@ -117,7 +117,112 @@ func patchCases() []patchCase {
 		{name: "key_remove", file: "network.tf", assetType: inventory.TypeServiceAccountKey,
 			resource: "//iam.googleapis.com/projects/acme-dev/serviceAccounts/ci@acme-dev.iam.gserviceaccount.com/keys/abc",
 			edit:     EditRemoveResource},
+
+		{name: "subnet_flow_logs", file: "subnet.tf", assetType: inventory.TypeSubnetwork, resource: subnetName("acme-net", "europe-west1", "app-ew1"),
+			evidence: subnetEv("app-ew1", "europe-west1", "shared-vpc"), edit: EditEnableSubnetFlowLogs, params: flowLogs()},
+		{name: "subnet_flow_logs_update", file: "subnet.tf", assetType: inventory.TypeSubnetwork, resource: subnetName("acme-net", "europe-west4", "batch-ew4"),
+			evidence: subnetEv("batch-ew4", "europe-west4", "shared-vpc"), edit: EditEnableSubnetFlowLogs, params: flowLogs()},
+		{name: "subnet_flow_logs_legacy", file: "subnet.tf", assetType: inventory.TypeSubnetwork, resource: subnetName("acme-net", "europe-west1", "legacy-ew1"),
+			evidence: subnetEv("legacy-ew1", "europe-west1", "shared-vpc"), edit: EditEnableSubnetFlowLogs,
+			params:  map[string]any{"aggregationInterval": "INTERVAL_30_SEC", "flowSampling": 1, "metadata": "EXCLUDE_ALL_METADATA"},
+			warning: "enable_flow_logs is deprecated"},
+		{name: "subnet_private_access", file: "subnet.tf", assetType: inventory.TypeSubnetwork, resource: subnetName("acme-net", "europe-west4", "batch-ew4"),
+			edit: EditEnablePrivateAccess},
+		{name: "subnet_private_access_add", file: "subnet.tf", assetType: inventory.TypeSubnetwork, resource: subnetName("acme-net", "europe-west1", "app-ew1"),
+			edit: EditEnablePrivateAccess},
+		{name: "mod_subnet_flow_logs", file: "subnet.tf", assetType: inventory.TypeSubnetwork, resource: subnetName("acme-net", "europe-west1", "edge-ew1"),
+			evidence: subnetEv("edge-ew1", "europe-west1", "data-vpc"), edit: EditEnableSubnetFlowLogs, params: flowLogs()},
+		{name: "mod_subnet_private_access", file: "subnet.tf", assetType: inventory.TypeSubnetwork, resource: subnetName("acme-net", "europe-west1", "data-ew1"),
+			edit: EditEnablePrivateAccess},
+		{name: "mod_subnets_inline", file: "subnet.tf", assetType: inventory.TypeSubnetwork, resource: subnetName("acme-net", "europe-west1", "ops-ew1"),
+			edit: EditEnableSubnetFlowLogs, params: map[string]any{"flowSampling": "0.25"}},
+		{name: "network_egress_deny", file: "subnet.tf", assetType: inventory.TypeNetwork, resource: fwPrefix + "acme-net/global/networks/shared-vpc",
+			evidence: map[string]any{"network": "shared-vpc", "project": "acme-net", "egressDenyRules": []string{}},
+			edit:     EditAddEgressDeny, params: map[string]any{"priority": 65535}},
+		{name: "network_egress_deny_named", file: "network.tf", assetType: inventory.TypeNetwork, resource: fwPrefix + "acme-dev/global/networks/default",
+			edit: EditAddEgressDeny, params: map[string]any{"name": "deny-all-egress", "priority": 65000}},
+
+		{name: "instance_serial_port", file: "compute.tf", assetType: inventory.TypeInstance, resource: instanceName("acme-prod", "europe-west1-b", "bastion-1"),
+			evidence: metadataEv("serial-port-enable"), edit: EditSetInstanceMetadata, params: metadataParam("serial-port-enable", "FALSE")},
+		{name: "instance_os_login", file: "compute.tf", assetType: inventory.TypeInstance, resource: instanceName("acme-prod", "europe-west1-b", "bastion-1"),
+			evidence: metadataEv("enable-oslogin"), edit: EditSetInstanceMetadata, params: metadataParam("enable-oslogin", "TRUE")},
+		{name: "instance_metadata_merge", file: "compute.tf", assetType: inventory.TypeInstance, resource: instanceName("acme-prod", "europe-west1-c", "web-1"),
+			evidence: metadataEv("serial-port-enable"), edit: EditSetInstanceMetadata, params: metadataParam("serial-port-enable", "FALSE")},
+		{name: "instance_metadata_add", file: "compute.tf", assetType: inventory.TypeInstance, resource: instanceName("acme-prod", "europe-west1-b", "worker-1"),
+			edit: EditSetInstanceMetadata, params: metadataParam("serial-port-enable", "FALSE")},
+		{name: "instance_remove_ip", file: "compute.tf", assetType: inventory.TypeInstance, resource: instanceName("acme-prod", "europe-west1-b", "bastion-1"),
+			evidence: map[string]any{"instance": "bastion-1", "zone": "europe-west1-b", "interfaces": []string{"nic0"},
+				"accessConfigs": []string{"nic0/External NAT"}, "externalIPs": []string{"203.0.113.7"}},
+			edit: EditRemoveExternalIP},
+		{name: "instance_remove_ip_nic1", file: "compute.tf", assetType: inventory.TypeInstance, resource: instanceName("acme-prod", "europe-west1-c", "web-1"),
+			evidence: map[string]any{"interfaces": []any{"nic1"}, "accessConfigs": []any{"nic1/External NAT", "nic1/external-ipv6"}},
+			edit:     EditRemoveExternalIP, warning: "keeps its ipv6_access_config"},
+		{name: "project_metadata_item", file: "compute.tf", assetType: inventory.TypeComputeProject, resource: computeProject("acme-prod"),
+			evidence: projectMetadataEv("acme-prod", "enable-oslogin"), edit: EditSetInstanceMetadata, params: metadataParam("enable-oslogin", "TRUE")},
+		{name: "project_metadata_new", file: "compute.tf", assetType: inventory.TypeComputeProject, resource: computeProject("acme-prod"),
+			evidence: projectMetadataEv("acme-prod", "serial-port-enable"), edit: EditSetInstanceMetadata, params: metadataParam("serial-port-enable", "FALSE")},
+		{name: "project_metadata_map", file: "compute.tf", assetType: inventory.TypeComputeProject, resource: computeProject("acme-legacy"),
+			evidence: projectMetadataEv("acme-legacy", "serial-port-enable"), edit: EditSetInstanceMetadata, params: metadataParam("serial-port-enable", "FALSE")},
+
+		{name: "audit_existing", file: "audit.tf", assetType: inventory.TypeProject, resource: "//cloudresourcemanager.googleapis.com/projects/100000000001",
+			evidence: auditEv("acme-prod", []string{"DATA_WRITE"}, []string{"DATA_READ serviceAccount:scanner@acme-prod.iam.gserviceaccount.com"}),
+			edit:     EditSetAuditConfig, params: auditParams()},
+		{name: "audit_new_iam", file: "audit.tf", assetType: inventory.TypeProject, resource: "//cloudresourcemanager.googleapis.com/projects/acme-dev",
+			evidence: auditEv("", []string{"ADMIN_READ", "DATA_READ", "DATA_WRITE"}, nil), edit: EditSetAuditConfig, params: auditParams()},
+		{name: "audit_new_project", file: "audit.tf", assetType: inventory.TypeProject, resource: "//cloudresourcemanager.googleapis.com/projects/acme-sandbox",
+			evidence: auditEv("", []string{"DATA_READ"}, nil), edit: EditSetAuditConfig, params: map[string]any{"logTypes": []any{"DATA_READ", "DATA_WRITE", "ADMIN_READ"}}},
 	}
+}
+
+func subnetName(project, region, name string) string {
+	return fwPrefix + project + "/regions/" + region + "/subnetworks/" + name
+}
+
+func instanceName(project, zone, name string) string {
+	return fwPrefix + project + "/zones/" + zone + "/instances/" + name
+}
+
+func computeProject(project string) string { return fwPrefix + project }
+
+// subnetEv is the evidence of subnet-flow-logs-disabled.
+func subnetEv(name, region, network string) map[string]any {
+	return map[string]any{"subnetwork": name, "region": region, "network": network, "logConfigPresent": false}
+}
+
+// flowLogs are subnet-enable-flow-logs' parameters.
+func flowLogs() map[string]any {
+	return map[string]any{"aggregationInterval": "INTERVAL_5_SEC", "flowSampling": 0.5, "metadata": "INCLUDE_ALL_METADATA"}
+}
+
+// metadataEv is the evidence of an instance's compute-serial-port-enabled or
+// compute-os-login-disabled finding.
+func metadataEv(key string) map[string]any {
+	return map[string]any{"level": "instance", "metadataKey": key, "state": "true", "value": "TRUE"}
+}
+
+func projectMetadataEv(project, key string) map[string]any {
+	return map[string]any{"level": "project", "metadataKey": key, "state": "absent", "project": project}
+}
+
+func metadataParam(key, value string) map[string]any {
+	return map[string]any{"key": key, "value": value}
+}
+
+// auditEv is the evidence of audit-logging-disabled; project is the finding's Project.
+func auditEv(project string, missing, exempted []string) map[string]any {
+	ev := map[string]any{"missingLogTypes": missing, "exemptedMembers": exempted, "configuredOn": []string{},
+		"ancestorPoliciesRead": []string{}, "ancestorPoliciesNotRead": []string{"organizations/1"}}
+	if exempted == nil {
+		ev["exemptedMembers"] = []string{}
+	}
+	if project != "" {
+		ev["project"] = project
+	}
+	return ev
+}
+
+func auditParams() map[string]any {
+	return map[string]any{"logTypes": []string{"DATA_READ", "DATA_WRITE", "ADMIN_READ"}}
 }
 
 // loadOne indexes one fixture file as the only file of root "env".
@@ -387,5 +492,20 @@ func TestPatchErrors(t *testing.T) {
 	}
 	if _, err := ix.Patch(Match{Status: Unmanaged}, EditDisableFirewall, nil, nil); !errors.Is(err, ErrNotManaged) {
 		t.Errorf("got %v, want ErrNotManaged", err)
+	}
+}
+
+// TestEveryEditIsPatched: Patch knows every edit Edits lists (an unknown one is an error
+// naming it as unknown).
+func TestEveryEditIsPatched(t *testing.T) {
+	ix := loadOne(t, "main.tf", []byte("resource \"google_compute_firewall\" \"x\" {\n  project = \"p\"\n  name    = \"fw\"\n}\n"))
+	m := ix.Owner(inventory.TypeFirewall, fwName("p", "fw"), nil)
+	for _, e := range Edits() {
+		if _, err := ix.Patch(m, e, nil, nil); err != nil && strings.Contains(err.Error(), "unknown Terraform edit") {
+			t.Errorf("Edits lists %s, which Patch does not know", e)
+		}
+	}
+	if _, err := ix.Patch(m, "no-such-edit", nil, nil); err == nil || !strings.Contains(err.Error(), "unknown Terraform edit") {
+		t.Errorf("an unknown edit: %v", err)
 	}
 }

@@ -43,7 +43,8 @@ type stateKey struct {
 	// call's input) are located by the configuration, which the state then confirms.
 	types   []string
 	direct  map[string]targetKind
-	name    string // the live name, for the target
+	name    string   // the live name, for the target
+	project identity // the live project, for the target
 	matches func(r StateResource) bool
 }
 
@@ -76,6 +77,25 @@ func stateKeyOf(assetType, p string, evidence map[string]any) (stateKey, bool) {
 			// Old provider versions used the bare name as the ID.
 			return r.Name == name && r.Project != "" && (r.Project == id.id || r.Project == id.number) &&
 				(r.ID == "" || r.ID == name)
+		}}, true
+	case inventory.TypeSubnetwork, inventory.TypeInstance:
+		scope, coll, typ, tk := "regions", "subnetworks", KindSubnetwork, tSubnetwork
+		if assetType == inventory.TypeInstance {
+			scope, coll, typ, tk = "zones", "instances", KindInstance, tInstance
+		}
+		project, where, name, ok := splitRegional(p, scope, coll)
+		if !ok {
+			return stateKey{}, false
+		}
+		id := projectIdentity(project, evidence)
+		var want []string
+		for _, pr := range []string{id.id, id.number} {
+			if pr != "" {
+				want = append(want, "projects/"+pr+"/"+scope+"/"+where+"/"+coll+"/"+name)
+			}
+		}
+		return stateKey{types: []string{typ}, direct: map[string]targetKind{typ: tk}, name: name, project: id, matches: func(r StateResource) bool {
+			return slices.Contains(want, r.ID) || slices.Contains(want, resourcePath(r.SelfLink))
 		}}, true
 	case inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization:
 		role, member := evString(evidence, "role"), evString(evidence, "member")
@@ -183,7 +203,7 @@ func (ix *Index) ownerFromState(assetType, p string, evidence map[string]any, hi
 			}
 			var confirmed []hit
 			if tk, direct := key.direct[r.Type]; direct {
-				if h, ok := ix.stateHit(root, r.Address, r.Type, tk, key.name); ok {
+				if h, ok := ix.stateHit(root, r.Address, r.Type, tk, key.name, key.project); ok {
 					confirmed = append(confirmed, h)
 				}
 			}
@@ -245,7 +265,7 @@ func confirmedHits(root, addr string, hits []hit) []hit {
 
 // stateHit resolves a state address of root to the block instance of type typ that declares
 // it.
-func (ix *Index) stateHit(root, addr, typ string, tk targetKind, name string) (hit, bool) {
+func (ix *Index) stateHit(root, addr, typ string, tk targetKind, name string, project identity) (hit, bool) {
 	for _, in := range ix.instances {
 		if in.root != root || !strings.HasPrefix(addr, in.prefix) {
 			continue
@@ -259,7 +279,7 @@ func (ix *Index) stateHit(root, addr, typ string, tk targetKind, name string) (h
 					continue
 				}
 				c := ix.newCriteria()
-				h := blockHit(in, b, ex, c, typ, &target{kind: tk, in: in, b: b, ex: ex, name: name})
+				h := blockHit(in, b, ex, c, typ, &target{kind: tk, in: in, b: b, ex: ex, name: name, project: project})
 				h.exact = true
 				h.why = fmt.Sprintf("the Terraform state of %s records the resource as %s", root, addr)
 				return h, true

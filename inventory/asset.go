@@ -45,6 +45,10 @@ type Asset struct {
 	Resource *Resource `json:"resource,omitempty"`
 	// IAMPolicy is the asset's IAM policy; nil where it has none or it was not exported.
 	IAMPolicy *Policy `json:"iamPolicy,omitempty"`
+	// Context marks an asset read only for what it tells about others (a folder's audit
+	// configuration, for the projects below it, in a shard that does not own the folder):
+	// it is neither judged nor counted by itself.
+	Context bool `json:"-"`
 }
 
 // Resource is the resource part of an asset.

@@ -179,18 +179,19 @@ func (e SourceError) Error() string {
 // the CAI shape. The calls of each service go through one transport that keeps the service
 // to its QPS limit and retries what may pass (see RetryPolicy), whichever client makes them.
 type Live struct {
-	cfg         LiveConfig
-	log         *zap.Logger
-	firewalls   *compute.FirewallsClient
-	networks    *compute.NetworksClient
-	subnetworks *compute.SubnetworksClient
-	instances   *compute.InstancesClient
-	projects    *resourcemanager.ProjectsClient
-	folders     *resourcemanager.FoldersClient
-	orgs        *resourcemanager.OrganizationsClient
-	iam         *iamadmin.Service
-	stats       map[string]*serviceCounters // by service; its keys do not change after NewLive
-	closers     []func() error
+	cfg             LiveConfig
+	log             *zap.Logger
+	computeProjects *compute.ProjectsClient // a project's Compute Engine settings
+	firewalls       *compute.FirewallsClient
+	networks        *compute.NetworksClient
+	subnetworks     *compute.SubnetworksClient
+	instances       *compute.InstancesClient
+	projects        *resourcemanager.ProjectsClient
+	folders         *resourcemanager.FoldersClient
+	orgs            *resourcemanager.OrganizationsClient
+	iam             *iamadmin.Service
+	stats           map[string]*serviceCounters // by service; its keys do not change after NewLive
+	closers         []func() error
 }
 
 // NewLive creates the API clients. Credentials come from Application Default Credentials
@@ -235,6 +236,10 @@ func NewLive(ctx context.Context, cfg LiveConfig, log *zap.Logger) (*Live, error
 		what string
 		mk   func() error
 	}{
+		{"compute projects", func() error {
+			l.computeProjects, err = compute.NewProjectsRESTClient(ctx, computeOpts...)
+			return err
+		}},
 		{"compute firewalls", func() error { l.firewalls, err = compute.NewFirewallsRESTClient(ctx, computeOpts...); return err }},
 		{"compute networks", func() error { l.networks, err = compute.NewNetworksRESTClient(ctx, computeOpts...); return err }},
 		{"compute subnetworks", func() error { l.subnetworks, err = compute.NewSubnetworksRESTClient(ctx, computeOpts...); return err }},
@@ -253,10 +258,11 @@ func NewLive(ctx context.Context, cfg LiveConfig, log *zap.Logger) (*Live, error
 			return nil, fmt.Errorf("creating the %s client: %w", s.what, err)
 		}
 	}
-	l.closers = []func() error{l.firewalls.Close, l.networks.Close, l.subnetworks.Close, l.instances.Close,
-		l.projects.Close, l.folders.Close, l.orgs.Close}
+	l.closers = []func() error{l.computeProjects.Close, l.firewalls.Close, l.networks.Close, l.subnetworks.Close,
+		l.instances.Close, l.projects.Close, l.folders.Close, l.orgs.Close}
 	// One retry policy for every call: the clients' own retries (resource manager retries
 	// 503s, with a 60s timeout) would multiply the attempts and hide them from the limiter.
+	*l.computeProjects.CallOptions = compute.ProjectsCallOptions{}
 	*l.firewalls.CallOptions = compute.FirewallsCallOptions{}
 	*l.networks.CallOptions = compute.NetworksCallOptions{}
 	*l.subnetworks.CallOptions = compute.SubnetworksCallOptions{}
@@ -289,14 +295,16 @@ func (l *Live) Stats() []ServiceStats {
 // Scan reads every project in projects (IDs or numbers; repeats are read once) and its
 // ancestors' IAM policies, and hands each asset to fn, one call at a time. The assets of a
 // project are handed on together once it is read, in a stable order: the project, then its
-// firewalls, networks, subnetworks, instances, service accounts and keys. Parts that cannot
+// Compute Engine settings (compute.googleapis.com/Project), firewalls, networks,
+// subnetworks, instances, service accounts and keys. Parts that cannot
 // be read (a project that does not exist or is not permitted, an API that is disabled, an
 // ancestor whose policy is denied) are returned as SourceErrors and the rest is still read.
 // The error is non-nil only when fn fails or ctx ends.
 //
-// The calls per project are: getIamPolicy, the four compute lists (firewalls, networks and
-// the aggregated subnetworks and instances), the service account list and one key list per
-// service account, which the IAM API has no way to aggregate. Projects are found by
+// The calls per project are: getIamPolicy, the compute project (its common instance
+// metadata, which no list returns), the four compute lists (firewalls, networks and the
+// aggregated subnetworks and instances), the service account list (7 in all) plus one key
+// list per service account, which the IAM API has no way to aggregate. Projects are found by
 // projects.search, up to 100 in one call, and read one by one (projects.get) only when the
 // search misses them; each folder and organization is read once per scan.
 func (l *Live) Scan(ctx context.Context, projects []string, fn func(*Asset) error) ([]SourceError, error) {
@@ -574,13 +582,17 @@ func (s *liveScan) search(ctx context.Context, ids []string) map[string]*resourc
 // stable order whatever order the calls end in. Each field is written by one goroutine.
 type projectRead struct {
 	id, number                                  string
+	computeProject                              []*Asset // none when the project has no compute settings
 	firewalls, networks, subnetworks, instances []*Asset
 	accounts                                    []*Asset
 	keys                                        [][]*Asset // by account, in the order of accounts
 }
 
+// assets lists what was read in the order Scan documents: the compute project first among
+// the compute assets, then firewalls, networks, subnetworks, instances, service accounts
+// and their keys.
 func (r *projectRead) assets() []*Asset {
-	out := slices.Concat(r.firewalls, r.networks, r.subnetworks, r.instances, r.accounts)
+	out := slices.Concat(r.computeProject, r.firewalls, r.networks, r.subnetworks, r.instances, r.accounts)
 	for _, k := range r.keys {
 		out = append(out, k...)
 	}
@@ -766,11 +778,13 @@ func policyRequest(resource string) *iampb.GetIamPolicyRequest {
 	}
 }
 
-// computeAssets reads firewalls, networks, subnetworks (aggregated over regions) and
-// instances (aggregated over zones) of one project. Firewalls are read first: when the
+// computeAssets reads one project's Compute Engine settings (the compute project, whose
+// common instance metadata no list returns), firewalls, networks, subnetworks (aggregated
+// over regions) and instances (aggregated over zones). Firewalls are read first: when the
 // Compute API fails there (disabled, not permitted), the failure is reported once and the
-// rest is not asked for. The other three are then read at once, and failures alike in code
-// and reason reported once.
+// rest is not asked for. The other four are then read at once, and failures alike in code
+// and reason reported once. A compute project that is not found (404) is no failure: the
+// project has no compute settings to judge, and no asset stands for them.
 func (s *liveScan) computeAssets(ctx context.Context, r *projectRead) {
 	base := "//compute.googleapis.com/projects/" + r.id
 	parent := "//cloudresourcemanager.googleapis.com/projects/" + r.number
@@ -788,18 +802,27 @@ func (s *liveScan) computeAssets(ctx context.Context, r *projectRead) {
 		}
 		return
 	}
-	whats := [3]string{"networks", "aggregated subnetworks", "aggregated instances"}
-	var errs [3]error
+	whats := [4]string{"project", "networks", "aggregated subnetworks", "aggregated instances"}
+	var errs [4]error
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		p, err := s.computeProjects.Get(ctx, &computepb.GetProjectRequest{Project: r.id})
+		switch {
+		case err == nil:
+			r.computeProject = []*Asset{mk(TypeComputeProject, base, "global", p)}
+		case toSourceError(r.id, ServiceCompute, whats[0], err).Code != http.StatusNotFound:
+			errs[0] = err
+		}
+	})
+	wg.Go(func() {
 		nets := s.networks.List(ctx, &computepb.ListNetworksRequest{Project: r.id})
-		errs[0] = each(nets.Next, func(n *computepb.Network) {
+		errs[1] = each(nets.Next, func(n *computepb.Network) {
 			r.networks = append(r.networks, mk(TypeNetwork, base+"/global/networks/"+n.GetName(), "global", n))
 		})
 	})
 	wg.Go(func() {
 		subnets := s.subnetworks.AggregatedList(ctx, &computepb.AggregatedListSubnetworksRequest{Project: r.id})
-		errs[1] = each(subnets.Next, func(p compute.SubnetworksScopedListPair) {
+		errs[2] = each(subnets.Next, func(p compute.SubnetworksScopedListPair) {
 			region := strings.TrimPrefix(p.Key, "regions/")
 			for _, sn := range p.Value.GetSubnetworks() {
 				r.subnetworks = append(r.subnetworks, mk(TypeSubnetwork, base+"/regions/"+region+"/subnetworks/"+sn.GetName(), region, sn))
@@ -808,7 +831,7 @@ func (s *liveScan) computeAssets(ctx context.Context, r *projectRead) {
 	})
 	wg.Go(func() {
 		insts := s.instances.AggregatedList(ctx, &computepb.AggregatedListInstancesRequest{Project: r.id})
-		errs[2] = each(insts.Next, func(p compute.InstancesScopedListPair) {
+		errs[3] = each(insts.Next, func(p compute.InstancesScopedListPair) {
 			zone := strings.TrimPrefix(p.Key, "zones/")
 			for _, in := range p.Value.GetInstances() {
 				r.instances = append(r.instances, mk(TypeInstance, base+"/zones/"+zone+"/instances/"+in.GetName(), zone, in))

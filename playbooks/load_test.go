@@ -5,12 +5,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/zerodrift/zerodrift/iac"
 	"github.com/zerodrift/zerodrift/rules"
 )
 
@@ -72,12 +74,20 @@ func TestBuiltinsLoadAndValidate(t *testing.T) {
 		{"firewall-deny-ports", []string{"firewall-open-ingress"}, 30, false, RiskMedium, EffectContains, "add-deny-firewall"},
 		{"firewall-disable", []string{"firewall-open-ingress"}, 20, false, RiskMedium, EffectResolves, "disable-firewall"},
 		{"firewall-enable-logging", []string{"firewall-open-ingress"}, 40, true, RiskLow, EffectObserves, "enable-firewall-logging"},
+		{"firewall-log-connections", []string{"firewall-logging-disabled"}, 10, true, RiskLow, EffectResolves, "enable-firewall-logging"},
 		{"firewall-restrict-sources", []string{"firewall-open-ingress"}, 10, true, RiskLow, EffectResolves, "replace-world-source-ranges"},
 		{"iam-remove-admin-binding", []string{"sa-admin-role"}, 10, false, RiskHigh, EffectResolves, "remove-iam-member"},
 		{"iam-remove-project-sa-user", []string{"sa-user-project-level"}, 10, false, RiskMedium, EffectResolves, "remove-iam-member"},
 		{"iam-remove-public-member", []string{"iam-public-member"}, 10, false, RiskMedium, EffectResolves, "remove-iam-member"},
+		{"instance-disable-serial-port", []string{"compute-serial-port-enabled"}, 10, false, RiskMedium, EffectResolves, "set-instance-metadata"},
+		{"instance-enable-os-login", []string{"compute-os-login-disabled"}, 10, false, RiskHigh, EffectResolves, "set-instance-metadata"},
+		{"instance-remove-external-ip", []string{"compute-public-ip"}, 10, false, RiskHigh, EffectResolves, "remove-external-ip"},
+		{"network-add-egress-deny", []string{"egress-deny-not-set"}, 10, false, RiskHigh, EffectContains, "add-egress-deny"},
 		{"network-delete-default", []string{"network-default"}, 10, true, RiskHigh, EffectResolves, "remove-resource"},
+		{"project-enable-audit-logs", []string{"audit-logging-disabled"}, 10, true, RiskLow, EffectResolves, "set-audit-config"},
 		{"sa-key-disable", []string{"sa-user-managed-key", "sa-key-not-rotated"}, 10, false, RiskMedium, EffectResolves, ""},
+		{"subnet-enable-flow-logs", []string{"subnet-flow-logs-disabled"}, 10, true, RiskLow, EffectResolves, "enable-subnet-flow-logs"},
+		{"subnet-enable-private-google-access", []string{"private-google-access-disabled"}, 10, true, RiskLow, EffectResolves, "enable-private-google-access"},
 	}
 	all := s.All()
 	if len(all) != len(want) {
@@ -115,19 +125,77 @@ func TestBuiltinsLoadAndValidate(t *testing.T) {
 	if p, _ := s.Get("sa-key-disable"); len(p.Spec.Actions) != 1 || p.Spec.Actions[0].Action != "serviceAccountKey.disable" {
 		t.Errorf("sa-key-disable actions = %+v", p.Spec.Actions)
 	}
+	// The actions and parameters agreed with the remediators, exactly.
+	for name, want := range map[string]Step{
+		"firewall-log-connections": {Action: "firewall.enableLogging", Params: map[string]any{"metadata": "INCLUDE_ALL_METADATA"}},
+		"subnet-enable-flow-logs": {Action: "subnetwork.enableFlowLogs",
+			Params: map[string]any{"aggregationInterval": "INTERVAL_5_SEC", "flowSampling": 0.5, "metadata": "INCLUDE_ALL_METADATA"}},
+		"project-enable-audit-logs":           {Action: "iam.setAuditConfig", Params: map[string]any{"logTypes": []string{"DATA_READ", "DATA_WRITE", "ADMIN_READ"}}},
+		"subnet-enable-private-google-access": {Action: "subnetwork.enablePrivateGoogleAccess"},
+		"network-add-egress-deny":             {Action: "firewall.createEgressDeny", Params: map[string]any{"priority": 65535}},
+		"instance-disable-serial-port":        {Action: "compute.setMetadata", Params: map[string]any{"key": "serial-port-enable", "value": "FALSE"}},
+		"instance-enable-os-login":            {Action: "compute.setMetadata", Params: map[string]any{"key": "enable-oslogin", "value": "TRUE"}},
+		"instance-remove-external-ip":         {Action: "instance.removeExternalIP"},
+	} {
+		p, ok := s.Get(name)
+		if !ok || len(p.Spec.Actions) != 1 || p.Spec.Actions[0].Action != want.Action || !reflect.DeepEqual(p.Spec.Actions[0].Params, want.Params) {
+			t.Errorf("%s: actions %+v, want one %+v", name, p.Spec.Actions, want)
+		}
+	}
+	// Unattended built-ins are the low-risk ones, and network-delete-default, whose action
+	// refuses while anything uses the network.
+	for _, p := range all {
+		if p.Spec.Unattended && p.Spec.Risk != RiskLow && p.Metadata.Name != "network-delete-default" {
+			t.Errorf("%s runs unattended at risk %s", p.Metadata.Name, p.Spec.Risk)
+		}
+	}
 }
 
-func TestEveryRuleButLegacyNetworkHasABuiltin(t *testing.T) {
+// withoutBuiltin lists the rules no built-in playbook fixes, and why: what fixes them is a
+// person's decision or a change that stops or rebuilds something.
+var withoutBuiltin = map[string]string{
+	"network-legacy":                 "moving workloads off a legacy network is a migration, not a live fix",
+	"network-too-many":               "consolidating networks is a migration",
+	"firewall-overly-broad-internal": "the narrower rules that replace it depend on which tiers talk to which",
+	"compute-default-sa":             "a dedicated service account needs its roles chosen, and the instance stopped to switch",
+	"compute-default-sa-full-scope":  "narrowing scopes stops the instance and may break what its code calls",
+	"compute-ip-forwarding":          "routes and appliances may depend on it, and changing it rebuilds the instance",
+	"compute-shielded-vm-disabled":   "it needs the instance stopped and an image that supports it",
+	"sa-role-separation":             "which of the two roles the member keeps is a person's decision",
+	"iam-non-org-member":             "whether an outside member may keep access is a person's decision",
+	"iam-primitive-role-user":        "the narrower roles that replace a basic role are a person's decision",
+}
+
+func TestEveryRuleHasABuiltinOrAReason(t *testing.T) {
 	s, err := Builtin()
 	if err != nil {
 		t.Fatal(err)
 	}
+	known := map[string]bool{}
 	for _, r := range rules.Default() {
 		id := r.Meta().ID
+		known[id] = true
 		found := slices.ContainsFunc(s.All(), func(p *Playbook) bool { return slices.Contains(p.Rules(), id) })
-		if found == (id == "network-legacy") {
-			t.Errorf("rule %s: has a built-in playbook = %v", id, found)
+		if _, without := withoutBuiltin[id]; found == without {
+			t.Errorf("rule %s: has a built-in playbook = %v, listed as without one = %v", id, found, without)
 		}
+	}
+	for id := range withoutBuiltin {
+		if !known[id] {
+			t.Errorf("withoutBuiltin lists %s, which is no rule", id)
+		}
+	}
+}
+
+// TestBuiltinEditsArePatched: every Terraform edit of the catalogue is one the iac package
+// writes, and the other way round, so a built-in never names an edit no pull request can make.
+func TestBuiltinEditsArePatched(t *testing.T) {
+	var names []string
+	for _, e := range TerraformEdits() {
+		names = append(names, e.Name)
+	}
+	if !slices.Equal(names, iac.Edits()) {
+		t.Errorf("the catalogue's Terraform edits are %v; iac.Patch makes %v", names, iac.Edits())
 	}
 }
 
@@ -146,11 +214,9 @@ func TestInvalidPlaybooks(t *testing.T) {
 		{"bad kind", edit(t, "kind: Playbook", "kind: playbook"),
 			[]string{`team/x.yaml:2: kind: "playbook" is not supported: want Playbook`}},
 		{"unknown rule", edit(t, "rule: firewall-open-ingress", "rule: firewall-open"),
-			[]string{`team/x.yaml:8: spec.fixes[0].rule: no rule is named "firewall-open": want firewall-open-ingress, ` +
-				`iam-public-member, network-default, network-legacy, sa-admin-role, sa-key-not-rotated, sa-user-managed-key or sa-user-project-level`}},
+			[]string{`team/x.yaml:8: spec.fixes[0].rule: no rule is named "firewall-open": want ` + orList(ruleIDs(), "or")}},
 		{"unknown action", edit(t, "firewall.disable", "firewall.delete"),
-			[]string{`team/x.yaml:10: spec.actions[0].action: no action is named "firewall.delete": want firewall.denyPorts, ` +
-				`firewall.disable, firewall.enableLogging, firewall.restrictSources, iam.removeBinding, network.deleteDefault or serviceAccountKey.disable`}},
+			[]string{`team/x.yaml:10: spec.actions[0].action: no action is named "firewall.delete": want ` + orList(actionNames(), "or")}},
 		{"bad param type: string for a list", edit(t, "    - action: firewall.disable\n",
 			"    - action: firewall.restrictSources\n      params:\n        ranges: 10.0.0.0/8\n"),
 			[]string{`team/x.yaml:12: spec.actions[0].params.ranges: want a list of strings, got a string`}},
@@ -253,8 +319,7 @@ func TestInvalidPlaybooks(t *testing.T) {
 			}},
 		{"terraform unknown edit", validDoc + "  terraform: {edit: rewrite}\n",
 			[]string{
-				`team/x.yaml:13: spec.terraform.edit: no Terraform edit is named "rewrite": want add-deny-firewall, disable-firewall, ` +
-					`enable-firewall-logging, remove-iam-member, remove-resource or replace-world-source-ranges`,
+				`team/x.yaml:13: spec.terraform.edit: no Terraform edit is named "rewrite": want ` + orList(editNames(), "or"),
 				`team/x.yaml:13: spec.terraform.resourceTypes: is required: the Terraform resource types the edit applies to, e.g. [google_compute_firewall]`,
 			}},
 		{"not a mapping", "- a\n- b\n",
@@ -272,6 +337,38 @@ func TestInvalidPlaybooks(t *testing.T) {
 				t.Errorf("problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(c.want, "\n  "))
 			}
 		})
+	}
+}
+
+// ruleIDs returns the IDs of the default rules, sorted, as the loader lists them.
+func ruleIDs() []string {
+	var ids []string
+	for _, r := range rules.Default() {
+		ids = append(ids, r.Meta().ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestCatalogueListsInMessages: the lists the messages above are built from hold what they
+// must, so that the computed messages still say something.
+func TestCatalogueListsInMessages(t *testing.T) {
+	for _, c := range []struct {
+		list []string
+		must []string
+	}{
+		{ruleIDs(), []string{"firewall-open-ingress", "network-legacy", "subnet-flow-logs-disabled", "audit-logging-disabled"}},
+		{actionNames(), []string{"firewall.disable", "serviceAccountKey.disable", "compute.setMetadata", "subnetwork.enableFlowLogs"}},
+		{editNames(), []string{"add-deny-firewall", "replace-world-source-ranges", "set-audit-config", "remove-external-ip"}},
+	} {
+		if !slices.IsSorted(c.list) {
+			t.Errorf("%v is not sorted", c.list)
+		}
+		for _, m := range c.must {
+			if !slices.Contains(c.list, m) {
+				t.Errorf("%v lacks %s", c.list, m)
+			}
+		}
 	}
 }
 
@@ -385,7 +482,11 @@ func TestLoadAllFoldersAndBuiltins(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, ok := s.Get("team-fw")
-	if !ok || s.Len() != 10 || p.Source.Builtin || p.Source.File != filepath.Join(dir, "team.yaml") {
+	b, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok || s.Len() != b.Len()+1 || p.Source.Builtin || p.Source.File != filepath.Join(dir, "team.yaml") {
 		t.Errorf("loaded %d playbooks; team-fw = %+v", s.Len(), p)
 	}
 	if s, err := LoadAll(false, nil); err != nil || s.Len() != 0 {

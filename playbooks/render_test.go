@@ -95,7 +95,7 @@ func TestWriteListGolden(t *testing.T) {
 
 func TestWriteShowGolden(t *testing.T) {
 	s := goldenSet(t)
-	for _, name := range []string{"firewall-restrict-sources", "network-delete-default", "sa-key-disable", "team-ssh-corp-ranges"} {
+	for _, name := range []string{"firewall-restrict-sources", "network-delete-default", "sa-key-disable", "subnet-enable-flow-logs", "team-ssh-corp-ranges"} {
 		t.Run(name, func(t *testing.T) {
 			p, ok := s.Get(name)
 			if !ok {

@@ -2,6 +2,7 @@ package playbooks
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -280,8 +281,32 @@ func (d *docDecoder) param(n *yaml.Node, path string, ps ParamSpec) (any, bool) 
 			return nil, false
 		}
 		return i, true
+	case TypeNumber:
+		f, ok := d.number(n, path)
+		if !ok {
+			return nil, false
+		}
+		if ps.Range != nil && !ps.Range.Contains(f) {
+			d.fail(n, path, "must be %s, got %v", ps.Range, f)
+			return nil, false
+		}
+		return f, true
 	}
 	return nil, false
+}
+
+// number decodes a YAML number, integer or not; NaN and the infinities are refused.
+func (d *docDecoder) number(n *yaml.Node, path string) (float64, bool) {
+	var f float64
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!float" && n.Tag != "!!int") {
+		d.fail(n, path, "want a number, got %s", kindName(n))
+		return 0, false
+	}
+	if err := n.Decode(&f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		d.fail(n, path, "%s is not a number zerodrift can hold", n.Value)
+		return 0, false
+	}
+	return f, true
 }
 
 // checkText checks a string value (or list entry) against the parameter's enum and format.
@@ -310,6 +335,12 @@ func (d *docDecoder) checkText(n *yaml.Node, path string, ps ParamSpec, v string
 			d.fail(n, path, "%v", err)
 			return false
 		}
+	case FormatResourceName:
+		if !validResourceName(v) {
+			d.fail(n, path, "%q is not a Compute Engine name: 1 to 63 lowercase letters, digits and hyphens, "+
+				"starting with a letter and not ending with a hyphen", v)
+			return false
+		}
 	case FormatRole:
 		if !validRole(v) {
 			d.fail(n, path, "%q is not an IAM role: want roles/NAME, projects/P/roles/NAME or organizations/O/roles/NAME", v)
@@ -317,6 +348,19 @@ func (d *docDecoder) checkText(n *yaml.Node, path string, ps ParamSpec, v string
 		}
 		if rules.IsPrivilegedRole(v) {
 			d.fail(n, path, "%s is not narrower: owner, editor and admin roles are what the finding is about", v)
+			return false
+		}
+	}
+	return true
+}
+
+// validResourceName reports whether s is a Compute Engine resource name (RFC 1035).
+func validResourceName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
 			return false
 		}
 	}
@@ -397,6 +441,8 @@ func typeText(t ParamType) string {
 		return "true or false"
 	case TypeInt:
 		return "an integer"
+	case TypeNumber:
+		return "a number"
 	}
 	return "a string"
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,8 +12,10 @@ import (
 	"github.com/zerodrift/zerodrift/remediators"
 	"github.com/zerodrift/zerodrift/remediators/firewall"
 	"github.com/zerodrift/zerodrift/remediators/iampolicy"
+	"github.com/zerodrift/zerodrift/remediators/instance"
 	"github.com/zerodrift/zerodrift/remediators/network"
 	"github.com/zerodrift/zerodrift/remediators/sakey"
+	"github.com/zerodrift/zerodrift/remediators/subnetwork"
 	"github.com/zerodrift/zerodrift/rules"
 )
 
@@ -146,6 +149,87 @@ func conformanceCases() []conformanceCase {
 			rule: "sa-admin-role", touched: []string{"bindings", "auditConfigs", "version"},
 			applied: func(t *testing.T, _ *env, fresh *remediators.Snapshot, _ *remediators.Plan) {
 				wantField(t, fresh, "bindings", `[{"role":"roles/viewer","members":["group:auditors@example.com"]}]`)
+			},
+		},
+		{
+			name: "enable VPC flow logs", action: subnetwork.ActionEnableFlowLogs, resource: subnetName(edgeProject, "us-central1", "flow-off"),
+			rule: "subnet-flow-logs-disabled", touched: []string{"logConfig", "privateIpGoogleAccess", "purpose"},
+			applied: func(t *testing.T, _ *env, fresh *remediators.Snapshot, _ *remediators.Plan) {
+				wantField(t, fresh, "logConfig", `{"aggregationInterval":"INTERVAL_5_SEC","enable":true,"flowSampling":0.5,"metadata":"INCLUDE_ALL_METADATA"}`)
+				wantField(t, fresh, "ipCidrRange", `"10.20.0.0/24"`)
+			},
+		},
+		{
+			name: "enable Private Google Access", action: subnetwork.ActionEnablePrivateGoogleAccess,
+			resource: subnetName(edgeProject, "us-central1", "flow-off"), rule: "private-google-access-disabled",
+			touched: []string{"privateIpGoogleAccess", "logConfig"},
+			applied: func(t *testing.T, _ *env, fresh *remediators.Snapshot, _ *remediators.Plan) {
+				wantField(t, fresh, "privateIpGoogleAccess", "true")
+			},
+		},
+		{
+			name: "turn on Data Access audit logs", action: iampolicy.ActionSetAuditConfig, resource: projectName(prodNumber),
+			rule: "audit-logging-disabled", touched: []string{"auditConfigs", "bindings", "version"},
+			applied: func(t *testing.T, _ *env, fresh *remediators.Snapshot, _ *remediators.Plan) {
+				wantField(t, fresh, "auditConfigs", `[{"service":"allServices","auditLogConfigs":[{"logType":"DATA_READ"},{"logType":"ADMIN_READ"},{"logType":"DATA_WRITE"}]}]`)
+				p := policyOf(t, fresh)
+				if !hasGrant(p, "roles/editor", appMember, nil) || !hasGrant(p, "roles/storage.admin", appMember, until2030()) || len(p.Bindings) != 5 {
+					t.Errorf("bindings after setting the audit config = %+v", p.Bindings)
+				}
+			},
+		},
+		{
+			name: "create the egress deny-all rule of a network", action: firewall.ActionCreateEgressDeny,
+			resource: networkName(prodProject, "vpc-main"), touched: []string{"name", "selfLink", "autoCreateSubnetworks"},
+			applied: func(t *testing.T, e *env, _ *remediators.Snapshot, plan *remediators.Plan) {
+				if len(plan.Creates) != 1 || plan.Creates[0] != firewallName(prodProject, "zerodrift-deny-all-egress") {
+					t.Fatalf("Creates = %v", plan.Creates)
+				}
+				d := e.snapshot(e.action(firewall.ActionDisable), plan.Creates[0])
+				wantField(t, d, "direction", `"EGRESS"`)
+				wantField(t, d, "priority", "65535")
+				wantField(t, d, "destinationRanges", `["0.0.0.0/0"]`)
+				wantField(t, d, "denied", `[{"IPProtocol":"all"}]`)
+				wantField(t, d, "logConfig", `{"enable":true}`)
+				wantField(t, d, "network", `"https://www.googleapis.com/compute/v1/projects/zd-prod/global/networks/vpc-main"`)
+				if !strings.Contains(field(t, d.Data, "description"), "zerodrift") {
+					t.Errorf("description = %s", field(t, d.Data, "description"))
+				}
+			},
+			restored: func(t *testing.T, e *env, _, _ *remediators.Snapshot, plan *remediators.Plan) {
+				if _, err := e.action(firewall.ActionDisable).Snapshot(e.ctx, plan.Creates[0]); !errors.Is(err, remediators.ErrGone) {
+					t.Errorf("egress deny rule after restore: %v, want it gone", err)
+				}
+			},
+		},
+		{
+			name: "set an instance's metadata key", action: instance.ActionSetMetadata, resource: instanceName(edgeProject, "us-central1-a", "app-1"),
+			params: map[string]any{"key": "enable-oslogin", "value": "TRUE"}, rule: "compute-os-login-disabled",
+			touched: []string{"networkInterfaces", "name"},
+			applied: func(t *testing.T, _ *env, fresh *remediators.Snapshot, _ *remediators.Plan) {
+				wantItems(t, fresh, "metadata", "startup-script=echo hi", "enable-oslogin=TRUE", "block-project-ssh-keys=true")
+			},
+			restored: func(t *testing.T, _ *env, orig, now *remediators.Snapshot, _ *remediators.Plan) {
+				wantItems(t, now, "metadata", "startup-script=echo hi", "enable-oslogin=FALSE", "block-project-ssh-keys=true")
+			},
+		},
+		{
+			name: "set a project's common instance metadata key", action: instance.ActionSetMetadata, resource: computeProjectName(edgeProject),
+			params: map[string]any{"key": "enable-oslogin", "value": "TRUE"}, rule: "compute-os-login-disabled", touched: []string{"name"},
+			applied: func(t *testing.T, _ *env, fresh *remediators.Snapshot, _ *remediators.Plan) {
+				wantItems(t, fresh, "commonInstanceMetadata", "serial-port-enable=TRUE", "ssh-keys=alice:ssh-ed25519 AAAA alice", "enable-oslogin=TRUE")
+			},
+			restored: func(t *testing.T, _ *env, orig, now *remediators.Snapshot, _ *remediators.Plan) {
+				wantItems(t, now, "commonInstanceMetadata", "serial-port-enable=TRUE", "ssh-keys=alice:ssh-ed25519 AAAA alice")
+			},
+		},
+		{
+			name: "remove an instance's external IPv4 addresses", action: instance.ActionRemoveExternalIP,
+			resource: instanceName(edgeProject, "us-central1-a", "app-1"), rule: "compute-public-ip", touched: []string{"networkInterfaces", "metadata"},
+			applied: func(t *testing.T, _ *env, fresh *remediators.Snapshot, _ *remediators.Plan) {
+				wantField(t, fresh, "networkInterfaces", `[{"name":"nic0","network":"https://www.googleapis.com/compute/v1/projects/zd-edge/global/networks/vpc-edge",`+
+					`"networkIP":"10.20.0.2","subnetwork":"https://www.googleapis.com/compute/v1/projects/zd-edge/regions/us-central1/subnetworks/flow-off"},`+
+					`{"name":"nic1","network":"https://www.googleapis.com/compute/v1/projects/zd-edge/global/networks/vpc-other","networkIP":"10.30.0.2"}]`)
 			},
 		},
 		{

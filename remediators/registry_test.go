@@ -11,13 +11,17 @@ import (
 	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
 
+	"github.com/zerodrift/zerodrift/inventory"
+	"github.com/zerodrift/zerodrift/playbooks"
 	"github.com/zerodrift/zerodrift/remediators"
 )
 
 func TestRegistry(t *testing.T) {
 	e := newEnv(t)
-	want := []string{"firewall.denyPorts", "firewall.disable", "firewall.enableLogging", "firewall.restrictSources",
-		"iam.removeBinding", "network.deleteDefault", "serviceAccountKey.disable"}
+	want := []string{"compute.setMetadata", "firewall.createEgressDeny", "firewall.denyPorts", "firewall.disable",
+		"firewall.enableLogging", "firewall.restrictSources", "iam.removeBinding", "iam.setAuditConfig",
+		"instance.removeExternalIP", "network.deleteDefault", "serviceAccountKey.disable", "subnetwork.enableFlowLogs",
+		"subnetwork.enablePrivateGoogleAccess"}
 	if got := e.reg.Names(); !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
@@ -34,6 +38,35 @@ func TestRegistry(t *testing.T) {
 	}
 	if got := remediators.AssetTypesOf(actions["iam.removeBinding"]); len(got) != 3 {
 		t.Errorf("AssetTypesOf(iam.removeBinding) = %v", got)
+	}
+	for name, want := range map[string][]string{
+		"iam.setAuditConfig":                   {inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization},
+		"compute.setMetadata":                  {inventory.TypeInstance, inventory.TypeComputeProject},
+		"firewall.createEgressDeny":            {inventory.TypeNetwork},
+		"subnetwork.enableFlowLogs":            {inventory.TypeSubnetwork},
+		"subnetwork.enablePrivateGoogleAccess": {inventory.TypeSubnetwork},
+		"instance.removeExternalIP":            {inventory.TypeInstance},
+	} {
+		if got := remediators.AssetTypesOf(actions[name]); !slices.Equal(got, want) {
+			t.Errorf("AssetTypesOf(%s) = %v, want %v", name, got, want)
+		}
+	}
+	// Every action of the playbooks' catalogue has its code, for the asset types the
+	// catalogue says, and the other way round.
+	for _, spec := range playbooks.Actions() {
+		a, err := e.reg.Lookup(spec.Name)
+		if err != nil {
+			t.Errorf("catalogue action %s: %v", spec.Name, err)
+			continue
+		}
+		if got := remediators.AssetTypesOf(a); !slices.Equal(got, spec.AssetTypes) {
+			t.Errorf("%s acts on %v, the catalogue says %v", spec.Name, got, spec.AssetTypes)
+		}
+	}
+	for _, name := range e.reg.Names() {
+		if _, ok := playbooks.LookupAction(name); !ok {
+			t.Errorf("action %s is not in the playbooks' catalogue", name)
+		}
 	}
 	bad := remediators.Registry{"firewall.block": actions["firewall.disable"]}
 	if err := bad.Check(); err == nil {

@@ -1,10 +1,10 @@
 // Package remediators holds the code behind playbook actions: one sub-package per resource
-// kind (firewall, network, iampolicy, sakey), each talking to the GCP API through Google's
-// Go clients, and remediators/registry, which builds them all from one Config. Every action
-// has four parts: Snapshot (read the current state from the resource's own API), Plan
-// (compute the change, refusing unsafe ones), Apply (re-read and re-plan, make the change,
-// wait for long-running operations, read back what it wrote), and Restore (roll back from
-// the snapshot). Verifying that the finding is gone is the engine's: it snapshots again and
+// kind (firewall, network, subnetwork, instance, iampolicy, sakey), each talking to the GCP
+// API through Google's Go clients, and remediators/registry, which builds them all from one
+// Config. Every action has four parts: Snapshot (read the current state from the
+// resource's own API), Plan (compute the change, refusing unsafe ones), Apply (re-read and
+// re-plan, make the change, wait for long-running operations, read back what it wrote), and
+// Restore (roll back from the snapshot). Verifying that the finding is gone is the engine's: it snapshots again and
 // re-runs the rule.
 //
 // Remediators make live edits only: they never import the pull-request or IaC packages,

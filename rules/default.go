@@ -2,7 +2,7 @@ package rules
 
 // Default returns zerodrift's built-in rules, each a fresh value the caller owns.
 func Default() []Rule {
-	return []Rule{
+	rs := []Rule{
 		newFirewallOpenIngress(),
 		newNetworkDefault(),
 		newNetworkLegacy(),
@@ -12,6 +12,11 @@ func Default() []Rule {
 		newSAKeyNotRotated(),
 		newIAMPublicMember(),
 	}
+	rs = append(rs, monitoringRules()...)
+	rs = append(rs, segmentationRules()...)
+	rs = append(rs, computeRules()...)
+	rs = append(rs, identityRules()...)
+	return rs
 }
 
 // ByID indexes rules by their Meta().ID, leaving out nil entries. Should two rules share an ID, the later one wins;

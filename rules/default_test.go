@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,30 +13,65 @@ import (
 )
 
 func TestDefaultRulesMeta(t *testing.T) {
+	hierarchy := []string{inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization}
 	want := []struct {
 		id       string
 		category string
 		severity Severity
 		cis      CIS
 		types    []string
+		set      bool // judged over the whole scan: a SetRule
 	}{
-		{"firewall-open-ingress", "OPEN_FIREWALL", SeverityHigh, CIS{"1.1": {"3.6", "3.7"}}, []string{inventory.TypeFirewall}},
-		{"network-default", "DEFAULT_NETWORK", SeverityMedium, CIS{"1.1": {"3.1"}}, []string{inventory.TypeNetwork}},
-		{"network-legacy", "LEGACY_NETWORK", SeverityHigh, CIS{"1.1": {"3.2"}}, []string{inventory.TypeNetwork}},
-		{"sa-admin-role", "ADMIN_SERVICE_ACCOUNT", SeverityHigh, CIS{"1.1": {"1.5"}, "5.0": {"1.6"}},
-			[]string{inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization}},
+		{"firewall-open-ingress", "OPEN_FIREWALL", SeverityHigh, CIS{"1.1": {"3.6", "3.7"}}, []string{inventory.TypeFirewall}, false},
+		{"network-default", "DEFAULT_NETWORK", SeverityMedium, CIS{"1.1": {"3.1"}}, []string{inventory.TypeNetwork}, false},
+		{"network-legacy", "LEGACY_NETWORK", SeverityHigh, CIS{"1.1": {"3.2"}}, []string{inventory.TypeNetwork}, false},
+		{"sa-admin-role", "ADMIN_SERVICE_ACCOUNT", SeverityHigh, CIS{"1.1": {"1.5"}, "5.0": {"1.6"}}, hierarchy, false},
 		{"sa-user-project-level", "OVER_PRIVILEGED_SERVICE_ACCOUNT_USER", SeverityMedium, CIS{"1.1": {"1.6"}, "5.0": {"1.7"}},
-			[]string{inventory.TypeProject}},
+			[]string{inventory.TypeProject}, false},
 		{"sa-user-managed-key", "USER_MANAGED_SERVICE_ACCOUNT_KEY", SeverityMedium, CIS{"1.1": {"1.4"}, "5.0": {"1.5"}},
-			[]string{inventory.TypeServiceAccountKey}},
+			[]string{inventory.TypeServiceAccountKey}, false},
 		{"sa-key-not-rotated", "SERVICE_ACCOUNT_KEY_NOT_ROTATED", SeverityMedium, CIS{"1.1": {"1.7"}, "5.0": {"1.8"}},
-			[]string{inventory.TypeServiceAccountKey}},
-		{"iam-public-member", "PUBLIC_IAM_POLICY", SeverityHigh, nil,
-			[]string{inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization}},
+			[]string{inventory.TypeServiceAccountKey}, false},
+		{"iam-public-member", "PUBLIC_IAM_POLICY", SeverityHigh, nil, hierarchy, false},
+		// monitoringRules
+		{"firewall-logging-disabled", "FIREWALL_RULE_LOGGING_DISABLED", SeverityMedium, nil, []string{inventory.TypeFirewall}, false},
+		{"subnet-flow-logs-disabled", "FLOW_LOGS_DISABLED", SeverityLow, CIS{"1.1": {"3.8"}, "5.0": {"3.10"}},
+			[]string{inventory.TypeSubnetwork}, false},
+		{"audit-logging-disabled", "AUDIT_LOGGING_DISABLED", SeverityLow, CIS{"1.1": {"2.1"}}, hierarchy, true},
+		// segmentationRules
+		{"egress-deny-not-set", "EGRESS_DENY_RULE_NOT_SET", SeverityLow, nil,
+			[]string{inventory.TypeNetwork, inventory.TypeFirewall}, true},
+		{"private-google-access-disabled", "PRIVATE_GOOGLE_ACCESS_DISABLED", SeverityLow, nil,
+			[]string{inventory.TypeSubnetwork}, false},
+		{"network-too-many", "ZERODRIFT_TOO_MANY_NETWORKS", SeverityLow, nil, []string{inventory.TypeNetwork}, true},
+		{"firewall-overly-broad-internal", "ZERODRIFT_OVERLY_BROAD_INTERNAL_FIREWALL", SeverityMedium, nil,
+			[]string{inventory.TypeFirewall}, false},
+		// computeRules
+		{"compute-default-sa", "DEFAULT_SERVICE_ACCOUNT_USED", SeverityMedium, CIS{"1.1": {"4.1"}},
+			[]string{inventory.TypeInstance}, false},
+		{"compute-default-sa-full-scope", "FULL_API_ACCESS", SeverityMedium, CIS{"1.1": {"4.2"}},
+			[]string{inventory.TypeInstance}, false},
+		{"compute-public-ip", "PUBLIC_IP_ADDRESS", SeverityHigh, CIS{"1.1": {"4.9"}}, []string{inventory.TypeInstance}, false},
+		{"compute-os-login-disabled", "OS_LOGIN_DISABLED", SeverityMedium, CIS{"1.1": {"4.4"}},
+			[]string{inventory.TypeInstance, inventory.TypeComputeProject}, false},
+		{"compute-serial-port-enabled", "SERIAL_PORT_ENABLED", SeverityMedium, CIS{"1.1": {"4.5"}},
+			[]string{inventory.TypeInstance, inventory.TypeComputeProject}, false},
+		{"compute-ip-forwarding", "IP_FORWARDING_ENABLED", SeverityMedium, CIS{"1.1": {"4.6"}},
+			[]string{inventory.TypeInstance}, false},
+		{"compute-shielded-vm-disabled", "SHIELDED_VM_DISABLED", SeverityLow, CIS{"1.1": {"4.8"}},
+			[]string{inventory.TypeInstance}, false},
+		// identityRules
+		{"sa-role-separation", "SERVICE_ACCOUNT_ROLE_SEPARATION", SeverityMedium, CIS{"1.1": {"1.8"}, "5.0": {"1.9"}}, hierarchy, false},
+		{"iam-non-org-member", "NON_ORG_IAM_MEMBER", SeverityHigh, CIS{"1.1": {"1.1"}}, hierarchy, false},
+		{"iam-primitive-role-user", "PRIMITIVE_ROLES_USED", SeverityMedium, nil, hierarchy, false},
 	}
 	rs := Default()
 	if len(rs) != len(want) {
-		t.Fatalf("Default() has %d rules, want %d", len(rs), len(want))
+		var ids []string
+		for _, r := range rs {
+			ids = append(ids, r.Meta().ID)
+		}
+		t.Fatalf("Default() has %d rules, want %d: %v", len(rs), len(want), ids)
 	}
 	for i, w := range want {
 		m := rs[i].Meta()
@@ -43,6 +79,9 @@ func TestDefaultRulesMeta(t *testing.T) {
 			!reflect.DeepEqual(m.CIS, w.cis) || !slices.Equal(m.AssetTypes, w.types) {
 			t.Errorf("rule %d = %s %s %s %v %v, want %s %s %s %v %v", i,
 				m.ID, m.Category, m.Severity, m.CIS, m.AssetTypes, w.id, w.category, w.severity, w.cis, w.types)
+		}
+		if _, set := rs[i].(SetRule); set != w.set {
+			t.Errorf("%s: is a SetRule = %t, want %t", m.ID, set, w.set)
 		}
 		if m.Title == "" || m.Description == "" || m.Remediation == "" {
 			t.Errorf("%s: title, description and remediation are required", m.ID)
@@ -72,6 +111,12 @@ func TestCISControlsByVersion(t *testing.T) {
 		{"firewall-open-ingress", "5.0", []string{"3.6", "3.7"}},
 		{"network-default", "2.0", []string{"3.1"}},
 		{"iam-public-member", "5.0", nil},
+		{"subnet-flow-logs-disabled", "4.0", []string{"3.8"}},
+		{"subnet-flow-logs-disabled", "5.0", []string{"3.10"}},
+		{"sa-role-separation", "3.0", []string{"1.8"}},
+		{"sa-role-separation", "5.0", []string{"1.9"}},
+		{"compute-public-ip", "5.0", []string{"4.9"}},
+		{"iam-primitive-role-user", "5.0", nil},
 	} {
 		if got := m[tc.id].Meta().CIS.Controls(tc.version); !slices.Equal(got, tc.want) {
 			t.Errorf("%s in CIS %s: %v, want %v", tc.id, tc.version, got, tc.want)
@@ -81,14 +126,35 @@ func TestCISControlsByVersion(t *testing.T) {
 
 func TestDefaultReturnsFreshRules(t *testing.T) {
 	a, b := Default(), Default()
-	a[0].Meta().Title = "changed"
-	a[0].Meta().AssetTypes[0] = "changed"
-	a[3].Meta().AssetTypes[0] = "changed"
-	if b[0].Meta().Title == "changed" || b[0].Meta().AssetTypes[0] == "changed" || b[3].Meta().AssetTypes[0] == "changed" {
-		t.Error("rules from two Default calls share their Meta")
+	// Every rule of one call gets its own marks: a Meta, AssetTypes or CIS shared with
+	// another rule of the call, or with the other call, shows as a mark overwritten or
+	// leaked.
+	mark := func(i int) string { return "changed-" + strconv.Itoa(i) }
+	for i, r := range a {
+		m := r.Meta()
+		m.Title = mark(i)
+		m.AssetTypes[0] = mark(i)
+		if m.CIS != nil {
+			m.CIS[mark(i)] = []string{mark(i)}
+		}
 	}
-	if a[7].Meta().AssetTypes[0] == "changed" {
-		t.Error("two rules of one Default call share their AssetTypes")
+	for i, r := range b {
+		m := r.Meta()
+		if strings.HasPrefix(m.Title, "changed") || slices.ContainsFunc(m.AssetTypes, func(s string) bool { return strings.HasPrefix(s, "changed") }) {
+			t.Errorf("%s: rules from two Default calls share their Meta", m.ID)
+		}
+		for v := range m.CIS {
+			if strings.HasPrefix(v, "changed") {
+				t.Errorf("%s: rules from two Default calls share their CIS", m.ID)
+			}
+		}
+		if got := a[i].Meta(); got.Title != mark(i) || got.AssetTypes[0] != mark(i) {
+			t.Errorf("%s: two rules of one Default call share their Meta or AssetTypes: title %q, types %v, want %q",
+				m.ID, got.Title, got.AssetTypes, mark(i))
+		}
+		if got := a[i].Meta().CIS; got != nil && len(got) != len(m.CIS)+1 {
+			t.Errorf("%s: two rules of one Default call share their CIS: %v", m.ID, got)
+		}
 	}
 }
 
@@ -116,9 +182,26 @@ func TestRulesSurviveOddAssets(t *testing.T) {
 				"binding, no member": {Name: name, AssetType: typ, IAMPolicy: &inventory.Policy{Bindings: []inventory.Binding{{Role: "roles/owner"}}}},
 				"empty name":         {AssetType: typ},
 			}
+			// audit-logging-disabled judges a project by the auditConfigs of its IAM policy,
+			// and a project policy without any (with or without bindings) lacks every Data
+			// Access log: that is the drift, not noise. Such a policy must give exactly that
+			// finding; folders' and organizations' policies are only read, never flagged.
+			auditDrift := func(what string) bool {
+				return r.Meta().ID == "audit-logging-disabled" && typ == inventory.TypeProject &&
+					(what == "policy, no binding" || what == "binding, no member")
+			}
 			for what, a := range quiet {
 				t.Run(r.Meta().ID+"/"+typ+"/"+what, func(t *testing.T) {
-					noResults(t, evaluate(t, r, testEnv(), a))
+					out := evaluate(t, r, testEnv(), a)
+					if !auditDrift(what) {
+						noResults(t, out)
+						return
+					}
+					f := onlyFinding(t, out)
+					if f.Rule != "audit-logging-disabled" || f.Resource != name ||
+						!slices.Equal(f.Evidence["missingLogTypes"].([]string), []string{"ADMIN_READ", "DATA_READ", "DATA_WRITE"}) {
+						t.Errorf("a project policy without auditConfigs: finding %+v, want every log type missing", f)
+					}
 				})
 			}
 			for _, data := range []string{`null`, `[]`, `"x"`, `{`, `{"name":7}`, `{}`} {
@@ -165,18 +248,34 @@ func TestCAIExport(t *testing.T) {
 	}
 	want := []string{
 		"firewall-open-ingress OPEN_SSH_PORT p1",
+		// Neither allow-ssh nor allow-iap has a logConfig.
+		"firewall-logging-disabled FIREWALL_RULE_LOGGING_DISABLED p1",
+		"firewall-logging-disabled FIREWALL_RULE_LOGGING_DISABLED p1",
 		"network-default DEFAULT_NETWORK p1",
+		// Set rules judge each asset alone here: the default network has no egress deny
+		// rule, and no firewall of the export denies egress anyway.
+		"egress-deny-not-set EGRESS_DENY_RULE_NOT_SET p1",
 		// An export's IAM policy line carries no project data, so only the number is known.
 		"sa-admin-role ADMIN_SERVICE_ACCOUNT projects/123",
 		"sa-user-project-level OVER_PRIVILEGED_SERVICE_ACCOUNT_USER projects/123",
 		"iam-public-member PUBLIC_IAM_POLICY projects/123",
+		// The project's policy has no auditConfigs, and nothing above it is in the export.
+		"audit-logging-disabled AUDIT_LOGGING_DISABLED projects/123",
 		"sa-user-managed-key USER_MANAGED_SERVICE_ACCOUNT_KEY p1",
 		"sa-key-not-rotated SERVICE_ACCOUNT_KEY_NOT_ROTATED p1",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("findings\n got %q\nwant %q", got, want)
 	}
-	if len(out.Skipped) != 1 || !strings.HasSuffix(out.Skipped[0].Resource, "/k8s-fw-a1b2c3") {
-		t.Errorf("skipped %+v, want the k8s-fw rule", out.Skipped)
+	var skipped []string
+	for _, s := range out.Skipped {
+		if !strings.HasSuffix(s.Resource, "/k8s-fw-a1b2c3") {
+			t.Errorf("skipped %+v, want only the k8s-fw rule", s)
+		}
+		skipped = append(skipped, s.Rule)
+	}
+	// The managed rule is skipped by every firewall rule that would flag it.
+	if !slices.Equal(skipped, []string{"firewall-open-ingress", "firewall-logging-disabled"}) {
+		t.Errorf("skipped by %q, want firewall-open-ingress and firewall-logging-disabled", skipped)
 	}
 }

@@ -47,10 +47,27 @@ func newFirewallOpenIngress() *firewallOpenIngress {
 		Remediation: "Restrict the rule's source ranges to the networks that need access (for administrative " +
 			"access, Identity-Aware Proxy's 35.235.240.0/20), narrow its protocols and ports, " +
 			"or disable or delete the rule.",
-		Severity:   SeverityHigh,
-		Category:   "OPEN_FIREWALL",
-		CIS:        CIS{"1.1": {"3.6", "3.7"}},
-		AssetTypes: []string{inventory.TypeFirewall},
+		Flags: "An enabled `INGRESS` `ALLOW` rule whose sources reach the whole internet (`0.0.0.0/0`, `::/0`, " +
+			"a set of ranges covering either, or no source at all). One finding per rule, whatever the ports; " +
+			"the category is `OPEN_FIREWALL` when all ports are open, else the first port category exposed in this order: " +
+			"SSH (tcp/sctp 22), RDP (tcp/udp 3389), telnet, FTP, SMTP, HTTP, POP3, MySQL, PostgreSQL, Redis, MongoDB, " +
+			"Elasticsearch, Memcached, LDAP, NetBIOS, directory services, DNS, OracleDB, Cassandra, Cisco WebSM " +
+			"(at the highest severity of those exposed), else `OPEN_FIREWALL` at low severity. " +
+			"Port ranges are understood (`20-30` exposes 21, 22, 23). " +
+			"Not flagged: disabled, `DENY` and `EGRESS` rules, tag- or service-account-only sources, " +
+			"restricted ranges (IAP, private, half the internet). " +
+			"Rules GKE and Kubernetes create (`gke-*`, `k8s-fw-*`, `k8s2-*`, `k8s-*-http-hc`) are skipped and listed " +
+			"(`baseline.skipManagedFirewalls`).",
+		Severity: SeverityHigh,
+		Category: "OPEN_FIREWALL",
+		Categories: []string{"OPEN_FIREWALL", "OPEN_SSH_PORT", "OPEN_RDP_PORT", "OPEN_TELNET_PORT", "OPEN_FTP_PORT",
+			"OPEN_SMTP_PORT", "OPEN_HTTP_PORT", "OPEN_POP3_PORT", "OPEN_MYSQL_PORT", "OPEN_POSTGRESQL_PORT",
+			"OPEN_REDIS_PORT", "OPEN_MONGODB_PORT", "OPEN_ELASTICSEARCH_PORT", "OPEN_MEMCACHED_PORT", "OPEN_LDAP_PORT",
+			"OPEN_NETBIOS_PORT", "OPEN_DIRECTORY_SERVICES_PORT", "OPEN_DNS_PORT", "OPEN_ORACLEDB_PORT",
+			"OPEN_CASSANDRA_PORT", "OPEN_CISCOSECURE_WEBSM_PORT"},
+		SeverityNote: "critical (all ports), high, medium (HTTP, SMTP, NetBIOS), low",
+		CIS:          CIS{"1.1": {"3.6", "3.7"}},
+		AssetTypes:   []string{inventory.TypeFirewall},
 	}}
 }
 

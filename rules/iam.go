@@ -267,6 +267,9 @@ func newSAAdminRole() *saAdminRole {
 			"in its scope, and anyone who can act as it or steal its key gets the same power without being a named administrator.",
 		Remediation: "Replace the role with the narrowest predefined or custom roles the workload needs, " +
 			"and grant administrator roles to people (through groups) instead of service accounts.",
+		Flags: "A user-managed service account (or the default compute / App Engine account) bound to `roles/owner`, " +
+			"`roles/editor` or an admin role on a project, folder or organization. " +
+			"Google-managed service agents are not flagged.",
 		Severity:   SeverityHigh,
 		Category:   "ADMIN_SERVICE_ACCOUNT",
 		CIS:        CIS{"1.1": {"1.5"}, "5.0": {"1.6"}},
@@ -307,6 +310,7 @@ func newSAUserProjectLevel() *saUserProjectLevel {
 			"act as every service account in it, present and future, and so gain all of their permissions.",
 		Remediation: "Remove the project-level grant and grant the role on the specific service accounts " +
 			"the principal needs to act as.",
+		Flags:      "A user, group or domain granted Service Account User or Token Creator on the whole project.",
 		Severity:   SeverityMedium,
 		Category:   "OVER_PRIVILEGED_SERVICE_ACCOUNT_USER",
 		CIS:        CIS{"1.1": {"1.6"}, "5.0": {"1.7"}},
@@ -345,9 +349,11 @@ func newIAMPublicMember() *iamPublicMember {
 			"a role granted to either on a project, folder or organization is granted to strangers.",
 		Remediation: "Remove allUsers and allAuthenticatedUsers from the policy and grant the role to the " +
 			"specific users, groups or service accounts that need it.",
-		Severity:   SeverityHigh,
-		Category:   "PUBLIC_IAM_POLICY",
-		AssetTypes: hierarchyTypes(),
+		Flags:        "`allUsers` or `allAuthenticatedUsers` in a project, folder or organization IAM policy.",
+		Severity:     SeverityHigh,
+		SeverityNote: "critical (owner, editor, admin), high",
+		Category:     "PUBLIC_IAM_POLICY",
+		AssetTypes:   hierarchyTypes(),
 	}}
 }
 

@@ -33,6 +33,7 @@ func newNetworkDefault() *networkDefault {
 			"so nobody chose its shape and workloads land in it by accident.",
 		Remediation: "Move workloads to a purpose-built VPC network, then delete the default network; " +
 			"stop new projects from getting one with the compute.skipDefaultNetworkCreation organization policy.",
+		Flags:      "A VPC network named `default`.",
 		Severity:   SeverityMedium,
 		Category:   "DEFAULT_NETWORK",
 		CIS:        CIS{"1.1": {"3.1"}},
@@ -73,6 +74,7 @@ func newNetworkLegacy() *networkLegacy {
 			"so traffic cannot be segmented by subnet, flow logs cannot be enabled and " +
 			"private access features are unavailable.",
 		Remediation: "Create a VPC network with custom subnetworks, move the workloads to it and delete the legacy network.",
+		Flags:       "A legacy (pre-VPC) network: one network-wide `IPv4Range`, no subnetworks.",
 		Severity:    SeverityHigh,
 		Category:    "LEGACY_NETWORK",
 		CIS:         CIS{"1.1": {"3.2"}},

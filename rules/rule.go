@@ -112,10 +112,18 @@ type Meta struct {
 	// Description explains the risk; Remediation says what fixes it. Both are plain text.
 	Description string
 	Remediation string
+	// Flags says exactly what the rule flags and which look-alikes it leaves alone, for the
+	// catalogue (`zerodrift rules`, the README): Markdown, literal values in code spans.
+	Flags string
 	// Severity and Category are the defaults; a finding may carry a more precise pair.
 	Severity Severity
 	Category string
-	CIS      CIS
+	// Categories lists every category findings may carry, when there are several.
+	Categories []string
+	// SeverityNote says how findings' severities vary, when they do, e.g.
+	// "critical (all ports), high, low".
+	SeverityNote string
+	CIS          CIS
 	// AssetTypes are the CAI asset types the rule inspects; the engine only hands it those.
 	AssetTypes []string
 	// Playbook names the built-in playbook that fixes a finding of this rule, if any.

@@ -87,6 +87,7 @@ func newSAUserManagedKey() *saUserManagedKey {
 			"where it can be copied, leaked or forgotten; whoever holds it acts as the service account.",
 		Remediation: "Delete the key and let the workload authenticate without one: an attached service account, " +
 			"Workload Identity Federation or service account impersonation.",
+		Flags:      "An enabled user-managed service account key.",
 		Severity:   SeverityMedium,
 		Category:   "USER_MANAGED_SERVICE_ACCOUNT_KEY",
 		CIS:        CIS{"1.1": {"1.4"}, "5.0": {"1.5"}},
@@ -119,6 +120,7 @@ func newSAKeyNotRotated() *saKeyNotRotated {
 			"and stays valid until it is deleted.",
 		Remediation: "Create a new key, move its users to it and delete the old one; better, remove the need " +
 			"for keys altogether (attached service accounts, Workload Identity Federation).",
+		Flags:      "An enabled user-managed key older than `baseline.keyMaxAgeDays` (90).",
 		Severity:   SeverityMedium,
 		Category:   "SERVICE_ACCOUNT_KEY_NOT_ROTATED",
 		CIS:        CIS{"1.1": {"1.7"}, "5.0": {"1.8"}},

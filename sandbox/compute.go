@@ -440,8 +440,7 @@ func checkFingerprint(e *entry, d map[string]any) *apiError {
 	sent, cur := str(d, "fingerprint"), str(e.data, "fingerprint")
 	delete(d, "fingerprint")
 	if sent != "" && cur != "" && sent != cur {
-		return &apiError{code: http.StatusPreconditionFailed, reason: "conditionNotMet",
-			message: "Supplied fingerprint does not match current metadata fingerprint."}
+		return errFingerprintMismatch()
 	}
 	return nil
 }
@@ -586,8 +585,8 @@ func (s *Server) recordOperation(project, scope, opType string, target map[strin
 	return op, key
 }
 
-// getOperation answers operations.get and operations.wait: every operation is DONE, but
-// for those Faults.PendingOperationPolls holds back for a few polls.
+// getOperation answers the get and wait of global, region and zone operations: every
+// operation is DONE, but for those Faults.PendingOperationPolls holds back for a few polls.
 func (s *Server) getOperation(c *call) response {
 	proj, aerr := s.computeProject(c)
 	if aerr != nil {
@@ -596,6 +595,8 @@ func (s *Server) getOperation(c *call) response {
 	scope := "global"
 	if r, ok := c.params["region"]; ok {
 		scope = "regions/" + r
+	} else if z, ok := c.params["zone"]; ok {
+		scope = "zones/" + z
 	}
 	key := proj + "/" + scope + "/" + c.params["operation"]
 	op := s.st.ops[key]

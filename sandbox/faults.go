@@ -48,7 +48,8 @@ type Faults struct {
 	// carrying the etag it read fails with 409 ABORTED. It counts down as conflicts happen.
 	EtagConflicts int
 	// FailOperations is the number of upcoming matched compute writes (insert, patch, update,
-	// delete) and Cloud Asset Inventory exports (exportAssets) whose long-running operation
+	// delete, setCommonInstanceMetadata, setMetadata, deleteAccessConfig, addAccessConfig,
+	// setPrivateIpGoogleAccess) and Cloud Asset Inventory exports (exportAssets) whose long-running operation
 	// fails: the call is answered 200 with an operation that ends done with an error, as
 	// Google reports work it accepted and could not carry out. The resource is left as it
 	// was; the export writes no object. It counts down as operations fail.

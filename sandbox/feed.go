@@ -105,7 +105,9 @@ func (s *Server) FeedStats() FeedStats {
 
 // feedMethods are the methods that change state, by the last part of their name.
 var feedMethods = map[string]bool{"insert": true, "patch": true, "update": true, "delete": true,
-	"setIamPolicy": true, "disable": true, "enable": true, "drift": true}
+	"setIamPolicy": true, "disable": true, "enable": true, "drift": true,
+	"setCommonInstanceMetadata": true, "setMetadata": true, "deleteAccessConfig": true, "addAccessConfig": true,
+	"setPrivateIpGoogleAccess": true}
 
 func feedMutating(rt *route) bool {
 	return rt.httpMethod != http.MethodGet && feedMethods[rt.method[strings.LastIndexByte(rt.method, '.')+1:]]
@@ -255,6 +257,12 @@ var feedCollections = func() map[string]collection {
 
 func (s *Server) computeFeedTargets(c *call) []string {
 	plural, verb, _ := strings.Cut(c.route.method, ".")
+	if plural == "projects" { // setCommonInstanceMetadata: the project's compute settings
+		if proj, aerr := s.computeProject(c); aerr == nil {
+			return []string{computeProjectName(proj)}
+		}
+		return nil
+	}
 	col, ok := feedCollections[plural]
 	if !ok {
 		return nil
@@ -353,10 +361,17 @@ func (s *Server) driftTarget(body []byte) (string, error) {
 // driftName canonicalises an asset's name as the state names it: a compute resource named
 // with its project's number is named with the project's ID.
 func (s *Server) driftName(a *inventory.Asset) (string, error) {
+	e := &entry{name: a.Name, assetType: a.AssetType}
+	if a.AssetType == inventory.TypeComputeProject {
+		p, err := computeProjectOf(a.Name)
+		if err != nil {
+			return "", err
+		}
+		return computeProjectName(s.st.projectID(p)), nil
+	}
 	if _, ok := collectionOf(a.AssetType); !ok {
 		return a.Name, nil
 	}
-	e := &entry{name: a.Name, assetType: a.AssetType}
 	if err := s.st.parseComputeName(e); err != nil {
 		return "", err
 	}
@@ -391,9 +406,15 @@ func (s *Server) drift(c *call) response {
 					d[k] = e.data[k]
 				}
 			}
+			before := e.data
 			e.data = d
+			if _, ok := collectionOf(e.assetType); ok || e.assetType == inventory.TypeComputeProject {
+				s.st.refreshMetadataFingerprint(e, before)
+			}
 			if _, ok := collectionOf(e.assetType); ok {
 				s.st.fillCompute(e, now)
+			} else if e.assetType == inventory.TypeComputeProject {
+				s.st.fillComputeProject(e, now)
 			}
 		}
 		if a.IAMPolicy != nil {

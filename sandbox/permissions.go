@@ -72,10 +72,20 @@ func methodPermissions() map[string][]string {
 	add(ServiceCompute, "networks.patch", "compute.networks.update")
 	add(ServiceCompute, "networks.delete", "compute.networks.delete")
 	add(ServiceCompute, "subnetworks.patch", "compute.subnetworks.update")
+	add(ServiceCompute, "subnetworks.setPrivateIpGoogleAccess", "compute.subnetworks.setPrivateIpGoogleAccess")
 	add(ServiceCompute, "globalOperations.get", "compute.globalOperations.get")
 	add(ServiceCompute, "globalOperations.wait", "compute.globalOperations.get")
 	add(ServiceCompute, "regionOperations.get", "compute.regionOperations.get")
 	add(ServiceCompute, "regionOperations.wait", "compute.regionOperations.get")
+	add(ServiceCompute, "zoneOperations.get", "compute.zoneOperations.get")
+	add(ServiceCompute, "zoneOperations.wait", "compute.zoneOperations.get")
+	add(ServiceCompute, "projects.get", "compute.projects.get")
+	add(ServiceCompute, "projects.setCommonInstanceMetadata", "compute.projects.setCommonInstanceMetadata")
+	add(ServiceCompute, "instances.setMetadata", "compute.instances.setMetadata")
+	add(ServiceCompute, "instances.deleteAccessConfig", "compute.instances.deleteAccessConfig")
+	// Adding an external address also uses the interface's subnetwork for it, as Compute
+	// Engine documents (and compute.addresses.use on a static address, not emulated).
+	add(ServiceCompute, "instances.addAccessConfig", "compute.instances.addAccessConfig", "compute.subnetworks.useExternalIp")
 
 	// Resource Manager v3.
 	for _, kind := range []string{"projects", "folders", "organizations"} {
@@ -240,7 +250,12 @@ func (s *Server) permissionResource(c *call, perm string) string {
 		if c.params["resource"] == "" && c.params["operation"] == "" {
 			return "projects/" + c.params["project"]
 		}
-		return strings.TrimSuffix(strings.TrimPrefix(c.r.URL.Path, "/compute/v1/"), "/wait")
+		// The resource a custom method (setMetadata, an operation's wait) acts on.
+		name := strings.TrimPrefix(c.r.URL.Path, "/compute/v1/")
+		if last := c.route.segs[len(c.route.segs)-1]; !strings.HasPrefix(last, "{") {
+			name = strings.TrimSuffix(name, "/"+last)
+		}
+		return name
 	case ServiceResourceManager:
 		name := strings.TrimPrefix(c.r.URL.Path, "/v3/")
 		if i := strings.IndexByte(name, ':'); i >= 0 {

@@ -116,7 +116,9 @@ func (s *Server) buildRoutes() []route {
 	c, rm, ia := ServiceCompute, ServiceResourceManager, ServiceIAM
 	get, post, patch, put, del := http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete
 	return []route{
-		// Compute Engine v1.
+		// Compute Engine v1. The project's own settings (compute_project.go).
+		newRoute(get, "compute/v1/projects/{project}", c, "projects.get", (*Server).getComputeProject),
+		newRoute(post, cp+"setCommonInstanceMetadata", c, "projects.setCommonInstanceMetadata", (*Server).setCommonInstanceMetadata),
 		newRoute(get, cp+"global/firewalls", c, "firewalls.list", computeList(inventory.TypeFirewall)),
 		newRoute(post, cp+"global/firewalls", c, "firewalls.insert", computeInsert(inventory.TypeFirewall)),
 		newRoute(get, cp+"global/firewalls/{resource}", c, "firewalls.get", computeGet(inventory.TypeFirewall)),
@@ -132,9 +134,14 @@ func (s *Server) buildRoutes() []route {
 		newRoute(get, cp+"regions/{region}/subnetworks", c, "subnetworks.list", computeList(inventory.TypeSubnetwork)),
 		newRoute(get, cp+"regions/{region}/subnetworks/{resource}", c, "subnetworks.get", computeGet(inventory.TypeSubnetwork)),
 		newRoute(patch, cp+"regions/{region}/subnetworks/{resource}", c, "subnetworks.patch", computePatch(inventory.TypeSubnetwork)),
+		newRoute(post, cp+"regions/{region}/subnetworks/{resource}/setPrivateIpGoogleAccess", c, "subnetworks.setPrivateIpGoogleAccess",
+			(*Server).setPrivateIpGoogleAccess),
 		newRoute(get, cp+"aggregated/instances", c, "instances.aggregatedList", computeAggregated(inventory.TypeInstance)),
 		newRoute(get, cp+"zones/{zone}/instances", c, "instances.list", computeList(inventory.TypeInstance)),
 		newRoute(get, cp+"zones/{zone}/instances/{resource}", c, "instances.get", computeGet(inventory.TypeInstance)),
+		newRoute(post, cp+"zones/{zone}/instances/{resource}/setMetadata", c, "instances.setMetadata", (*Server).setInstanceMetadata),
+		newRoute(post, cp+"zones/{zone}/instances/{resource}/deleteAccessConfig", c, "instances.deleteAccessConfig", (*Server).deleteAccessConfig),
+		newRoute(post, cp+"zones/{zone}/instances/{resource}/addAccessConfig", c, "instances.addAccessConfig", (*Server).addAccessConfig),
 		newRoute(get, cp+"global/instanceTemplates", c, "instanceTemplates.list", computeList(typeInstanceTemplate)),
 		newRoute(get, cp+"global/instanceTemplates/{resource}", c, "instanceTemplates.get", computeGet(typeInstanceTemplate)),
 		newRoute(get, cp+"aggregated/instanceTemplates", c, "instanceTemplates.aggregatedList", computeAggregated(typeInstanceTemplate)),
@@ -159,6 +166,8 @@ func (s *Server) buildRoutes() []route {
 		newRoute(post, cp+"global/operations/{operation}/wait", c, "globalOperations.wait", (*Server).getOperation),
 		newRoute(get, cp+"regions/{region}/operations/{operation}", c, "regionOperations.get", (*Server).getOperation),
 		newRoute(post, cp+"regions/{region}/operations/{operation}/wait", c, "regionOperations.wait", (*Server).getOperation),
+		newRoute(get, cp+"zones/{zone}/operations/{operation}", c, "zoneOperations.get", (*Server).getOperation),
+		newRoute(post, cp+"zones/{zone}/operations/{operation}/wait", c, "zoneOperations.wait", (*Server).getOperation),
 
 		// Resource Manager v3.
 		newRoute(get, "v3/projects/{project}", rm, "projects.get", (*Server).getProject),

@@ -296,6 +296,8 @@ func (st *state) addResource(e *entry) error {
 		return nil
 	}
 	switch e.assetType {
+	case inventory.TypeComputeProject:
+		return st.addComputeProject(e)
 	case inventory.TypeServiceAccount:
 		return st.addServiceAccount(e)
 	case inventory.TypeServiceAccountKey:
@@ -408,6 +410,9 @@ func (st *state) fillCompute(e *entry, created time.Time) {
 		setDefault(d, "region", computeBase+"projects/"+e.project+"/"+e.scope)
 	case scopeZone:
 		setDefault(d, "zone", computeBase+"projects/"+e.project+"/"+e.scope)
+	}
+	if e.assetType == inventory.TypeInstance {
+		fillInstanceMetadata(e)
 	}
 }
 

@@ -23,8 +23,9 @@ const (
 // same seed. The organisation holds department folders, each holding up to 10 team folders
 // of up to 25 projects; every node has an IAM policy. A project is named synth-pNNNNN
 // (numbered from 0) and holds what a typical workload project does: an IAM policy of five or
-// so bindings, 1 or 2 networks (a default network in 1 project of 5), 1 to 3 subnetworks,
-// 2 to 5 firewalls (1 project in 10 opens SSH to the internet), 0 to 3 instances, and 1 to 3
+// so bindings, its compute settings (common instance metadata, OS Login off in 1 project of
+// 7), 1 or 2 networks (a default network in 1 project of 5), 1 to 3 subnetworks, 2 to 5
+// firewalls (1 project in 10 opens SSH to the internet), 0 to 3 instances, and 1 to 3
 // service accounts with 0 to 2 keys each, mostly user-managed.
 func SyntheticScenario(n int, seed int64) *Scenario {
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15))
@@ -109,6 +110,20 @@ func (g *synth) project(i int, folder string, above []string) {
 	}, policy)
 
 	parent := crmPrefix + "projects/" + number
+	// The project's compute settings: OS Login on but in 1 project of 7, serial port access
+	// on in 1 of 13. Drawn from i, not rng, so that the rest of the scenario is as before.
+	items := []map[string]string{{"key": "enable-oslogin", "value": "TRUE"}}
+	if i%7 == 3 {
+		items[0]["value"] = "FALSE"
+	}
+	if i%13 == 5 {
+		items = append(items, map[string]string{"key": "serial-port-enable", "value": "true"})
+	}
+	g.add(computePrefix+"projects/"+id, inventory.TypeComputeProject, anc,
+		&inventory.Resource{Version: "v1", DiscoveryName: "Project", Parent: parent, Location: "global"}, map[string]any{
+			"name": id, "commonInstanceMetadata": map[string]any{"items": items},
+			"defaultServiceAccount": number + "-compute@developer.gserviceaccount.com", "xpnProjectStatus": "UNSPECIFIED_XPN_PROJECT_STATUS",
+		}, nil)
 	compute := func(assetType, scope, plural, name, location string, data map[string]any) {
 		col, _ := collectionOf(assetType)
 		g.add(computePrefix+"projects/"+id+"/"+scope+"/"+plural+"/"+name, assetType, anc,

@@ -145,6 +145,15 @@ func (s *Scanner) Add(a *inventory.Asset) error {
 	if s.opts.InScope != nil && !s.opts.InScope(a) {
 		return nil
 	}
+	if a.Context {
+		// Only the set rules, which judge other assets with it, see a context asset.
+		for _, rt := range s.tallies[a.AssetType] {
+			if err := rt.t.Add(a); err != nil {
+				s.ruleFailed(rt.id, a, err)
+			}
+		}
+		return nil
+	}
 	s.assets++
 	if a.AssetType == inventory.TypeProject {
 		s.learnProject(a)

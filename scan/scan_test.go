@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,8 +28,11 @@ func TestRunNamesProjectsByIDEvenWhenThePolicyLineComesFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Findings) != 2 {
-		t.Fatalf("%d findings, want 2: %+v", len(rep.Findings), rep.Findings)
+	// The open SSH rule, which also logs nothing, and the project's policy: an editor
+	// service account and no audit configuration (a set rule, judged over the whole scan).
+	if got := findingRules(rep.Findings); !slices.Equal(got, []string{
+		"firewall-open-ingress", "sa-admin-role", "firewall-logging-disabled", "audit-logging-disabled"}) {
+		t.Fatalf("findings of rules %q, want 4: %+v", got, rep.Findings)
 	}
 	for _, f := range rep.Findings {
 		if f.Project != "p1" {
@@ -49,18 +53,20 @@ func TestRunDeduplicatesAndSortsDeterministically(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a.Findings) != 2 || len(b.Findings) != 2 {
-		t.Fatalf("%d and %d findings, want 2 each", len(a.Findings), len(b.Findings))
+	if len(a.Findings) != 4 || len(b.Findings) != 4 {
+		t.Fatalf("%d and %d findings, want 4 each", len(a.Findings), len(b.Findings))
 	}
 	for i := range a.Findings {
 		if a.Findings[i].ID != b.Findings[i].ID {
 			t.Errorf("finding %d: %s vs %s: order depends on input order", i, a.Findings[i].ID, b.Findings[i].ID)
 		}
 	}
-	// Severity decides order within a project: the open SSH rule (high) and the editor
-	// binding (high) tie, so the rule ID decides.
-	if a.Findings[0].Rule != "firewall-open-ingress" {
-		t.Errorf("first finding %s", a.Findings[0].Rule)
+	// Without the project's resource line its policy's findings name it projects/42, after
+	// p1; severity decides order within a project: the open SSH rule (high) before its
+	// logging (medium), the editor binding (high) before the missing audit logs (low).
+	if got := findingRules(a.Findings); !slices.Equal(got, []string{
+		"firewall-open-ingress", "firewall-logging-disabled", "sa-admin-role", "audit-logging-disabled"}) {
+		t.Errorf("findings in order of rules %q", got)
 	}
 }
 
@@ -72,8 +78,11 @@ func TestRunFillsCISForTheChosenBenchmarkVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rep.Findings) != 1 || len(rep.Findings[0].CIS) != 1 || rep.Findings[0].CIS[0] != want {
-			t.Errorf("CIS %q: got %+v, want control %s", version, rep.Findings, want)
+		// The editor service account (1.5 until v4.0, 1.6 from v5.0) and the missing audit
+		// logs (2.1 in every version).
+		if len(rep.Findings) != 2 || rep.Findings[0].Rule != "sa-admin-role" || !slices.Equal(rep.Findings[0].CIS, []string{want}) ||
+			rep.Findings[1].Rule != "audit-logging-disabled" || !slices.Equal(rep.Findings[1].CIS, []string{"2.1"}) {
+			t.Errorf("CIS %q: got %+v, want control %s for sa-admin-role and 2.1 for audit-logging-disabled", version, rep.Findings, want)
 		}
 	}
 }
@@ -84,12 +93,26 @@ func TestRunReportsUnjudgeableAssetsAndGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Findings) != 1 || len(rep.Errors) != 1 {
-		t.Fatalf("findings %+v, errors %+v: want the good rule judged and the bad one reported", rep.Findings, rep.Errors)
+	// The good firewall rule is judged (open to the world, logging nothing); the bad one is
+	// reported by every rule that reads firewalls.
+	if got := findingRules(rep.Findings); !slices.Equal(got, []string{"firewall-open-ingress", "firewall-logging-disabled"}) ||
+		len(rep.Errors) != 4 {
+		t.Fatalf("findings %+v, errors %+v: want the good rule judged and the bad one reported by the 4 firewall rules", rep.Findings, rep.Errors)
 	}
-	if e := rep.Errors[0]; e.Resource != "//compute.googleapis.com/projects/p1/global/firewalls/bad" || e.Project != "p1" {
-		t.Errorf("error %+v does not name the asset", e)
+	for _, e := range rep.Errors {
+		if e.Resource != "//compute.googleapis.com/projects/p1/global/firewalls/bad" || e.Project != "p1" {
+			t.Errorf("error %+v does not name the asset", e)
+		}
 	}
+}
+
+// findingRules lists the rules of findings, in order.
+func findingRules(fs []rules.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Rule)
+	}
+	return out
 }
 
 func TestRunFailsOnAnUnreadableExport(t *testing.T) {

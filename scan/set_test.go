@@ -86,3 +86,39 @@ func TestSetRulesJudgeTheWholeScan(t *testing.T) {
 		t.Errorf("a partial scan ran the set rule: %+v", rep.Findings)
 	}
 }
+
+// A context asset (an ancestor another shard owns) reaches the set rules only: it is
+// neither judged by the other rules nor counted.
+func TestContextAssetsFeedOnlyTheSetRules(t *testing.T) {
+	set := &firewallsPerProject{meta: rules.Meta{ID: "test-firewalls-per-project", Title: "t",
+		AssetTypes: []string{inventory.TypeFirewall}}}
+	s := New(Options{Rules: append([]rules.Rule{set}, rules.Default()...), Env: opts.Env})
+	open := func(name string, context bool) *inventory.Asset {
+		return &inventory.Asset{Name: "//compute.googleapis.com/projects/p1/global/firewalls/" + name, AssetType: inventory.TypeFirewall,
+			Context: context, Resource: &inventory.Resource{Data: []byte(`{"name":"` + name + `","sourceRanges":["0.0.0.0/0"],"allowed":[{"IPProtocol":"tcp","ports":["22"]}]}`)}}
+	}
+	for _, a := range []*inventory.Asset{open("mine", false), open("theirs", true)} {
+		if err := s.Add(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := s.Report("test")
+	if rep.Summary.Assets != 1 {
+		t.Errorf("counted %d assets, want 1: the context asset is not counted", rep.Summary.Assets)
+	}
+	var setFindings int
+	for _, f := range rep.Findings {
+		if strings.HasSuffix(f.Resource, "/theirs") {
+			t.Errorf("the context asset was judged: %s", f.Rule)
+		}
+		if f.Rule == set.meta.ID {
+			setFindings++
+			if f.Evidence["firewalls"] != 2 {
+				t.Errorf("the set rule saw %v firewalls, want both", f.Evidence["firewalls"])
+			}
+		}
+	}
+	if setFindings != 1 {
+		t.Errorf("%d set rule findings, want 1", setFindings)
+	}
+}

@@ -23,11 +23,28 @@ import (
 
 const (
 	crashToken = "zerodrift-sandbox-token"
-	// The one finding fixed live and the one proposed as a pull request, in the order a run
-	// reaches them: the rest of acme-prod is reported or exempt.
+	// The finding fixed live and the finding proposed as a pull request that the failpoints
+	// crash: the first of each a run reaches. The run makes other live changes after the first
+	// (unattended playbooks turning on firewall logging, subnet flow logs and Private Google
+	// Access) and opens another pull request after the first (crashPRLogging); the rest of
+	// acme-prod is reported or exempt.
 	crashLiveFix = "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-legacy-range"
 	crashPRFix   = "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-world"
+	// crashPRRule is the rule of the pull request the pr failpoints crash (crashPRFix opens
+	// SSH to the world); crashPRLogging that of the other pull request on the same rule, which
+	// the run opens after it: allow-ssh-world does not log its connections either, and
+	// firewall-log-connections proposes enable-firewall-logging for a declared rule.
+	crashPRRule    = "firewall-open-ingress"
+	crashPRLogging = "firewall-logging-disabled"
 )
+
+// crashPRRules are the rules of the pull requests a run opens on crashPRFix, one each.
+var crashPRRules = []string{crashPRRule, crashPRLogging}
+
+// branchOf reports whether branch is zerodrift's branch for a finding of rule.
+func branchOf(branch, rule string) bool {
+	return strings.HasPrefix(branch, "zerodrift/"+rule+"/")
+}
 
 // crashEnv is a sandbox served in its own process (its state outlives zerodrift's crash), a
 // ledger file and a configuration that fixes one firewall live and proposes one pull request.
@@ -81,8 +98,8 @@ type crashRun struct {
 	report struct {
 		RunID     string `json:"runId"`
 		Decisions []struct {
-			Finding, Resource, Action, Reason, ChangeID string
-			PR                                          *struct {
+			Finding, Rule, Resource, Action, Reason, ChangeID string
+			PR                                                *struct {
 				Branch, Outcome string
 				Number          int
 			} `json:"pr"`
@@ -284,21 +301,34 @@ func TestCrashAtEveryFailpointIsRecovered(t *testing.T) {
 			}
 		}
 	}
-	// repoAt: zerodrift's branches and pull requests right after the crash.
+	// repoAt: zerodrift's branches and pull requests right after the crash, which stops the
+	// run at its first pull request (crashPRRule's): nothing of the later one is written.
 	repoAt := func(branches, pulls int, labelled bool) check {
 		return func(t *testing.T, c *crashEnv) {
 			r := c.repo()
 			if len(r.branches) != branches || len(r.pulls) != pulls || pulls > 0 && (len(r.pulls[0].Labels) > 0) == !labelled {
 				t.Errorf("at the crash: branches %v, pull requests %+v; want %d branches, %d pull requests, labelled %v", r.branches, r.pulls, branches, pulls, labelled)
 			}
+			for b := range r.branches {
+				if !branchOf(b, crashPRRule) {
+					t.Errorf("at the crash: branch %s; want only the branch of the %s pull request the run crashed on", b, crashPRRule)
+				}
+			}
 		}
 	}
+	// onBase: while updating the pull requests after the base moved, the crash stops the run
+	// at the first (crashPRRule's), whose branch is on the new base when onNewBase; the later
+	// pull request's branch is not reached and stays on the old base.
 	onBase := func(onNewBase bool) check {
 		return func(t *testing.T, c *crashEnv) {
 			r := c.repo()
-			for b, parents := range r.branches {
-				if moved := slices.Equal(r.parents[b], []string{r.main}); moved != onNewBase {
-					t.Errorf("at the crash branch %s (head %s) has parents %v; on the new base %s: %v, want %v", b, parents, r.parents[b], r.main, moved, onNewBase)
+			if len(r.branches) != len(crashPRRules) {
+				t.Errorf("at the crash: branches %v, want one for each of %v", r.branches, crashPRRules)
+			}
+			for b, head := range r.branches {
+				want := onNewBase && branchOf(b, crashPRRule)
+				if moved := slices.Equal(r.parents[b], []string{r.main}); moved != want {
+					t.Errorf("at the crash branch %s (head %s) has parents %v; on the new base %s: %v, want %v", b, head, r.parents[b], r.main, moved, want)
 				}
 			}
 		}
@@ -385,22 +415,63 @@ func (c *crashEnv) checkRecovered(t *testing.T, r crashRun, deadRunFinished bool
 	if verified != 1 {
 		t.Errorf("%d verified changes of %s, want 1: %v", verified, crashLiveFix, statuses(cs))
 	}
-	// The pull request: one branch, one open pull request on it, on the current base,
-	// labelled, its reviewer requested.
+	// Every other live change of the run, too: one verified change per finding, none left
+	// in flight, any other reconciled as failed by the run that recovered.
+	all, _ := c.changes("")
+	byFinding := map[string][]ledger.ChangeStatus{}
+	for _, ch := range all {
+		byFinding[ch.Finding] = append(byFinding[ch.Finding], ch.Status)
+		if ch.Status != ledger.StatusVerified && !(ch.Status == ledger.StatusFailed && strings.Contains(ch.Detail, "reconciled by "+r.report.RunID)) {
+			t.Errorf("change %s (%s on %s) ended %s: %s", ch.ID, ch.Action, ch.Resource, ch.Status, ch.Detail)
+		}
+	}
+	for finding, sts := range byFinding {
+		if n := len(slices.DeleteFunc(slices.Clone(sts), func(s ledger.ChangeStatus) bool { return s != ledger.StatusVerified })); n != 1 {
+			t.Errorf("finding %s: %d verified changes, want 1: %v", finding, n, sts)
+		}
+	}
+	// The pull requests: for each finding of crashPRRules on crashPRFix one decision, one
+	// branch, one pull request (the crashed one is not opened twice), open at its branch's
+	// head, on the current base, labelled, its reviewer requested; no other branch or pull
+	// request.
 	repo := c.repo()
-	if len(repo.branches) != 1 || len(repo.pulls) != 1 {
-		t.Fatalf("branches %v and %d pull requests after recovering, want one of each: %+v", repo.branches, len(repo.pulls), repo.pulls)
+	if len(repo.branches) != len(crashPRRules) || len(repo.pulls) != len(crashPRRules) {
+		t.Fatalf("branches %v and %d pull requests after recovering, want one of each for each of %v: %+v", repo.branches,
+			len(repo.pulls), crashPRRules, repo.pulls)
 	}
-	pr := repo.pulls[0]
-	if pr.State != "open" || repo.branches[pr.Head.Ref] != pr.Head.SHA || !slices.Equal(repo.parents[pr.Head.Ref], []string{repo.main}) {
-		t.Errorf("pull request %+v on branches %v (parents %v, base %s): want it open, at its branch's head, on the base", pr, repo.branches, repo.parents, repo.main)
-	}
-	if len(pr.Labels) != 1 || pr.Labels[0].Name != "zerodrift" || len(pr.Reviewers) != 1 || pr.Reviewers[0].Login != "alice" {
-		t.Errorf("pull request #%d: labels %+v, reviewers %+v; want what is configured", pr.Number, pr.Labels, pr.Reviewers)
-	}
-	for _, d := range r.report.Decisions {
-		if d.Resource == crashPRFix && (d.Action != "pr" || d.PR == nil || d.PR.Number != pr.Number) {
-			t.Errorf("decision on %s after recovering: %+v", crashPRFix, d)
+	for _, rule := range crashPRRules {
+		var decided []string
+		for _, d := range r.report.Decisions {
+			if d.Resource != crashPRFix || d.Rule != rule {
+				continue
+			}
+			decided = append(decided, d.Finding)
+			if d.Action != "pr" || d.PR == nil || !branchOf(d.PR.Branch, rule) {
+				t.Errorf("decision of %s on %s after recovering: %+v", rule, crashPRFix, d)
+				continue
+			}
+			var pulls []ghPull
+			for _, pr := range repo.pulls {
+				if pr.Head.Ref == d.PR.Branch {
+					pulls = append(pulls, pr)
+				}
+			}
+			if len(pulls) != 1 {
+				t.Errorf("%d pull requests on branch %s (%s on %s), want 1: %+v", len(pulls), d.PR.Branch, rule, crashPRFix, pulls)
+				continue
+			}
+			pr := pulls[0]
+			if pr.Number != d.PR.Number || pr.State != "open" || repo.branches[pr.Head.Ref] != pr.Head.SHA ||
+				!slices.Equal(repo.parents[pr.Head.Ref], []string{repo.main}) {
+				t.Errorf("pull request %+v (decided #%d) on branches %v (parents %v, base %s): want it open, at its branch's head, on the base",
+					pr, d.PR.Number, repo.branches, repo.parents, repo.main)
+			}
+			if len(pr.Labels) != 1 || pr.Labels[0].Name != "zerodrift" || len(pr.Reviewers) != 1 || pr.Reviewers[0].Login != "alice" {
+				t.Errorf("pull request #%d: labels %+v, reviewers %+v; want what is configured", pr.Number, pr.Labels, pr.Reviewers)
+			}
+		}
+		if len(decided) != 1 {
+			t.Errorf("%d decisions of %s on %s after recovering, want 1: %v", len(decided), rule, crashPRFix, decided)
 		}
 	}
 }

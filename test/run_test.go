@@ -194,7 +194,7 @@ func TestRunSandboxOpensPullRequestsForDeclaredResources(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	opened := map[string]string{}
+	opened, diffs := map[string]string{}, map[string]string{}
 	for _, d := range rep.Decisions {
 		if d.Action == "pr" {
 			if d.PR == nil || d.PR.Number == 0 || d.PR.Outcome != "opened" || !strings.HasPrefix(d.PR.Diff, "--- a/") {
@@ -202,13 +202,20 @@ func TestRunSandboxOpensPullRequestsForDeclaredResources(t *testing.T) {
 				continue
 			}
 			opened[d.Resource+" "+d.Rule] = d.PR.Address
+			diffs[d.Resource+" "+d.Rule] = d.PR.Diff
 		}
 	}
+	const sshWorldLogging = "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-world firewall-logging-disabled"
 	want := map[string]string{
 		"//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-world firewall-open-ingress": "google_compute_firewall.ssh_world",
 		"//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-rdp-split firewall-open-ingress": "module.firewall_rules.rules[1]",
 		"//cloudresourcemanager.googleapis.com/projects/100000000001 sa-admin-role":                          `module.project_iam.bindings["roles/editor"]`,
 		"//cloudresourcemanager.googleapis.com/projects/100000000001 sa-user-project-level":                  "google_project_iam_member.bob_sa_user",
+		// allow-ssh-world does not log its connections (logConfig.enable false, no log_config
+		// in envs/prod/firewall.tf) and Terraform declares it: firewall-log-connections,
+		// unattended, proposes its enable-firewall-logging edit instead of a live fix. The
+		// scenario's other declared rules log already.
+		sshWorldLogging: "google_compute_firewall.ssh_world",
 	}
 	if len(opened) != len(want) {
 		t.Errorf("opened %v, want %v", opened, want)
@@ -217,6 +224,11 @@ func TestRunSandboxOpensPullRequestsForDeclaredResources(t *testing.T) {
 		if opened[k] != addr {
 			t.Errorf("%s: PR on %q, want %q", k, opened[k], addr)
 		}
+	}
+	// The logging PR adds the log_config block and changes nothing else of the rule.
+	if d := diffs[sshWorldLogging]; !strings.Contains(d, "+  log_config {") || !strings.Contains(d, `+    metadata = "INCLUDE_ALL_METADATA"`) ||
+		strings.Contains(d, "\n-") {
+		t.Errorf("%s: diff\n%s\nwant only a log_config block with INCLUDE_ALL_METADATA added", sshWorldLogging, d)
 	}
 	table := zerodrift(t, "", "run", "--sandbox", "--now", exp.Now)
 	if !strings.Contains(table.stdout, "Pull requests on the IaC repository:") || !strings.Contains(table.stdout, "+  source_ranges = [\"35.235.240.0/20\"]") {

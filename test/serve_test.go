@@ -91,7 +91,12 @@ func TestScanAgainstAServedSandboxThroughConfig(t *testing.T) {
 	}
 	want := []string{
 		"iam-public-member //cloudresourcemanager.googleapis.com/organizations/123456789012",
+		"iam-primitive-role-user //cloudresourcemanager.googleapis.com/projects/100000000003",
 		"network-legacy //compute.googleapis.com/projects/acme-legacy/global/networks/legacy-net",
+		// Set rules judge what the narrowed scan read: acme-legacy's policy with the
+		// organization's above it, and legacy-net with the project's firewall rules (none).
+		"audit-logging-disabled //cloudresourcemanager.googleapis.com/projects/100000000003",
+		"egress-deny-not-set //compute.googleapis.com/projects/acme-legacy/global/networks/legacy-net",
 	}
 	if strings.Join(rules, "\n") != strings.Join(want, "\n") {
 		t.Errorf("--project acme-legacy found %v, want %v", rules, want)

@@ -91,6 +91,7 @@ Try it with no Google account against the built-in sandbox:
 	_ = pf.MarkHidden("now")
 	root.AddCommand(newScanCmd(g, s), newRunCmd(g, s), newPlaybookCmd(g, s), newHistoryCmd(g, s), newRollbackCmd(g, s),
 		newSandboxCmd(g, s), newValidateCmd(g, s), newServeCmd(g, s), newVersionCmd(s))
+	root.AddCommand(newRulesCmd(g, s))
 	return root
 }
 

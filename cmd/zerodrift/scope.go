@@ -262,8 +262,9 @@ func inScopeProjects(s config.Scope, projects []string) []string {
 
 // shardSource keeps the assets of the projects of one shard, out of a source that reads
 // them all (Cloud Asset Inventory). Those above every project (folders, the organization)
-// go to shard 0 alone: rules judge each asset by itself, and a finding on a folder is then
-// decided, and fixed, by one run rather than by n at once.
+// belong to shard 0: a finding on a folder is decided, and fixed, by one run rather than
+// by n at once. The other shards still see them as context (inventory.Asset.Context): the
+// rules that judge a project with its ancestors (audit logging) need their policies.
 type shardSource struct {
 	inventory.Source
 	shard, shards int
@@ -275,11 +276,13 @@ func (s *shardSource) Describe() string {
 
 func (s *shardSource) Read(ctx context.Context, fn func(*inventory.Asset) error) ([]inventory.SourceError, error) {
 	return s.Source.Read(ctx, func(a *inventory.Asset) error {
-		shard := 0
-		if p := a.Project(); p != "" {
-			shard = inventory.ShardOf(p, s.shards)
+		p := a.Project()
+		if p == "" && s.shard != 0 {
+			c := *a
+			c.Context = true
+			return fn(&c)
 		}
-		if shard != s.shard {
+		if p != "" && inventory.ShardOf(p, s.shards) != s.shard {
 			return nil
 		}
 		return fn(a)

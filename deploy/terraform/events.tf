@@ -14,7 +14,10 @@ locals {
       content_type = "RESOURCE"
       asset_types = [
         "compute.googleapis.com/Firewall",
+        "compute.googleapis.com/Instance",
         "compute.googleapis.com/Network",
+        "compute.googleapis.com/Project",
+        "compute.googleapis.com/Subnetwork",
         "iam.googleapis.com/ServiceAccountKey",
       ]
     }

@@ -269,6 +269,9 @@ func buildDeny(d denyRequest, fam family) *computepb.Firewall {
 		TargetTags:            slices.Clone(open.GetTargetTags()),
 		TargetServiceAccounts: slices.Clone(open.GetTargetServiceAccounts()),
 		Denied:                denied,
+		// Logged, as the baseline wants every rule (firewall-logging-disabled): a rule
+		// zerodrift makes must not be the next run's drift.
+		LogConfig: &computepb.FirewallLogConfig{Enable: proto.Bool(true)},
 	}
 }
 

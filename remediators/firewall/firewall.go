@@ -1,6 +1,7 @@
 // Package firewall holds the live actions on VPC firewall rules: restricting the sources
 // of a rule open to the internet, disabling it, turning its logging on, and containing it
-// with a higher-priority deny rule.
+// with a higher-priority deny rule; and, on a VPC network, creating the egress deny-all rule
+// of a default-deny baseline (egress.go).
 //
 // Every action reads the rule from the Compute API (Snapshot), plans from that reading,
 // re-reads and re-plans just before it writes (a rule that changed meanwhile is left alone),
@@ -11,6 +12,7 @@ package firewall
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -28,17 +30,20 @@ import (
 
 // Action names, as playbooks spell them.
 const (
-	ActionRestrictSources = "firewall.restrictSources"
-	ActionDisable         = "firewall.disable"
-	ActionEnableLogging   = "firewall.enableLogging"
-	ActionDenyPorts       = "firewall.denyPorts"
+	ActionRestrictSources  = "firewall.restrictSources"
+	ActionDisable          = "firewall.disable"
+	ActionEnableLogging    = "firewall.enableLogging"
+	ActionDenyPorts        = "firewall.denyPorts"
+	ActionCreateEgressDeny = "firewall.createEgressDeny"
 )
 
-// Remediator holds the Compute API client the firewall actions share.
+// Remediator holds the Compute API clients the firewall actions share: firewalls, and
+// networks, which firewall.createEgressDeny reads.
 type Remediator struct {
-	client *compute.FirewallsClient
-	log    *zap.Logger
-	set    remediators.Settings
+	client   *compute.FirewallsClient
+	networks *compute.NetworksClient
+	log      *zap.Logger
+	set      remediators.Settings
 
 	closeOnce sync.Once
 	closeErr  error
@@ -52,17 +57,22 @@ func New(ctx context.Context, opts []option.ClientOption, log *zap.Logger, set r
 		return nil, fmt.Errorf("creating the compute firewalls client: %w", err)
 	}
 	*c.CallOptions = compute.FirewallsCallOptions{} // opts retry reads (remediators.Config.Options)
+	n, err := compute.NewNetworksRESTClient(ctx, opts...)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("creating the compute networks client: %w", err), c.Close())
+	}
+	*n.CallOptions = compute.NetworksCallOptions{}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Remediator{client: c, log: log, set: set.WithDefaults()}, nil
+	return &Remediator{client: c, networks: n, log: log, set: set.WithDefaults()}, nil
 }
 
 // Close releases the client; it is safe to call more than once.
 func (r *Remediator) Close() error {
 	r.closeOnce.Do(func() {
-		if err := r.client.Close(); err != nil {
-			r.closeErr = fmt.Errorf("closing the compute firewalls client: %w", err)
+		if err := errors.Join(r.client.Close(), r.networks.Close()); err != nil {
+			r.closeErr = fmt.Errorf("closing the compute firewalls and networks clients: %w", err)
 		}
 	})
 	return r.closeErr
@@ -70,7 +80,7 @@ func (r *Remediator) Close() error {
 
 // Actions returns every firewall action.
 func (r *Remediator) Actions() []remediators.Action {
-	return []remediators.Action{r.RestrictSources(), r.Disable(), r.EnableLogging(), r.DenyPorts()}
+	return []remediators.Action{r.RestrictSources(), r.Disable(), r.EnableLogging(), r.DenyPorts(), r.CreateEgressDeny()}
 }
 
 // ref names one firewall rule.

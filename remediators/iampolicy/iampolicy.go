@@ -1,5 +1,6 @@
-// Package iampolicy holds the live action on the IAM policies of projects, folders and
-// organizations: removing one member's grant of one role.
+// Package iampolicy holds the live actions on the IAM policies of projects, folders and
+// organizations: removing one member's grant of one role (iam.removeBinding), and turning
+// on the Data Access audit logs of every service (iam.setAuditConfig, audit.go).
 //
 // Policies are edited read-modify-write: read at version 3 (so conditional bindings come
 // back as they are), change exactly one pair in memory, and write back with the etag read.
@@ -101,7 +102,9 @@ func (r *Remediator) Close() error {
 func (r *Remediator) RemoveBinding() remediators.Action { return &removeBinding{r: r} }
 
 // Actions returns every IAM policy action.
-func (r *Remediator) Actions() []remediators.Action { return []remediators.Action{r.RemoveBinding()} }
+func (r *Remediator) Actions() []remediators.Action {
+	return []remediators.Action{r.RemoveBinding(), r.SetAuditConfig()}
+}
 
 // isSelf reports whether member is one of zerodrift's own identities.
 func (r *Remediator) isSelf(member string) bool {

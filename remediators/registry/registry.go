@@ -14,8 +14,10 @@ import (
 	"github.com/zerodrift/zerodrift/remediators"
 	"github.com/zerodrift/zerodrift/remediators/firewall"
 	"github.com/zerodrift/zerodrift/remediators/iampolicy"
+	"github.com/zerodrift/zerodrift/remediators/instance"
 	"github.com/zerodrift/zerodrift/remediators/network"
 	"github.com/zerodrift/zerodrift/remediators/sakey"
+	"github.com/zerodrift/zerodrift/remediators/subnetwork"
 )
 
 // New creates the API clients (cfg says where and with which credentials) and returns
@@ -56,6 +58,16 @@ func New(ctx context.Context, cfg remediators.Config, self []string, log *zap.Lo
 		return fail(err)
 	}
 	closers = append(closers, nw.Close)
+	sn, err := subnetwork.New(ctx, computeOpts, log.Named("subnetwork"), cfg.Settings)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, sn.Close)
+	in, err := instance.New(ctx, computeOpts, log.Named("instance"), cfg.Settings)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, in.Close)
 	ip, err := iampolicy.New(ctx, rmOpts, log.Named("iam"), self, cfg.Settings)
 	if err != nil {
 		return fail(err)
@@ -66,13 +78,19 @@ func New(ctx context.Context, cfg remediators.Config, self []string, log *zap.Lo
 		return fail(err)
 	}
 	reg := remediators.Registry{
-		firewall.ActionRestrictSources: fw.RestrictSources(),
-		firewall.ActionDisable:         fw.Disable(),
-		firewall.ActionEnableLogging:   fw.EnableLogging(),
-		firewall.ActionDenyPorts:       fw.DenyPorts(),
-		network.ActionDeleteDefault:    nw.DeleteDefault(),
-		iampolicy.ActionRemoveBinding:  ip.RemoveBinding(),
-		sakey.ActionDisable:            sk.Disable(),
+		firewall.ActionRestrictSources:             fw.RestrictSources(),
+		firewall.ActionDisable:                     fw.Disable(),
+		firewall.ActionEnableLogging:               fw.EnableLogging(),
+		firewall.ActionDenyPorts:                   fw.DenyPorts(),
+		firewall.ActionCreateEgressDeny:            fw.CreateEgressDeny(),
+		network.ActionDeleteDefault:                nw.DeleteDefault(),
+		subnetwork.ActionEnableFlowLogs:            sn.EnableFlowLogs(),
+		subnetwork.ActionEnablePrivateGoogleAccess: sn.EnablePrivateGoogleAccess(),
+		instance.ActionSetMetadata:                 in.SetMetadata(),
+		instance.ActionRemoveExternalIP:            in.RemoveExternalIP(),
+		iampolicy.ActionRemoveBinding:              ip.RemoveBinding(),
+		iampolicy.ActionSetAuditConfig:             ip.SetAuditConfig(),
+		sakey.ActionDisable:                        sk.Disable(),
 	}
 	if err := reg.Check(); err != nil {
 		return fail(err)

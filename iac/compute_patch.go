@@ -1,0 +1,845 @@
+package iac
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// This file holds the Terraform edits of subnetworks (enable-subnet-flow-logs,
+// enable-private-google-access), instances and project metadata (set-instance-metadata,
+// remove-external-ip), networks (add-egress-deny) and a project's audit configuration
+// (set-audit-config).
+
+// errAlready starts the error of an edit whose change the Terraform already has: the live
+// resource drifted from it, and terraform apply (not a pull request) puts it back.
+const errAlready = "iac: %s already %s in Terraform; the live resource drifted from it, and terraform apply restores it"
+
+// paramString reads an optional string parameter restricted to allowed; def when absent.
+func paramString(params map[string]any, key, def string, allowed []string) (string, error) {
+	v, ok := params[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	s, ok := v.(string)
+	if !ok || !slices.Contains(allowed, s) {
+		return "", fmt.Errorf("iac: parameter %s: want one of %s", key, strings.Join(allowed, ", "))
+	}
+	return s, nil
+}
+
+// paramInt reads an optional integer parameter in [lo, hi]; def when absent.
+func paramInt(params map[string]any, key string, def, lo, hi int) (int, error) {
+	v, ok := params[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	var n int
+	switch x := v.(type) {
+	case int:
+		n = x
+	case int64:
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			return 0, fmt.Errorf("iac: parameter %s: %d is out of %d..%d", key, x, lo, hi)
+		}
+		n = int(x)
+	case float64:
+		if x != math.Trunc(x) || x < math.MinInt32 || x > math.MaxInt32 {
+			return 0, fmt.Errorf("iac: parameter %s: want an integer, got %v", key, x)
+		}
+		n = int(x)
+	default:
+		return 0, fmt.Errorf("iac: parameter %s: want an integer, got %T", key, v)
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("iac: parameter %s: %d is out of %d..%d", key, n, lo, hi)
+	}
+	return n, nil
+}
+
+// ---- enable-subnet-flow-logs and enable-private-google-access
+
+// flowLogIntervals are the aggregation intervals VPC Flow Logs accept.
+var flowLogIntervals = []string{"INTERVAL_5_SEC", "INTERVAL_30_SEC", "INTERVAL_1_MIN", "INTERVAL_5_MIN", "INTERVAL_10_MIN", "INTERVAL_15_MIN"}
+
+// flowLogConfig is what enable-subnet-flow-logs writes.
+type flowLogConfig struct {
+	interval, sampling, metadata string // sampling as Terraform writes the number
+}
+
+// flowLogParams reads aggregationInterval, flowSampling (a number in (0, 1], as a number or
+// its text) and metadata, with the provider's defaults.
+func flowLogParams(params map[string]any) (flowLogConfig, error) {
+	var c flowLogConfig
+	var err error
+	if c.interval, err = paramString(params, "aggregationInterval", "INTERVAL_5_SEC", flowLogIntervals); err != nil {
+		return c, err
+	}
+	if c.metadata, err = paramString(params, "metadata", "INCLUDE_ALL_METADATA", []string{"INCLUDE_ALL_METADATA", "EXCLUDE_ALL_METADATA"}); err != nil {
+		return c, err
+	}
+	f := 0.5
+	if v, ok := params["flowSampling"]; ok && v != nil {
+		switch x := v.(type) {
+		case float64:
+			f = x
+		case float32:
+			f = float64(x)
+		case int:
+			f = float64(x)
+		case int64:
+			f = float64(x)
+		case string:
+			if f, err = strconv.ParseFloat(x, 64); err != nil {
+				return c, fmt.Errorf("iac: parameter flowSampling: %s is not a number", quote(x))
+			}
+		default:
+			return c, fmt.Errorf("iac: parameter flowSampling: want a number, got %T", v)
+		}
+	}
+	if math.IsNaN(f) || f <= 0 || f > 1 {
+		return c, fmt.Errorf("iac: parameter flowSampling: %v is not a sampling rate above 0 and at most 1", f)
+	}
+	c.sampling = strconv.FormatFloat(f, 'f', -1, 64)
+	return c, nil
+}
+
+// sameNumber reports whether a value is the number text (0.5 and 0.50 are the same).
+func sameNumber(v *val, text string) bool {
+	s, ok := v.str()
+	if !ok {
+		return false
+	}
+	a, err1 := strconv.ParseFloat(s, 64)
+	b, err2 := strconv.ParseFloat(text, 64)
+	return err1 == nil && err2 == nil && a == b
+}
+
+func (p *patcher) enableFlowLogs(params map[string]any) error {
+	c, err := flowLogParams(params)
+	if err != nil {
+		return err
+	}
+	t := p.t
+	switch t.kind {
+	case tSubnetwork:
+		b := t.b.b
+		ed, err := p.editorFor(b.Range())
+		if err != nil {
+			return err
+		}
+		var existing *hclsyntax.Block
+		for _, nb := range b.Body.Blocks {
+			switch {
+			case nb.Type == "log_config":
+				existing = nb
+			case nb.Type == "dynamic" && len(nb.Labels) == 1 && nb.Labels[0] == "log_config":
+				return fmt.Errorf("iac: %s builds log_config with a dynamic block; edit it by hand", p.m.Address)
+			}
+		}
+		if p.singleInstance("") != nil {
+			p.warn("%s has count or for_each: flow logs are turned on for every instance", t.in.prefix+t.b.addr())
+		}
+		if v := arg(t.ex.sc, b, "enable_flow_logs"); v != nil {
+			if v.kind != kBool || v.s != "true" {
+				if err := setAttr(ed, b, "enable_flow_logs", "true"); err != nil {
+					return err
+				}
+			}
+			p.warn("enable_flow_logs is deprecated in favour of log_config; it is set to true here, remove it when the provider version allows")
+		}
+		want := [][2]string{{"aggregation_interval", quote(c.interval)}, {"flow_sampling", c.sampling}, {"metadata", quote(c.metadata)}}
+		if existing == nil {
+			var text strings.Builder
+			text.WriteString("log_config {\n")
+			for _, kv := range want {
+				text.WriteString("  " + kv[0] + " = " + kv[1] + "\n")
+			}
+			text.WriteString("}\n")
+			if err := insertNestedBlock(ed, b, text.String()); err != nil {
+				return err
+			}
+			break
+		}
+		sc := t.ex.sc
+		if m, ok := arg(sc, existing, "metadata").str(); ok && m == "CUSTOM_METADATA" {
+			return fmt.Errorf("iac: the log_config of %s uses CUSTOM_METADATA; the playbook's metadata would drop its metadata_fields: edit it by hand", p.m.Address)
+		}
+		var edits []edit
+		for _, kv := range want {
+			v := arg(sc, existing, kv[0])
+			switch {
+			case v == nil:
+				edits = append(edits, edit{existing.CloseBraceRange.Start.Byte, existing.CloseBraceRange.Start.Byte, kv[0] + " = " + kv[1] + "\n"})
+			case kv[0] == "flow_sampling" && sameNumber(v, c.sampling), kv[0] != "flow_sampling" && quoteOf(v) == kv[1]:
+			default:
+				r := existing.Body.Attributes[kv[0]].Expr.Range()
+				edits = append(edits, edit{r.Start.Byte, r.End.Byte, kv[1]})
+			}
+		}
+		if len(edits) == 0 && len(ed.edits) == 0 {
+			return fmt.Errorf(errAlready, p.m.Address, "has this log_config")
+		}
+		if len(edits) > 0 {
+			if err := rewriteNested(ed, existing, edits); err != nil {
+				return err
+			}
+		}
+	case tSubnetModule:
+		obj, err := p.listElementObject()
+		if err != nil {
+			return err
+		}
+		want := [][2]string{{"subnet_flow_logs", `"true"`}, {"subnet_flow_logs_interval", quote(c.interval)},
+			{"subnet_flow_logs_sampling", quote(c.sampling)}, {"subnet_flow_logs_metadata", quote(c.metadata)}}
+		var set [][2]string
+		for _, kv := range want {
+			v := t.elem.attr(kv[0])
+			if v != nil && (quoteOf(v) == kv[1] || kv[0] == "subnet_flow_logs_sampling" && sameNumber(v, c.sampling)) {
+				continue
+			}
+			set = append(set, kv)
+		}
+		if len(set) == 0 {
+			return fmt.Errorf(errAlready, p.m.Address, "has these flow logs")
+		}
+		if err := p.setObjectItems(obj, "the subnet", set); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("iac: %s is not a subnetwork", p.m.Address)
+	}
+	p.summary = fmt.Sprintf("Turn on VPC flow logs (%s, sampling %s, %s) for %s", c.interval, c.sampling, c.metadata, p.where())
+	return nil
+}
+
+// quoteOf returns a known value as Terraform would write it as a string, "" otherwise.
+func quoteOf(v *val) string {
+	if s, ok := v.str(); ok {
+		return quote(s)
+	}
+	return ""
+}
+
+// listElementObject returns the object constructor of a module's list input element.
+func (p *patcher) listElementObject() (*hclsyntax.ObjectConsExpr, error) {
+	obj, ok := p.t.elem.expr.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		return nil, fmt.Errorf("iac: %s is not written as an object; edit it by hand", p.m.Address)
+	}
+	return obj, nil
+}
+
+func (p *patcher) enablePrivateAccess() error {
+	t := p.t
+	switch t.kind {
+	case tSubnetwork:
+		if v := arg(t.ex.sc, t.b.b, "private_ip_google_access"); v != nil && v.kind == kBool && v.s == "true" {
+			return fmt.Errorf(errAlready, p.m.Address, "has private_ip_google_access = true")
+		}
+		if p.singleInstance("") != nil {
+			p.warn("%s has count or for_each: Private Google Access is turned on for every instance", t.in.prefix+t.b.addr())
+		}
+		ed, err := p.editorFor(t.b.b.Range())
+		if err != nil {
+			return err
+		}
+		if err := setAttr(ed, t.b.b, "private_ip_google_access", "true"); err != nil {
+			return err
+		}
+	case tSubnetModule:
+		obj, err := p.listElementObject()
+		if err != nil {
+			return err
+		}
+		if v := t.elem.attr("subnet_private_access"); v != nil {
+			if s, ok := v.str(); ok && s == "true" {
+				return fmt.Errorf(errAlready, p.m.Address, "has subnet_private_access = \"true\"")
+			}
+		}
+		if err := p.setObjectItems(obj, "the subnet", [][2]string{{"subnet_private_access", `"true"`}}); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("iac: %s is not a subnetwork", p.m.Address)
+	}
+	p.summary = fmt.Sprintf("Turn on Private Google Access for %s", p.where())
+	return nil
+}
+
+// rewriteNested replaces the nested block b with its text after edits (byte ranges of the
+// file inside b), formatted as terraform fmt formats it: an attribute added or removed
+// realigns the others of its group, which a splice alone would not.
+func rewriteNested(ed *editor, b *hclsyntax.Block, edits []edit) error {
+	src := ed.f.src
+	start, end := b.TypeRange.Start.Byte, b.Range().End.Byte
+	if !onlySpaceBefore(src, start) || !onlySpaceBefore(src, b.CloseBraceRange.Start.Byte) {
+		return fmt.Errorf("iac: the %s block at %s:%d is written on one line; edit it by hand", b.Type, ed.f.path, b.TypeRange.Start.Line)
+	}
+	es := slices.Clone(edits)
+	slices.SortStableFunc(es, func(a, b edit) int { return a.start - b.start })
+	var buf strings.Builder
+	at := start
+	for _, e := range es {
+		if e.start < at || e.end > end || e.end < e.start {
+			return errors.New("iac: internal error: overlapping edits")
+		}
+		buf.Write(src[at:e.start])
+		buf.WriteString(e.text)
+		at = e.end
+	}
+	buf.Write(src[at:end])
+	indent := indentOf(src, start)
+	text := strings.TrimSuffix(fmtBlock(buf.String(), indent), "\n")
+	ed.replace(start, end, strings.TrimPrefix(text, indent))
+	return nil
+}
+
+// ---- set-instance-metadata
+
+// metadataParams reads key and value; the key must be the finding's (evidence.metadataKey)
+// when the evidence names one.
+func metadataParams(params, evidence map[string]any) (key, value string, err error) {
+	key, _ = params["key"].(string)
+	value, okValue := params["value"].(string)
+	if !validMetadataKey(key) {
+		return "", "", errors.New("iac: set-instance-metadata needs params.key, a metadata key of letters, digits, - and _")
+	}
+	if !okValue || len(value) > 256<<10 || !utf8.ValidString(value) {
+		return "", "", errors.New("iac: set-instance-metadata needs params.value, a UTF-8 string of at most 256 KiB")
+	}
+	if k := evString(evidence, "metadataKey"); k != "" && k != key {
+		return "", "", fmt.Errorf("iac: the finding is about the metadata key %s, not %s", quote(k), quote(key))
+	}
+	return key, value, nil
+}
+
+func (p *patcher) setMetadata(params, evidence map[string]any) error {
+	key, value, err := metadataParams(params, evidence)
+	if err != nil {
+		return err
+	}
+	t := p.t
+	what := fmt.Sprintf("%s = %s", keyText(key), quote(value))
+	switch t.kind {
+	case tInstance, tProjectMetadata:
+		if t.kind == tProjectMetadata && key != t.metadataKey {
+			return fmt.Errorf("iac: the match is for the metadata key %s, not %s", quote(t.metadataKey), quote(key))
+		}
+		b := t.b.b
+		v := arg(t.ex.sc, b, "metadata")
+		if v == nil || v.kind == kNull {
+			if t.kind == tProjectMetadata {
+				return fmt.Errorf("iac: %s has no metadata map; edit it by hand", p.m.Address)
+			}
+			if err := p.singleInstance("add metadata"); err != nil {
+				return err
+			}
+			ed, err := p.editorFor(b.Range())
+			if err != nil {
+				return err
+			}
+			if a := b.Body.Attributes["metadata"]; a != nil { // metadata = null
+				r := a.Expr.Range()
+				ed.replace(r.Start.Byte, r.End.Byte, fmtExpr("{\n"+keyText(key)+" = "+quote(value)+"\n}", indentOf(ed.f.src, a.NameRange.Start.Byte)))
+			} else if err := insertAttr(ed, b, "metadata", "{\n"+keyText(key)+" = "+quote(value)+"\n}"); err != nil {
+				return err
+			}
+		} else if err := p.setMapKey(v, "metadata", key, value); err != nil {
+			return err
+		}
+		p.summary = fmt.Sprintf("Set the metadata %s on %s", what, p.where())
+	case tProjectMetadataItem:
+		if key != t.metadataKey {
+			return fmt.Errorf("iac: the match is for the metadata key %s, not %s", quote(t.metadataKey), quote(key))
+		}
+		v := arg(t.ex.sc, t.b.b, "value")
+		if v == nil || v.expr == nil {
+			return fmt.Errorf("iac: %s has no value; edit it by hand", p.m.Address)
+		}
+		if s, ok := v.str(); ok && s == value {
+			return fmt.Errorf(errAlready, p.m.Address, "sets "+what)
+		}
+		r := v.expr.Range()
+		ed, err := p.editorFor(r)
+		if err != nil {
+			return err
+		}
+		if p.shared(r) {
+			return fmt.Errorf("iac: the value of %s is written in a block with count or for_each, so every instance shares it; edit it by hand", p.m.Address)
+		}
+		p.checkShared(r, "the value")
+		ed.replace(r.Start.Byte, r.End.Byte, quote(value))
+		p.summary = fmt.Sprintf("Set the project metadata %s in %s", what, p.where())
+	case tNewBlock:
+		if t.newType != KindProjectMetadataItem {
+			return fmt.Errorf("iac: %s is not project metadata", p.m.Address)
+		}
+		if key != t.metadataKey {
+			return fmt.Errorf("iac: the match is for the metadata key %s, not %s", quote(t.metadataKey), quote(key))
+		}
+		attrs := [][2]string{{"key", quote(key)}, {"value", quote(value)}}
+		if err := p.addBlock("# Added by zerodrift: a setting of the project's common instance metadata.", attrs, ""); err != nil {
+			return err
+		}
+		p.summary = fmt.Sprintf("Add %s, setting the project metadata %s, to %s", p.m.Address, what, p.newBlockWhere())
+	default:
+		return fmt.Errorf("iac: %s is not an instance or project metadata", p.m.Address)
+	}
+	return nil
+}
+
+// shared reports whether the text at r is shared by every instance of the declaration's
+// block (count or for_each): it lies in the block, and not in the for_each collection's
+// entry of this instance.
+func (p *patcher) shared(r hcl.Range) bool {
+	t := p.t
+	if p.singleInstance("") == nil || !p.inside(r) {
+		return false
+	}
+	return t.ex.coll == nil || t.ex.coll.expr == nil || !within(r, t.ex.coll.expr.Range())
+}
+
+// setMapKey sets key = value in the map a value comes from: an object constructor (in the
+// block, or in the local, variable default or variable file it is written in), or the last
+// argument of a merge(...), where a key wins over the earlier arguments' (an object argument
+// gets the key; otherwise { key = value } is appended as a last argument).
+func (p *patcher) setMapKey(v *val, label, key, value string) error {
+	switch e := v.expr.(type) {
+	case *hclsyntax.ObjectConsExpr:
+		if v.kind != kMap {
+			break
+		}
+		if v.incomplete {
+			return fmt.Errorf("iac: %s of %s has keys that could not be evaluated; edit it by hand", label, p.m.Address)
+		}
+		if cur, ok := v.get(key); ok {
+			if s, ok := cur.str(); ok && s == value {
+				return fmt.Errorf(errAlready, p.m.Address, "sets "+keyText(key)+" = "+quote(value))
+			}
+		}
+		if p.shared(e.SrcRange) {
+			return fmt.Errorf("iac: %s of %s is written in a block with count or for_each, so every instance shares it; edit it by hand", label, p.m.Address)
+		}
+		return p.setObjectItems(e, label, [][2]string{{key, quote(value)}})
+	case *hclsyntax.FunctionCallExpr:
+		if e.Name != "merge" || e.ExpandFinal {
+			break
+		}
+		ed, err := p.editorFor(e.Range())
+		if err != nil {
+			return err
+		}
+		if p.shared(e.Range()) {
+			return fmt.Errorf("iac: %s of %s is written in a block with count or for_each, so every instance shares it; edit it by hand", label, p.m.Address)
+		}
+		if n := len(e.Args); n > 0 {
+			if obj, ok := e.Args[n-1].(*hclsyntax.ObjectConsExpr); ok {
+				last := p.t.ex.sc.eval(obj)
+				if last.incomplete {
+					return fmt.Errorf("iac: %s of %s has keys that could not be evaluated; edit it by hand", label, p.m.Address)
+				}
+				if cur, ok := last.get(key); ok {
+					if s, ok := cur.str(); ok && s == value {
+						return fmt.Errorf(errAlready, p.m.Address, "sets "+keyText(key)+" = "+quote(value))
+					}
+				}
+				return p.setObjectItems(obj, label, [][2]string{{key, quote(value)}})
+			}
+			end := e.Args[n-1].Range().End.Byte
+			p.checkShared(e.Range(), label)
+			ed.replace(end, end, ", { "+keyText(key)+" = "+quote(value)+" }")
+			return nil
+		}
+		p.checkShared(e.Range(), label)
+		ed.replace(e.CloseParenRange.Start.Byte, e.CloseParenRange.Start.Byte, "{ "+keyText(key)+" = "+quote(value)+" }")
+		return nil
+	}
+	return fmt.Errorf("iac: %s of %s is %s, not a map written in place or a merge(...); edit it by hand", label, p.m.Address, p.ix.exprText(v))
+}
+
+// ---- remove-external-ip
+//
+// Only the external IPv4 address (access_config) goes, as the live action
+// (instance.removeExternalIP) does: an external IPv6 address is reported in a warning.
+
+// nicIndex reads a live interface name, nic0, nic1, ...: GCE names interfaces by position.
+func nicIndex(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, "nic")
+	if !ok || rest == "" || len(rest) > 2 || strings.Trim(rest, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	return n, err == nil
+}
+
+// externalInterfaces returns the interfaces the finding names, by position: evidence
+// "interfaces", else the interface part of "accessConfigs" ("nic0/External NAT").
+func externalInterfaces(evidence map[string]any) ([]int, error) {
+	names := evStrings(evidence, "interfaces")
+	if len(names) == 0 {
+		for _, ac := range evStrings(evidence, "accessConfigs") {
+			nic, _, _ := strings.Cut(ac, "/")
+			names = append(names, nic)
+		}
+	}
+	var out []int
+	for _, n := range names {
+		i, ok := nicIndex(n)
+		if !ok {
+			return nil, fmt.Errorf("iac: evidence names the interface %s, which is not nic0, nic1 and so on", quote(n))
+		}
+		if !slices.Contains(out, i) {
+			out = append(out, i)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("iac: remove-external-ip needs evidence.interfaces, the interfaces with an external address")
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (p *patcher) removeExternalIP(evidence map[string]any) error {
+	nics, err := externalInterfaces(evidence)
+	if err != nil {
+		return err
+	}
+	t := p.t
+	if t.kind != tInstance {
+		return fmt.Errorf("iac: %s is not an instance", p.m.Address)
+	}
+	if err := p.singleInstance("remove the external address"); err != nil {
+		return err
+	}
+	b := t.b.b
+	var ifaces []*hclsyntax.Block
+	for _, nb := range b.Body.Blocks {
+		switch {
+		case nb.Type == "network_interface":
+			ifaces = append(ifaces, nb)
+		case nb.Type == "dynamic" && len(nb.Labels) == 1 && nb.Labels[0] == "network_interface":
+			return fmt.Errorf("iac: %s builds network_interface with a dynamic block; edit it by hand", p.m.Address)
+		}
+	}
+	ed, err := p.editorFor(b.Range())
+	if err != nil {
+		return err
+	}
+	addrRef := regexp.MustCompile(`\bgoogle_compute_(global_)?address\.[A-Za-z0-9_-]+`)
+	var removedFrom []string
+	for _, n := range nics {
+		if n >= len(ifaces) {
+			return fmt.Errorf("iac: %s declares %d network_interface block(s); the finding names nic%d", p.m.Address, len(ifaces), n)
+		}
+		ni := ifaces[n]
+		var gone []*hclsyntax.Block
+		for _, ac := range ni.Body.Blocks {
+			switch {
+			case ac.Type == "access_config":
+				gone = append(gone, ac)
+				if a := ac.Body.Attributes["nat_ip"]; a != nil {
+					if ref := addrRef.FindString(exprSource(ed.f.src, a.Expr)); ref != "" {
+						p.warn("nic%d's nat_ip is %s's address, which stays reserved (and billed): release it if nothing else uses it", n, ref)
+					}
+				}
+			case ac.Type == "ipv6_access_config", ac.Type == "dynamic" && len(ac.Labels) == 1 && ac.Labels[0] == "ipv6_access_config":
+				// As the live action does, the external IPv6 address is left: removing it
+				// can need a stack_type or subnet change that a person decides.
+				p.warn("nic%d keeps its ipv6_access_config (external IPv6): remove it by hand, with stack_type = \"IPV4_ONLY\" or a subnet with internal IPv6 access", n)
+			case ac.Type == "dynamic" && len(ac.Labels) == 1 && ac.Labels[0] == "access_config":
+				return fmt.Errorf("iac: network_interface %d of %s builds access_config with a dynamic block; edit it by hand", n, p.m.Address)
+			}
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		if err := removeNested(ed, ni, gone); err != nil {
+			return err
+		}
+		removedFrom = append(removedFrom, fmt.Sprintf("nic%d", n))
+	}
+	if len(removedFrom) == 0 {
+		return fmt.Errorf("iac: the network_interface blocks of %s that the finding names declare no access_config; the external address was added outside Terraform, and terraform apply removes it", p.m.Address)
+	}
+	p.summary = fmt.Sprintf("Remove the external IP address (access_config) of %s from %s", strings.Join(removedFrom, ", "), p.where())
+	return nil
+}
+
+// removeNested removes blocks nested in b (with their lead comments), and formats b again
+// when that brings attribute lines together.
+func removeNested(ed *editor, b *hclsyntax.Block, gone []*hclsyntax.Block) error {
+	src := ed.f.src
+	limit := b.OpenBraceRange.End.Byte
+	slices.SortFunc(gone, func(x, y *hclsyntax.Block) int { return x.Range().Start.Byte - y.Range().Start.Byte })
+	// Blocks with nothing but blank lines between them go in one region, so that the blank
+	// lines around them are not claimed twice.
+	var edits []edit
+	for i := 0; i < len(gone); {
+		j := i
+		for j+1 < len(gone) {
+			end, _, _ := tail(src, gone[j].Range().End.Byte)
+			next := leadStart(src, lineStart(src, gone[j+1].Range().Start.Byte), limit)
+			if end > next || strings.TrimSpace(string(src[end:next])) != "" {
+				break
+			}
+			j++
+		}
+		rs, re, repl := removeRegion(src, gone[i].Range().Start.Byte, gone[j].Range().End.Byte, limit)
+		edits = append(edits, edit{rs, re, repl})
+		i = j + 1
+	}
+	return rewriteNested(ed, b, edits)
+}
+
+// ---- add-egress-deny
+
+// egressDenyName derives the egress deny rule's name from the network's:
+// zerodrift-deny-all-egress-NETWORK, cut to the 63 characters GCP allows. The live action
+// (firewall.createEgressDeny) names its rule zerodrift-deny-all-egress when it is free in
+// the project; the Terraform cannot tell what is free, so it always names the network.
+func egressDenyName(network string) (string, error) {
+	const prefix = "zerodrift-deny-all-egress-"
+	if !gcpNameRe.MatchString(network) {
+		return "", fmt.Errorf("iac: the network name %s is not a valid GCP name; cannot derive a firewall rule's name", quote(network))
+	}
+	return strings.TrimRight(truncate(prefix+network, 63), "-"), nil
+}
+
+// gcpNameRe is a Compute Engine resource name (RFC 1035).
+var gcpNameRe = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (p *patcher) addEgressDeny(params map[string]any) error {
+	prio, err := paramInt(params, "priority", 65535, 0, 65535)
+	if err != nil {
+		return err
+	}
+	t := p.t
+	if t.kind != tNetwork {
+		return fmt.Errorf("iac: %s is not a network", p.m.Address)
+	}
+	if t.ex.key != "" {
+		return fmt.Errorf("iac: %s has count or for_each; add the egress deny rule by hand", p.m.Address)
+	}
+	name, err := egressDenyName(t.name)
+	if err != nil {
+		return err
+	}
+	if v, ok := params["name"]; ok && v != nil {
+		if name, ok = v.(string); !ok || !gcpNameRe.MatchString(name) {
+			return errors.New("iac: parameter name: want a firewall rule name: lower-case letters, digits and hyphens, starting with a letter, at most 63 characters")
+		}
+	}
+	var project identity
+	if s, ok := projectOf(t.in, t.b, t.ex.sc).str(); ok {
+		project = projectIdentity(s, nil)
+	}
+	for _, h := range p.ix.firewallHits(project, name, t.name) {
+		if h.exact {
+			return fmt.Errorf("iac: a firewall rule named %s is already declared at %s:%d; the rule says it does not deny all egress to the internet: edit it by hand",
+				quote(name), h.file, h.line)
+		}
+	}
+	// Refer to the network as the module's other firewall rules do (self_link otherwise).
+	ref := t.b.addr() + ".self_link"
+	refRe := regexp.MustCompile(`^` + regexp.QuoteMeta(t.b.addr()) + `\.(self_link|name|id)$`)
+	for _, b := range t.in.mod.blocks {
+		if b.kind != "resource" || b.typ != KindFirewall || b.attr("network") == nil {
+			continue
+		}
+		if s := exprSource(b.file.src, b.attr("network").Expr); refRe.MatchString(s) {
+			ref = s
+			break
+		}
+	}
+	attrs := [][2]string{{"name", quote(name)}}
+	src := t.b.file.src
+	if a := t.b.attr("project"); a != nil {
+		if s := exprSource(src, a.Expr); copyable(s) {
+			attrs = append(attrs, [2]string{"project", s})
+		} else if project.id != "" {
+			attrs = append(attrs, [2]string{"project", quote(project.id)})
+		} else {
+			return fmt.Errorf("iac: the project of %s cannot be copied; add the egress deny rule by hand", p.m.Address)
+		}
+	}
+	provider := ""
+	if a := t.b.attr("provider"); a != nil {
+		provider = exprSource(src, a.Expr)
+	}
+	attrs = append(attrs, [2]string{"network", ref}, [2]string{"direction", `"EGRESS"`}, [2]string{"priority", strconv.Itoa(prio)},
+		[2]string{"destination_ranges", `["0.0.0.0/0"]`})
+	label := t.b.name + "_deny_all_egress"
+	for i := 2; t.in.block("resource", KindFirewall, label) != nil; i++ {
+		label = fmt.Sprintf("%s_deny_all_egress_%d", t.b.name, i)
+	}
+	text := "# Added by zerodrift: denies all egress to the internet; EGRESS allow rules with a\n" +
+		"# lower priority number let through what workloads need.\n" +
+		blockText(KindFirewall, label, provider, attrs, "deny {\n  protocol = \"all\"\n}\n\nlog_config {\n  metadata = \"INCLUDE_ALL_METADATA\"\n}\n")
+	ed, err := p.editorFor(t.b.b.Range())
+	if err != nil {
+		return err
+	}
+	insertBlockAfter(ed, t.b.b, text)
+	p.summary = fmt.Sprintf("Add the egress deny rule %s (priority %d, to 0.0.0.0/0) next to %s", quote(name), prio, p.where())
+	return nil
+}
+
+// blockText writes a resource block: the attributes in order, then the nested blocks' text
+// (at column 0), after a blank line. fmtBlock aligns it.
+func blockText(typ, label, provider string, attrs [][2]string, nested string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "resource %q %q {\n", typ, label)
+	if provider != "" {
+		b.WriteString("  provider = " + provider + "\n\n")
+	}
+	for _, a := range attrs {
+		fmt.Fprintf(&b, "  %s = %s\n", a[0], a[1])
+	}
+	if nested != "" {
+		b.WriteString("\n")
+		b.WriteString(indentLines(strings.TrimRight(nested, "\n"), "  ", false) + "\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// newBlockWhere says where a tNewBlock target's block goes, for summaries.
+func (p *patcher) newBlockWhere() string {
+	return fmt.Sprintf("%s, after %s (line %d)", p.m.File, p.t.in.prefix+p.t.b.addr(), p.m.Line)
+}
+
+// addBlock adds the block a tNewBlock target stands for after its anchor: its project and
+// provider, then attrs and nested.
+func (p *patcher) addBlock(comment string, attrs [][2]string, nested string) error {
+	t := p.t
+	if t.in.block("resource", t.newType, t.name) != nil {
+		return fmt.Errorf("iac: %s is already declared; the index is out of date", p.m.Address)
+	}
+	var all [][2]string
+	if t.newProject != "" {
+		all = append(all, [2]string{"project", t.newProject})
+	}
+	all = append(all, attrs...)
+	ed, err := p.editorFor(t.b.b.Range())
+	if err != nil {
+		return err
+	}
+	insertBlockAfter(ed, t.b.b, comment+"\n"+blockText(t.newType, t.name, t.newProvider, all, nested))
+	return nil
+}
+
+// ---- set-audit-config
+
+func (p *patcher) setAuditConfig(params map[string]any) error {
+	types, err := auditTypes(params)
+	if err != nil {
+		return err
+	}
+	t := p.t
+	switch t.kind {
+	case tNewBlock:
+		if t.newType != KindAuditConfig {
+			return fmt.Errorf("iac: %s is not an audit configuration", p.m.Address)
+		}
+		var nested strings.Builder
+		for i, lt := range types {
+			if i > 0 {
+				nested.WriteString("\n")
+			}
+			nested.WriteString("audit_log_config {\n  log_type = " + quote(lt) + "\n}\n")
+		}
+		if err := p.addBlock("# Added by zerodrift: audit logs of every read and write, for every service.",
+			[][2]string{{"service", quote(auditService)}}, nested.String()); err != nil {
+			return err
+		}
+		p.summary = fmt.Sprintf("Add %s, turning on the %s audit logs of every service, to %s", p.m.Address, strings.Join(types, ", "), p.newBlockWhere())
+		return nil
+	case tAuditConfig:
+	default:
+		return fmt.Errorf("iac: %s is not an audit configuration", p.m.Address)
+	}
+	b := t.b.b
+	ed, err := p.editorFor(b.Range())
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	var exempted []string
+	for _, nb := range b.Body.Blocks {
+		switch {
+		case nb.Type == "dynamic" && len(nb.Labels) == 1 && nb.Labels[0] == "audit_log_config":
+			return fmt.Errorf("iac: %s builds audit_log_config with a dynamic block; edit it by hand", p.m.Address)
+		case nb.Type != "audit_log_config":
+			continue
+		}
+		lt, ok := arg(t.ex.sc, nb, "log_type").str()
+		if !ok {
+			return fmt.Errorf("iac: an audit_log_config of %s has a log_type that could not be evaluated; edit it by hand", p.m.Address)
+		}
+		have[lt] = true
+		a := nb.Body.Attributes["exempted_members"]
+		if a == nil || !slices.Contains(types, lt) {
+			continue
+		}
+		if v := arg(t.ex.sc, nb, "exempted_members"); v.kind == kList && len(v.elems) == 0 {
+			continue
+		}
+		rs, re, repl := removeRegion(ed.f.src, a.SrcRange.Start.Byte, a.SrcRange.End.Byte, nb.OpenBraceRange.End.Byte)
+		if err := rewriteNested(ed, nb, []edit{{rs, re, repl}}); err != nil {
+			return err
+		}
+		exempted = append(exempted, lt)
+	}
+	var missing []string
+	for _, lt := range types {
+		if !have[lt] {
+			missing = append(missing, lt)
+		}
+	}
+	if len(missing) > 0 {
+		var text strings.Builder
+		for i, lt := range missing {
+			if i > 0 {
+				text.WriteString("\n")
+			}
+			text.WriteString("audit_log_config {\n  log_type = " + quote(lt) + "\n}\n")
+		}
+		if err := insertNestedBlock(ed, b, text.String()); err != nil {
+			return err
+		}
+	}
+	if len(missing) == 0 && len(exempted) == 0 {
+		return fmt.Errorf("iac: %s already enables %s with nobody exempted in Terraform; the live policy drifted from it "+
+			"(terraform apply restores it), or the gap is in a folder's or the organization's audit configuration",
+			p.m.Address, strings.Join(types, ", "))
+	}
+	if p.singleInstance("") != nil {
+		p.warn("%s has count or for_each: the audit configuration of every instance changes", t.in.prefix+t.b.addr())
+	}
+	var parts []string
+	if len(missing) > 0 {
+		parts = append(parts, "turn on the "+strings.Join(missing, ", ")+" audit logs")
+	}
+	if len(exempted) > 0 {
+		parts = append(parts, "stop exempting members from "+strings.Join(exempted, ", "))
+	}
+	s := strings.Join(parts, " and ")
+	p.summary = fmt.Sprintf("%s%s in %s", strings.ToUpper(s[:1]), s[1:], p.where())
+	return nil
+}
