@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	compute "cloud.google.com/go/compute/apiv1"
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -112,20 +111,12 @@ func (r *Remediator) snapshot(ctx context.Context, resource string) (*remediator
 	if err != nil {
 		return nil, err
 	}
-	data, err := gcputil.ProtoJSON(fw)
-	if err != nil {
-		return nil, fmt.Errorf("snapshotting firewall %s: %w", f, err)
-	}
-	return &remediators.Snapshot{Resource: resource, AssetType: inventory.TypeFirewall, Data: data, ReadAt: time.Now().UTC()}, nil
+	return gcputil.Snapshot(resource, inventory.TypeFirewall, "firewall "+f.String(), fw)
 }
 
 // decode reads the rule a snapshot holds.
 func decode(snap *remediators.Snapshot) (*computepb.Firewall, error) {
-	fw := &computepb.Firewall{}
-	if err := gcputil.UnmarshalProto(snap.Data, fw); err != nil {
-		return nil, fmt.Errorf("reading the snapshot of %s: %w", snap.Resource, err)
-	}
-	return fw, nil
+	return gcputil.FromSnapshot(snap, &computepb.Firewall{})
 }
 
 // toInventory converts a rule for the rules package's helpers.

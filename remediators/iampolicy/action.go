@@ -18,21 +18,25 @@ import (
 	"github.com/zerodrift/zerodrift/rules"
 )
 
-// removeBinding is iam.removeBinding. Its snapshot's Data is the policy (version 3, with
-// its etag) in the asset model's shape; Plan.Before and Plan.After hold the policy's
-// bindings before and after, from which Restore knows which pairs to put back.
-type removeBinding struct{ r *Remediator }
+// policyAction is what the actions on an IAM policy share: the resources they edit and
+// the snapshot, which is the policy (version 3, with its etag) in the asset model's shape.
+type policyAction struct{ r *Remediator }
 
-func (a *removeBinding) Name() string      { return ActionRemoveBinding }
-func (a *removeBinding) AssetType() string { return inventory.TypeProject }
-func (a *removeBinding) Close() error      { return a.r.Close() }
+func (a policyAction) AssetType() string { return inventory.TypeProject }
+func (a policyAction) Close() error      { return a.r.Close() }
 
 // AssetTypes lists the kinds of resources whose policies the action edits.
-func (a *removeBinding) AssetTypes() []string {
+func (a policyAction) AssetTypes() []string {
 	return []string{inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization}
 }
 
-func (a *removeBinding) Snapshot(ctx context.Context, resource string) (*remediators.Snapshot, error) {
+// removeBinding is iam.removeBinding. Plan.Before and Plan.After hold the policy's bindings
+// before and after, from which Restore knows which pairs to put back.
+type removeBinding struct{ policyAction }
+
+func (a *removeBinding) Name() string { return ActionRemoveBinding }
+
+func (a policyAction) Snapshot(ctx context.Context, resource string) (*remediators.Snapshot, error) {
 	t, err := parseTarget(resource)
 	if err != nil {
 		return nil, err

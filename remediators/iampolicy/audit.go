@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
 	"go.uber.org/zap"
@@ -42,30 +41,13 @@ func auditMask() []string { return []string{"audit_configs", "etag"} }
 // asked about are left as they are. A concurrent writer makes the write fail with a conflict:
 // the policy is read again and the change planned again, within the retry budget, never
 // written over. Restore puts back the allServices config of the snapshot, the same way.
-func (r *Remediator) SetAuditConfig() remediators.Action { return &setAuditConfig{r: r} }
-
-type setAuditConfig struct{ r *Remediator }
-
-func (a *setAuditConfig) Name() string      { return ActionSetAuditConfig }
-func (a *setAuditConfig) AssetType() string { return inventory.TypeProject }
-func (a *setAuditConfig) Close() error      { return a.r.Close() }
-
-// AssetTypes lists the kinds of resources whose policies the action edits.
-func (a *setAuditConfig) AssetTypes() []string {
-	return []string{inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization}
+func (r *Remediator) SetAuditConfig() remediators.Action {
+	return &setAuditConfig{policyAction{r: r}}
 }
 
-func (a *setAuditConfig) Snapshot(ctx context.Context, resource string) (*remediators.Snapshot, error) {
-	t, err := parseTarget(resource)
-	if err != nil {
-		return nil, err
-	}
-	p, err := a.r.read(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	return &remediators.Snapshot{Resource: resource, AssetType: t.assetType(), Data: gcputil.MustJSON(p), ReadAt: time.Now().UTC()}, nil
-}
+type setAuditConfig struct{ policyAction }
+
+func (a *setAuditConfig) Name() string { return ActionSetAuditConfig }
 
 func (a *setAuditConfig) checkSnapshot(snap *remediators.Snapshot, plan *remediators.Plan) (target, error) {
 	if snap == nil {
@@ -245,7 +227,7 @@ func (r *Remediator) writeMasked(ctx context.Context, t target, p *inventory.Pol
 // retry handles a failed write as iam.removeBinding does: a conflict within the retry budget
 // waits and returns nil (the caller reads the policy again and plans again).
 func (a *setAuditConfig) retry(ctx context.Context, t target, attempt int, err error) error {
-	return (&removeBinding{r: a.r}).retry(ctx, t, attempt, err)
+	return (&removeBinding{a.policyAction}).retry(ctx, t, attempt, err)
 }
 
 func (a *setAuditConfig) Apply(ctx context.Context, snap *remediators.Snapshot, plan *remediators.Plan) (string, error) {

@@ -99,7 +99,7 @@ func (r *Remediator) Close() error {
 }
 
 // RemoveBinding returns iam.removeBinding.
-func (r *Remediator) RemoveBinding() remediators.Action { return &removeBinding{r: r} }
+func (r *Remediator) RemoveBinding() remediators.Action { return &removeBinding{policyAction{r: r}} }
 
 // Actions returns every IAM policy action.
 func (r *Remediator) Actions() []remediators.Action {

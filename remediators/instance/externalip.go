@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
 	"go.uber.org/zap"
@@ -45,11 +44,7 @@ func (a *removeExternalIP) Snapshot(ctx context.Context, resource string) (*reme
 	if err != nil {
 		return nil, err
 	}
-	data, err := gcputil.ProtoJSON(inst)
-	if err != nil {
-		return nil, fmt.Errorf("snapshotting instance %s: %w", i, err)
-	}
-	return &remediators.Snapshot{Resource: resource, AssetType: inventory.TypeInstance, Data: data, ReadAt: time.Now().UTC()}, nil
+	return gcputil.Snapshot(resource, inventory.TypeInstance, "instance "+i.String(), inst)
 }
 
 // removal is one access config to delete, with what Restore needs to add it back. A list of

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	compute "cloud.google.com/go/compute/apiv1"
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -110,11 +109,7 @@ func (a *setMetadata) Snapshot(ctx context.Context, resource string) (*remediato
 	if err != nil {
 		return nil, err
 	}
-	data, err := gcputil.ProtoJSON(m)
-	if err != nil {
-		return nil, fmt.Errorf("snapshotting %s: %w", t, err)
-	}
-	return &remediators.Snapshot{Resource: resource, AssetType: t.assetType(), Data: data, ReadAt: time.Now().UTC()}, nil
+	return gcputil.Snapshot(resource, t.assetType(), t.String(), m)
 }
 
 // metadataOf decodes the metadata a snapshot holds.

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"time"
 
 	compute "cloud.google.com/go/compute/apiv1"
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -96,19 +95,11 @@ func (r *Remediator) snapshot(ctx context.Context, resource string) (*remediator
 	if err != nil {
 		return nil, err
 	}
-	data, err := gcputil.ProtoJSON(sn)
-	if err != nil {
-		return nil, fmt.Errorf("snapshotting subnetwork %s: %w", s, err)
-	}
-	return &remediators.Snapshot{Resource: resource, AssetType: inventory.TypeSubnetwork, Data: data, ReadAt: time.Now().UTC()}, nil
+	return gcputil.Snapshot(resource, inventory.TypeSubnetwork, "subnetwork "+s.String(), sn)
 }
 
 func decode(snap *remediators.Snapshot) (*computepb.Subnetwork, error) {
-	sn := &computepb.Subnetwork{}
-	if err := gcputil.UnmarshalProto(snap.Data, sn); err != nil {
-		return nil, fmt.Errorf("reading the snapshot of %s: %w", snap.Resource, err)
-	}
-	return sn, nil
+	return gcputil.FromSnapshot(snap, &computepb.Subnetwork{})
 }
 
 // setting is what an action knows about the one setting of a subnetwork it changes.

@@ -208,3 +208,20 @@ func CheckSnapshot(snap *remediators.Snapshot, assetType string, plan *remediato
 	}
 	return nil
 }
+
+// Snapshot is a snapshot of resource (what names it in errors), read from its API as m.
+func Snapshot(resource, assetType, what string, m proto.Message) (*remediators.Snapshot, error) {
+	data, err := ProtoJSON(m)
+	if err != nil {
+		return nil, fmt.Errorf("snapshotting %s: %w", what, err)
+	}
+	return &remediators.Snapshot{Resource: resource, AssetType: assetType, Data: data, ReadAt: time.Now().UTC()}, nil
+}
+
+// FromSnapshot reads the resource a snapshot holds into m.
+func FromSnapshot[M proto.Message](snap *remediators.Snapshot, m M) (M, error) {
+	if err := UnmarshalProto(snap.Data, m); err != nil {
+		return m, fmt.Errorf("reading the snapshot of %s: %w", snap.Resource, err)
+	}
+	return m, nil
+}
