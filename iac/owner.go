@@ -243,7 +243,8 @@ func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) 
 			break
 		}
 		if role == "" || member == "" {
-			return Match{Status: Unresolved, Why: "an IAM finding needs evidence.role and evidence.member to be mapped to Terraform"}
+			return Match{Status: Unresolved, Why: "the finding names no single role and member (nor the audit configuration), " +
+				"which is what maps a finding on a project, folder or organization to its Terraform"}
 		}
 		sc, ok := iamScopeOf(assetType, path, evidence)
 		if !ok {
