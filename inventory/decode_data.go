@@ -14,9 +14,7 @@ import (
 
 // sharedView returns the view of type T last decoded from data, when T is one of the
 // shared compute views and data is what it was decoded from.
-func sharedView[T any](data []byte) (*T, bool) {
-	f := getFastDecoder()
-	defer putFastDecoder(f)
+func sharedView[T any](f *fastDecoder, data []byte) (*T, bool) {
 	m := &f.memo
 	if m.shared == nil || len(data) != len(m.data) || len(data) == 0 {
 		return nil, false
@@ -34,6 +32,11 @@ func sharedView[T any](data []byte) (*T, bool) {
 func decodeDataFast(data []byte, v any) bool {
 	f := getFastDecoder()
 	defer putFastDecoder(f)
+	return f.decodeView(data, v)
+}
+
+// decodeView is decodeDataFast with the decoder f.
+func (f *fastDecoder) decodeView(data []byte, v any) bool {
 	if f.memo.recall(data, v) {
 		return true
 	}

@@ -260,11 +260,14 @@ func decodeData[T any](a *Asset, wantType string) (*T, error) {
 	if a.Resource == nil || len(a.Resource.Data) == 0 {
 		return nil, ErrNoResource
 	}
-	if v, ok := sharedView[T](a.Resource.Data); ok {
-		return v, nil
+	f := getFastDecoder()
+	v, ok := sharedView[T](f, a.Resource.Data)
+	if !ok {
+		v = new(T)
+		ok = f.decodeView(a.Resource.Data, v)
 	}
-	v := new(T)
-	if decodeDataFast(a.Resource.Data, v) {
+	putFastDecoder(f)
+	if ok {
 		return v, nil
 	}
 	v = new(T) // encoding/json decides what the fast decoder left
