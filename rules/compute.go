@@ -2,7 +2,6 @@ package rules
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,32 +38,6 @@ const (
 // scopeCloudPlatform is the access scope that lets an instance's service account call every
 // Cloud API its IAM roles allow.
 const scopeCloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
-
-// decodeInstance reads an instance asset for rule id; nil without error when the asset has
-// no resource data (an IAM-policy-only line), which the compute rules pass over.
-func decodeInstance(id string, a *inventory.Asset) (*inventory.Instance, error) {
-	inst, err := a.Instance()
-	if errors.Is(err, inventory.ErrNoResource) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rule %s: %w", id, err)
-	}
-	return inst, nil
-}
-
-// decodeComputeProject reads a compute project asset for rule id; nil without error when the
-// asset has no resource data.
-func decodeComputeProject(id string, a *inventory.Asset) (*inventory.ComputeProject, error) {
-	p, err := a.ComputeProject()
-	if errors.Is(err, inventory.ErrNoResource) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rule %s: %w", id, err)
-	}
-	return p, nil
-}
 
 // metaBool is how GCE reads a boolean metadata value.
 type metaBool int
@@ -213,7 +186,7 @@ func (r *computeDefaultSA) Evaluate(env *Env, a *inventory.Asset, out *Results) 
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	inst, err := decodeInstance(r.meta.ID, a)
+	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
 	if err != nil || inst == nil {
 		return err
 	}
@@ -265,7 +238,7 @@ func (r *computeDefaultSAFullScope) Evaluate(env *Env, a *inventory.Asset, out *
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	inst, err := decodeInstance(r.meta.ID, a)
+	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
 	if err != nil || inst == nil {
 		return err
 	}
@@ -318,7 +291,7 @@ func (r *computePublicIP) Evaluate(env *Env, a *inventory.Asset, out *Results) e
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	inst, err := decodeInstance(r.meta.ID, a)
+	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
 	if err != nil || inst == nil {
 		return err
 	}
@@ -412,7 +385,7 @@ func (r *computeOSLoginDisabled) Evaluate(env *Env, a *inventory.Asset, out *Res
 		return err
 	}
 	if a.AssetType == inventory.TypeComputeProject {
-		p, err := decodeComputeProject(r.meta.ID, a)
+		p, err := viewOf(r.meta.ID, a, (*inventory.Asset).ComputeProject)
 		if err != nil || p == nil {
 			return err
 		}
@@ -426,7 +399,7 @@ func (r *computeOSLoginDisabled) Evaluate(env *Env, a *inventory.Asset, out *Res
 		return nil
 	}
 
-	inst, err := decodeInstance(r.meta.ID, a)
+	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
 	if err != nil || inst == nil {
 		return err
 	}
@@ -477,7 +450,7 @@ func (r *computeSerialPortEnabled) Evaluate(env *Env, a *inventory.Asset, out *R
 		return err
 	}
 	if a.AssetType == inventory.TypeComputeProject {
-		p, err := decodeComputeProject(r.meta.ID, a)
+		p, err := viewOf(r.meta.ID, a, (*inventory.Asset).ComputeProject)
 		if err != nil || p == nil {
 			return err
 		}
@@ -491,7 +464,7 @@ func (r *computeSerialPortEnabled) Evaluate(env *Env, a *inventory.Asset, out *R
 		return nil
 	}
 
-	inst, err := decodeInstance(r.meta.ID, a)
+	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
 	if err != nil || inst == nil {
 		return err
 	}
@@ -536,7 +509,7 @@ func (r *computeIPForwarding) Evaluate(env *Env, a *inventory.Asset, out *Result
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	inst, err := decodeInstance(r.meta.ID, a)
+	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
 	if err != nil || inst == nil || !inst.CanIPForward {
 		return err
 	}
@@ -579,7 +552,7 @@ func (r *computeShieldedVMDisabled) Evaluate(env *Env, a *inventory.Asset, out *
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	inst, err := decodeInstance(r.meta.ID, a)
+	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
 	if err != nil || inst == nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -77,12 +76,9 @@ func (r *firewallOpenIngress) Evaluate(env *Env, a *inventory.Asset, out *Result
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	fw, err := a.Firewall()
-	if errors.Is(err, inventory.ErrNoResource) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("rule %s: %w", r.meta.ID, err)
+	fw, err := viewOf(r.meta.ID, a, (*inventory.Asset).Firewall)
+	if err != nil || fw == nil {
+		return err
 	}
 	open, err := judgeFirewall(fw)
 	if err != nil {
@@ -93,14 +89,7 @@ func (r *firewallOpenIngress) Evaluate(env *Env, a *inventory.Asset, out *Result
 	}
 
 	name := cmp.Or(fw.Name, a.ShortName())
-	if pattern, managed := ManagedFirewallPattern(name); managed && env.SkipManagedFirewalls {
-		out.Skipped = append(out.Skipped, Skip{
-			Rule:     r.meta.ID,
-			Resource: a.Name,
-			Project:  a.Project(),
-			Reason: fmt.Sprintf("managed by GKE/Kubernetes: the name matches %s and its controller "+
-				"recreates the rule; change the cluster's Service or Ingress instead", pattern),
-		})
+	if skipManagedFirewall(&r.meta, env, a, name, "recreates the rule; change the cluster's Service or Ingress instead", out) {
 		return nil
 	}
 

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -62,26 +61,16 @@ func (r *firewallLoggingDisabled) Evaluate(env *Env, a *inventory.Asset, out *Re
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	fw, err := a.Firewall()
-	if errors.Is(err, inventory.ErrNoResource) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("rule %s: %w", r.meta.ID, err)
+	fw, err := viewOf(r.meta.ID, a, (*inventory.Asset).Firewall)
+	if err != nil || fw == nil {
+		return err
 	}
 	if fw.Disabled || fw.LogsEnabled() {
 		return nil
 	}
 
 	name := cmp.Or(fw.Name, a.ShortName())
-	if pattern, managed := ManagedFirewallPattern(name); managed && env.SkipManagedFirewalls {
-		out.Skipped = append(out.Skipped, Skip{
-			Rule:     r.meta.ID,
-			Resource: a.Name,
-			Project:  a.Project(),
-			Reason: fmt.Sprintf("managed by GKE/Kubernetes: the name matches %s and its controller "+
-				"recreates and rewrites the rule, so a logging setting changed by hand may not last", pattern),
-		})
+	if skipManagedFirewall(&r.meta, env, a, name, "recreates and rewrites the rule, so a logging setting changed by hand may not last", out) {
 		return nil
 	}
 
@@ -142,12 +131,9 @@ func (r *subnetFlowLogsDisabled) Evaluate(env *Env, a *inventory.Asset, out *Res
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	s, err := a.Subnetwork()
-	if errors.Is(err, inventory.ErrNoResource) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("rule %s: %w", r.meta.ID, err)
+	s, err := viewOf(r.meta.ID, a, (*inventory.Asset).Subnetwork)
+	if err != nil || s == nil {
+		return err
 	}
 	if !s.IsPrivate() || s.FlowLogsEnabled() {
 		return nil

@@ -2,24 +2,9 @@ package rules
 
 import (
 	"cmp"
-	"errors"
-	"fmt"
 
 	"github.com/zerodrift/zerodrift/inventory"
 )
-
-// decodeNetwork reads a network asset for rule id; nil without error when the asset has no
-// resource data (an IAM-policy-only line), which the network rules simply pass over.
-func decodeNetwork(id string, a *inventory.Asset) (*inventory.Network, error) {
-	n, err := a.Network()
-	if errors.Is(err, inventory.ErrNoResource) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rule %s: %w", id, err)
-	}
-	return n, nil
-}
 
 // networkDefault finds networks named "default", which every project used to get.
 type networkDefault struct{ meta Meta }
@@ -47,7 +32,7 @@ func (r *networkDefault) Evaluate(env *Env, a *inventory.Asset, out *Results) er
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	n, err := decodeNetwork(r.meta.ID, a)
+	n, err := viewOf(r.meta.ID, a, (*inventory.Asset).Network)
 	if err != nil || n == nil {
 		return err
 	}
@@ -88,7 +73,7 @@ func (r *networkLegacy) Evaluate(env *Env, a *inventory.Asset, out *Results) err
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	n, err := decodeNetwork(r.meta.ID, a)
+	n, err := viewOf(r.meta.ID, a, (*inventory.Asset).Network)
 	if err != nil || n == nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -77,19 +76,6 @@ func segDirection(fw *inventory.Firewall) (string, error) {
 	default:
 		return "", fmt.Errorf("unknown direction %q", fw.Direction)
 	}
-}
-
-// segDecodeFirewall reads a firewall asset for rule id; nil without error when the asset has
-// no resource data.
-func segDecodeFirewall(id string, a *inventory.Asset) (*inventory.Firewall, error) {
-	fw, err := a.Firewall()
-	if errors.Is(err, inventory.ErrNoResource) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rule %s: %w", id, err)
-	}
-	return fw, nil
 }
 
 // segCoversIPv4Internet reports whether ranges together take in every IPv4 address.
@@ -178,7 +164,7 @@ func (t *egressDenyTally) state(k segNetworkKey) *egressDenyState {
 func (t *egressDenyTally) Add(a *inventory.Asset) error {
 	switch a.AssetType {
 	case inventory.TypeNetwork:
-		n, err := decodeNetwork(t.meta.ID, a)
+		n, err := viewOf(t.meta.ID, a, (*inventory.Asset).Network)
 		if err != nil || n == nil {
 			return err
 		}
@@ -196,7 +182,7 @@ func (t *egressDenyTally) Add(a *inventory.Asset) error {
 }
 
 func (t *egressDenyTally) addFirewall(a *inventory.Asset) error {
-	fw, err := segDecodeFirewall(t.meta.ID, a)
+	fw, err := viewOf(t.meta.ID, a, (*inventory.Asset).Firewall)
 	if err != nil || fw == nil {
 		return err
 	}
@@ -322,12 +308,9 @@ func (r *privateGoogleAccessDisabled) Evaluate(env *Env, a *inventory.Asset, out
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	s, err := a.Subnetwork()
-	if errors.Is(err, inventory.ErrNoResource) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("rule %s: %w", r.meta.ID, err)
+	s, err := viewOf(r.meta.ID, a, (*inventory.Asset).Subnetwork)
+	if err != nil || s == nil {
+		return err
 	}
 	// PRIVATE_RFC_1918 is the older spelling of PRIVATE ("regular user created or
 	// automatically created subnet"), which IsPrivate does not know.
@@ -404,7 +387,7 @@ func (t *networkCountTally) Add(a *inventory.Asset) error {
 	if a.AssetType != inventory.TypeNetwork {
 		return fmt.Errorf("rule %s: asset %s is a %q, not one of %q", t.meta.ID, a.Name, a.AssetType, t.meta.AssetTypes)
 	}
-	n, err := decodeNetwork(t.meta.ID, a)
+	n, err := viewOf(t.meta.ID, a, (*inventory.Asset).Network)
 	if err != nil || n == nil {
 		return err
 	}
@@ -504,7 +487,7 @@ func (r *firewallOverlyBroadInternal) Evaluate(env *Env, a *inventory.Asset, out
 	if err := checkInput(&r.meta, env, a, out); err != nil {
 		return err
 	}
-	fw, err := segDecodeFirewall(r.meta.ID, a)
+	fw, err := viewOf(r.meta.ID, a, (*inventory.Asset).Firewall)
 	if err != nil || fw == nil {
 		return err
 	}
@@ -517,14 +500,7 @@ func (r *firewallOverlyBroadInternal) Evaluate(env *Env, a *inventory.Asset, out
 	}
 
 	name := cmp.Or(fw.Name, a.ShortName())
-	if pattern, managed := ManagedFirewallPattern(name); managed && env.SkipManagedFirewalls {
-		out.Skipped = append(out.Skipped, Skip{
-			Rule:     r.meta.ID,
-			Resource: a.Name,
-			Project:  a.Project(),
-			Reason: fmt.Sprintf("managed by GKE/Kubernetes: the name matches %s and its controller "+
-				"recreates the rule; change the cluster's configuration instead", pattern),
-		})
+	if skipManagedFirewall(&r.meta, env, a, name, "recreates the rule; change the cluster's configuration instead", out) {
 		return nil
 	}
 
