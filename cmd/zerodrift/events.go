@@ -91,10 +91,11 @@ func sandboxFeed(ctx context.Context, sb *startedSandbox, subscription string, l
 // consumeEvents evaluates the feed's changes with the engine of one runtime, on every
 // replica (Pub/Sub shares the messages out; the ledger's locks keep replicas apart) until
 // ctx ends. A consumer that fails is restarted after a pause: cron runs are the safety net.
-// Every f.reload it reads the configuration again (reload); when it changed, the next
-// events are decided with a runtime built from the new one.
+// It starts with the configuration in state; every f.reload it reads the file again
+// (reload) and, when the configuration changed, decides the next events with a runtime
+// built from the new one.
 func (g *globals) consumeEvents(ctx context.Context, s streams, f *eventFlags, o runtimeOptions,
-	reload func() (*config.Config, uint64), log *zap.Logger) error {
+	state *configState, reload func(), log *zap.Logger) error {
 	log = log.Named("events")
 	var copts []option.ClientOption
 	if o.started != nil {
@@ -105,7 +106,7 @@ func (g *globals) consumeEvents(ctx context.Context, s streams, f *eventFlags, o
 		defer stop()
 		copts, f.subscription, f.project = opts, sub, ""
 	}
-	cfg, gen := reload()
+	cfg, gen := state.generation()
 	first, err := g.newEventGeneration(ctx, s, o, cfg, gen, nil)
 	if err != nil {
 		return err
@@ -117,7 +118,8 @@ func (g *globals) consumeEvents(ctx context.Context, s streams, f *eventFlags, o
 		reloaded := make(chan struct{})
 		go func() {
 			defer close(reloaded)
-			h.keepReloading(ctx, stopReloading, f.reload, reload, func(cfg *config.Config, gen uint64, prev *eventGeneration) (*eventGeneration, error) {
+			current := func() (*config.Config, uint64) { reload(); return state.generation() }
+			h.keepReloading(ctx, stopReloading, f.reload, current, func(cfg *config.Config, gen uint64, prev *eventGeneration) (*eventGeneration, error) {
 				return g.newEventGeneration(ctx, s, o, cfg, gen, prev)
 			}, log)
 		}()

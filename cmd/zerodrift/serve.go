@@ -203,7 +203,7 @@ func (g *globals) serve(ctx context.Context, s streams, f *serveFlags) error {
 	go func() {
 		evDone <- g.consumeEvents(evCtx, s, &f.events, runtimeOptions{log: log, ledger: store, started: sb,
 			projects: f.projects, routeIaC: true, wrap: metrics.Transport, github: metrics.Transport("github", nil)},
-			func() (*config.Config, uint64) { g.reloadConfig(log, &state, metrics); return state.generation() }, log)
+			&state, func() { g.reloadConfig(log, &state, metrics) }, log)
 	}()
 	err = w.Serve(ctx)
 	stopEvents()
