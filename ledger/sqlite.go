@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	// The pure-Go SQLite driver, registered as "sqlite".
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqliteMemory is the path that selects a private in-memory database.
@@ -41,7 +43,10 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 		if err := prepareSQLiteFile(path); err != nil {
 			return nil, err
 		}
-		dsn = path + "?" + common + "&_journal_mode=WAL&_synchronous=FULL"
+		// WAL is switched on once, below, not by every new connection: the switch
+		// needs the file to itself, and SQLite answers SQLITE_BUSY at once, without
+		// waiting out busy_timeout, to a connection that asks while another holds it.
+		dsn = path + "?" + common + "&_synchronous=FULL"
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -61,7 +66,45 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 	if err := db.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open sqlite database %s: %w", path, err), db.Close())
 	}
+	if path != sqliteMemory {
+		if err := useWAL(ctx, db); err != nil {
+			return nil, errors.Join(fmt.Errorf("open sqlite database %s: %w", path, err), db.Close())
+		}
+	}
 	return &sqliteBackend{db: db, writer: make(chan struct{}, 1)}, nil
+}
+
+// useWAL puts the database in write-ahead-log mode, which then stays with the file for
+// every later connection. Replicas opening a new ledger together race for the switch;
+// the losers are told SQLITE_BUSY straight away, so they try again, with a growing pause,
+// for as long as busy_timeout would have let them wait.
+func useWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeoutMS * time.Millisecond)
+	pause := 5 * time.Millisecond
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		switch {
+		case err == nil && mode == "wal":
+			return nil
+		case err == nil:
+			return fmt.Errorf("switch to WAL journal mode: SQLite kept journal mode %q", mode)
+		case !isSQLiteBusy(err) || time.Now().Add(pause).After(deadline):
+			return fmt.Errorf("switch to WAL journal mode: %w", err)
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return fmt.Errorf("switch to WAL journal mode: %w", ctx.Err())
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+// isSQLiteBusy reports whether err is SQLite's "database is locked" (any extended code).
+func isSQLiteBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // prepareSQLiteFile creates path's folder and, when the file is missing, an empty file
