@@ -84,10 +84,17 @@ type SubnetworkLogConfig struct {
 	Metadata            string  `json:"metadata,omitempty"`
 }
 
-// IsPrivate reports whether the subnetwork holds workloads (purpose PRIVATE or unset),
-// as opposed to a subnet reserved for proxies, Private Service Connect or other Google
-// services, where flow logs and Private Google Access do not apply.
-func (s *Subnetwork) IsPrivate() bool { return s.Purpose == "" || s.Purpose == "PRIVATE" }
+// IsPrivate reports whether the subnetwork holds workloads (WorkloadPurpose), as opposed
+// to a subnet reserved for proxies, Private Service Connect or other Google services,
+// where flow logs and Private Google Access do not apply.
+func (s *Subnetwork) IsPrivate() bool { return WorkloadPurpose(s.Purpose) }
+
+// WorkloadPurpose reports whether a subnetwork of this purpose holds workloads: PRIVATE,
+// unset, or PRIVATE_RFC_1918, the older spelling of PRIVATE that the Compute API still
+// returns for some subnetworks ("regular user created or automatically created subnet").
+func WorkloadPurpose(purpose string) bool {
+	return purpose == "" || purpose == "PRIVATE" || purpose == "PRIVATE_RFC_1918"
+}
 
 // FlowLogsEnabled reports whether the subnetwork records VPC flow logs: logConfig.enable,
 // or the older enableFlowLogs where logConfig is absent.

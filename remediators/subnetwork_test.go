@@ -200,3 +200,20 @@ func TestSubnetworkApplyRechecks(t *testing.T) {
 		t.Errorf("%d patches", n)
 	}
 }
+
+// A subnetwork of the legacy purpose PRIVATE_RFC_1918 holds workloads like one of purpose
+// PRIVATE: both actions plan for it, as both rules flag it.
+func TestSubnetworkLegacyPrivatePurpose(t *testing.T) {
+	e := newEnv(t)
+	flowOff := subnetName(edgeProject, "us-central1", "flow-off")
+	for _, name := range []string{subnetwork.ActionEnableFlowLogs, subnetwork.ActionEnablePrivateGoogleAccess} {
+		a := e.action(name)
+		e.driftData(flowOff, inventory.TypeSubnetwork, e.snapshot(a, flowOff).Data, func(d map[string]any) {
+			d["purpose"] = "PRIVATE_RFC_1918"
+			d["privateIpGoogleAccess"] = false
+		})
+		if _, err := a.Plan(e.ctx, e.snapshot(a, flowOff), remediators.Request{}); err != nil {
+			t.Errorf("%s on a PRIVATE_RFC_1918 subnetwork: %v, want a plan", name, err)
+		}
+	}
+}

@@ -110,7 +110,8 @@ func newSubnetFlowLogsDisabled() *subnetFlowLogsDisabled {
 		Remediation: "Turn flow logs on for the subnetwork (gcloud compute networks subnets update SUBNET " +
 			"--region=REGION --enable-flow-logs), with the aggregation interval, sampling rate and metadata " +
 			"that monitoring needs.",
-		Flags: "A subnetwork whose `purpose` is `PRIVATE` or unset and whose flow logs are off: " +
+		Flags: "A subnetwork that holds workloads (`purpose` `PRIVATE`, the legacy spelling `PRIVATE_RFC_1918`, " +
+			"or unset) and whose flow logs are off: " +
 			"`logConfig.enable` is `false` or unset, or, where `logConfig` is absent, the legacy " +
 			"`enableFlowLogs` is `false` or unset. " +
 			"Not flagged: subnetworks with `logConfig.enable: true`, or with `enableFlowLogs: true` and no " +

@@ -289,6 +289,8 @@ func TestSubnetFlowLogsDisabled(t *testing.T) {
 		{"logConfig without enable", subnet(`"logConfig":{"aggregationInterval":"INTERVAL_5_SEC"}`), "{" + fmt.Sprintf(ev, "true") + "}"},
 		{"no logging fields", subnet(``), "{" + fmt.Sprintf(ev, "false") + "}"},
 		{"purpose PRIVATE, no logging", subnet(`"purpose":"PRIVATE"`), "{" + fmt.Sprintf(ev, "false") + "}"},
+		{"legacy purpose PRIVATE_RFC_1918, no logging", subnet(`"purpose":"PRIVATE_RFC_1918"`), "{" + fmt.Sprintf(ev, "false") + "}"},
+		{"legacy purpose PRIVATE_RFC_1918, flow logs on", subnet(`"purpose":"PRIVATE_RFC_1918","logConfig":{"enable":true}`), ""},
 		{"legacy enableFlowLogs off",
 			subnet(`"enableFlowLogs":false`), `{"enableFlowLogs":false,` + fmt.Sprintf(ev, "false") + "}"},
 		{"logConfig off wins over legacy enableFlowLogs on",

@@ -312,9 +312,7 @@ func (r *privateGoogleAccessDisabled) Evaluate(env *Env, a *inventory.Asset, out
 	if err != nil || s == nil {
 		return err
 	}
-	// PRIVATE_RFC_1918 is the older spelling of PRIVATE ("regular user created or
-	// automatically created subnet"), which IsPrivate does not know.
-	if !(s.IsPrivate() || s.Purpose == "PRIVATE_RFC_1918") || s.PrivateIPGoogleAccess {
+	if !s.IsPrivate() || s.PrivateIPGoogleAccess {
 		return nil
 	}
 	region := segLastSegment(s.Region)

@@ -138,7 +138,7 @@ func flowLogsSetting() setting {
 			if err != nil {
 				return nil, "", err
 			}
-			if err := refuseManaged(sn, "VPC flow logs", false); err != nil {
+			if err := refuseManaged(sn, "VPC flow logs"); err != nil {
 				return nil, "", err
 			}
 			cur := flowLogsOf(sn)

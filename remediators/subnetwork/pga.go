@@ -37,9 +37,7 @@ func pgaSetting() setting {
 		name: "privateIpGoogleAccess",
 		view: func(sn *computepb.Subnetwork) json.RawMessage { return pgaJSON(sn.GetPrivateIpGoogleAccess()) },
 		plan: func(sn *computepb.Subnetwork, _ remediators.Request) (json.RawMessage, string, error) {
-			// PRIVATE_RFC_1918 is the older spelling of PRIVATE, which the rule
-			// private-google-access-disabled judges too.
-			if err := refuseManaged(sn, "Private Google Access", true); err != nil {
+			if err := refuseManaged(sn, "Private Google Access"); err != nil {
 				return nil, "", err
 			}
 			if sn.GetPrivateIpGoogleAccess() {

@@ -262,18 +262,14 @@ func (a *action) verify(ctx context.Context, s ref, want json.RawMessage) error 
 	return nil
 }
 
-// refuseManaged refuses a subnetwork Google manages for a service: purpose other than
-// PRIVATE or unset (and the legacy PRIVATE_RFC_1918 when legacyPrivate).
-func refuseManaged(sn *computepb.Subnetwork, what string, legacyPrivate bool) error {
-	switch p := sn.GetPurpose(); {
-	case p == "" || p == "PRIVATE":
-		return nil
-	case legacyPrivate && p == "PRIVATE_RFC_1918":
-		return nil
-	default:
+// refuseManaged refuses a subnetwork Google manages for a service: one whose purpose is
+// not a workload's (inventory.WorkloadPurpose), as the rules judge it.
+func refuseManaged(sn *computepb.Subnetwork, what string) error {
+	if p := sn.GetPurpose(); !inventory.WorkloadPurpose(p) {
 		return &remediators.RefusedError{Reason: fmt.Sprintf(
 			"subnetwork %s has purpose %s: Google manages it for a service (proxy-only, Private Service Connect, "+
 				"Private NAT...) and %s does not apply to it; only subnetworks of purpose PRIVATE hold workloads",
 			sn.GetName(), p, what)}
 	}
+	return nil
 }
