@@ -3,7 +3,9 @@
 //
 // Every source converts what it reads into Asset, so rules see a single model whatever the
 // origin. Resource data stays raw JSON (the REST representation Google documents) and is
-// decoded by the typed accessors in resources.go only when a rule asks for it.
+// decoded by the typed accessors in resources.go only when a rule asks for it; the export
+// decoder reads the views several rules share (firewalls, instances, subnetworks, compute
+// projects) as it passes them, and the accessors hand those on.
 package inventory
 
 import (
@@ -60,6 +62,12 @@ type Resource struct {
 	Location             string `json:"location,omitempty"`
 	// Data is the REST resource as Google's API returns it (camelCase keys).
 	Data json.RawMessage `json:"data,omitempty"`
+	// view is the typed view the export decoder read from Data on its way past (a
+	// firewall, instance, subnetwork or compute project, which several rules read), so the
+	// typed accessors need not read Data again; viewSrc is the address of the Data it
+	// stands for, and a Resource given other Data ignores it.
+	view    any
+	viewSrc *byte
 }
 
 // Policy is an IAM policy (google.iam.v1.Policy).

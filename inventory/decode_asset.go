@@ -1,5 +1,7 @@
 package inventory
 
+import "unsafe"
+
 // The kinds of objects the fast decoder reads, and the ids of their keys (the order of the
 // keys given to newKind).
 const (
@@ -102,7 +104,8 @@ func (d *fastDecoder) asset(b []byte, i int) (*Asset, int, bool) {
 		case 5: // updateTime
 			updCamel, ok = c.timeStamp()
 		case 6: // resource
-			hasRes, ok = c.resource(&res, d.keepsData(first(typ, typCamel)))
+			t := first(typ, typCamel)
+			hasRes, ok = c.resource(&res, d.keepsData(t), t)
 		case 7: // iam_policy
 			policy, ok = c.policy()
 			hasPolicy = policy != nil
@@ -169,8 +172,8 @@ func (c *cursor) ancestors() ([]string, bool) {
 }
 
 // resource reads the resource object, or null (has is false); its data is checked but left
-// out unless keep.
-func (c *cursor) resource(r *Resource, keep bool) (has, ok bool) {
+// out unless keep. typ is the asset's type when it came before the resource.
+func (c *cursor) resource(r *Resource, keep bool, typ string) (has, ok bool) {
 	if c.null() {
 		return false, true
 	}
@@ -186,7 +189,10 @@ func (c *cursor) resource(r *Resource, keep bool) (has, ok bool) {
 			r.DiscoveryName = first(nameSnake, nameCamel)
 			return true, true
 		case 0:
-			r.Data, ok = c.data(keep)
+			r.Data, r.view, ok = c.data(keep, typ)
+			if r.view != nil {
+				r.viewSrc = unsafe.SliceData(r.Data)
+			}
 		case 1:
 			r.Version, ok = it.str()
 		case 2:
@@ -212,19 +218,59 @@ func (c *cursor) resource(r *Resource, keep bool) (has, ok bool) {
 	}
 }
 
-// data reads resource.data: a JSON object, copied as it is unless !keep, or null.
-func (c *cursor) data(keep bool) ([]byte, bool) {
+// data reads resource.data: a JSON object, copied as it is unless !keep, or null. When it
+// is kept and is one of the shared views (sharedViewOf), the view is read on the way past
+// instead of skipping the object, and returned too; when the view's decoder gives up, the
+// object is skipped, and the typed accessor decides later, as it would have.
+func (c *cursor) data(keep bool, typ string) ([]byte, any, bool) {
 	if c.null() {
-		return []byte("null"), true
+		return []byte("null"), nil, true
 	}
 	start := c.i
-	if start >= len(c.b) || c.b[start] != '{' || !c.skip() {
-		return nil, false // not an object is an error; the reference decoder words it
+	if start >= len(c.b) || c.b[start] != '{' {
+		return nil, nil, false // not an object is an error; the reference decoder words it
+	}
+	var view any
+	if keep {
+		view = c.sharedViewOf(typ)
+	}
+	if view == nil {
+		c.i = start
+		if !c.skip() {
+			return nil, nil, false
+		}
 	}
 	if !keep {
-		return nil, true
+		return nil, nil, true
 	}
-	return append([]byte(nil), c.b[start:c.i]...), true
+	return append([]byte(nil), c.b[start:c.i]...), view, true
+}
+
+// sharedViewOf reads the object at the cursor as the typed view of an asset of type typ,
+// when several rules read that type's view: a firewall, instance, subnetwork or compute
+// project. It returns nil, the cursor anywhere, for other types and when the decoder gives
+// up.
+func (c *cursor) sharedViewOf(typ string) any {
+	switch typ {
+	case TypeFirewall:
+		return readView(c, (*cursor).firewall)
+	case TypeInstance:
+		return readView(c, (*cursor).instance)
+	case TypeSubnetwork:
+		return readView(c, (*cursor).subnetwork)
+	case TypeComputeProject:
+		return readView(c, (*cursor).computeProject)
+	}
+	return nil
+}
+
+// readView reads a view of type T with read, or returns nil when read gives up.
+func readView[T any](c *cursor, read func(*cursor, *T) bool) any {
+	v := new(T)
+	if !read(c, v) {
+		return nil
+	}
+	return v
 }
 
 // policy reads an IAM policy object, or null (as nil).

@@ -301,3 +301,56 @@ func TestDecodeKeepsOnlyTheDataAsked(t *testing.T) {
 		t.Errorf("malformed data of a type whose data is left out: got %v, want an error naming x.json line 2", err)
 	}
 }
+
+// The views several rules read (firewalls, instances, subnetworks) are read with the
+// asset as the export is decoded, and the typed accessors hand that view on; an asset
+// given other data gets a view of its new data.
+func TestViewsReadWithTheAsset(t *testing.T) {
+	got := runDecode(decodeCAI, synthExport(t, 200, 3), DecodeOptions{})
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	read := map[string]int{}
+	for _, a := range got.assets {
+		if a.Resource == nil || a.Resource.view == nil {
+			continue
+		}
+		read[a.AssetType]++
+		var v1, v2 any
+		switch a.AssetType {
+		case TypeFirewall:
+			v1, _ = a.Firewall()
+			v2, _ = a.Firewall()
+		case TypeInstance:
+			v1, _ = a.Instance()
+			v2, _ = a.Instance()
+		case TypeSubnetwork:
+			v1, _ = a.Subnetwork()
+			v2, _ = a.Subnetwork()
+		default:
+			t.Fatalf("%s: a %s was given a view", a.Name, a.AssetType)
+		}
+		if v1 != a.Resource.view || v2 != v1 {
+			t.Fatalf("%s: the accessor did not hand on the view read with the asset", a.Name)
+		}
+	}
+	for _, typ := range []string{TypeFirewall, TypeInstance, TypeSubnetwork} {
+		if read[typ] == 0 {
+			t.Errorf("no %s was read with its view: %v", typ, read)
+		}
+	}
+
+	// Other data: the view read with the old data no longer stands for it.
+	for _, a := range got.assets {
+		if a.AssetType != TypeFirewall || a.Resource.view == nil {
+			continue
+		}
+		old := a.Resource.view.(*Firewall)
+		a.Resource.Data = bytes.Replace(a.Resource.Data, []byte(`"name":"`+old.Name+`"`), []byte(`"name":"renamed"`), 1)
+		fw, err := a.Firewall()
+		if err != nil || fw.Name != "renamed" || old.Name == "renamed" {
+			t.Fatalf("after new data: %+v, %v; want the firewall renamed", fw, err)
+		}
+		break
+	}
+}

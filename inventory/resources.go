@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 )
 
 // The typed views below decode only the fields zerodrift reads from resource.data. Their
@@ -266,6 +267,9 @@ func decodeData[T any](a *Asset, wantType string) (*T, error) {
 	}
 	if a.Resource == nil || len(a.Resource.Data) == 0 {
 		return nil, ErrNoResource
+	}
+	if v, ok := a.Resource.view.(*T); ok && a.Resource.viewSrc == unsafe.SliceData(a.Resource.Data) {
+		return v, nil // read with the asset (cursor.data), and shared like the others
 	}
 	f := getFastDecoder()
 	v, ok := sharedView[T](f, a.Resource.Data)
