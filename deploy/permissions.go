@@ -208,7 +208,7 @@ func Permissions() []Permission {
 		r("compute.subnetworks.useExternalIp", "Compute Engine requires it, on the interface's subnetwork, of the addAccessConfig of the rollback above."),
 		r("compute.zoneOperations.get", "The instance actions (compute.setMetadata on an instance, instance.removeExternalIP) wait for their zone operation, polling it until it is done."),
 		// Remediate: IAM policies.
-		r("resourcemanager.projects.setIamPolicy", "iam.removeBinding (iam-remove-admin-binding, iam-remove-project-sa-user, iam-remove-public-member) writes a project's policy, and iam.setAuditConfig its audit configs (update mask auditConfigs,etag); their rollbacks write them back."),
+		r("resourcemanager.projects.setIamPolicy", "iam.removeBinding (iam-remove-admin-binding, iam-remove-primitive-role, iam-remove-project-sa-user, iam-remove-public-member) writes a project's policy, and iam.setAuditConfig its audit configs (update mask auditConfigs,etag); their rollbacks write them back."),
 		r("resourcemanager.folders.setIamPolicy", "iam.removeBinding and iam.setAuditConfig on a folder's policy, and their rollbacks."),
 		r("resourcemanager.organizations.setIamPolicy", "iam.removeBinding and iam.setAuditConfig on the organization's policy, and their rollbacks."),
 		// Remediate: service account keys.

@@ -33,9 +33,22 @@ func TestPullRequestsForDeclaredResources(t *testing.T) {
 	}
 	res := f.run(true, -1)
 	prs := openPRs(f)
-	if len(prs) != 5 || res.Summary.ByAction[engine.ActionPR] != 5 {
-		t.Fatalf("%d open PRs, %d pr decisions; want 5 (allow-ssh-world's sources and its logging, allow-rdp-split, deployer editor, bob SA user)",
+	if len(prs) != 6 || res.Summary.ByAction[engine.ActionPR] != 6 {
+		t.Fatalf("%d open PRs, %d pr decisions; want 6 (allow-ssh-world's sources and its logging, allow-rdp-split, deployer editor, "+
+			"bob SA user, sre group viewer)",
 			len(prs), res.Summary.ByAction[engine.ActionPR])
+	}
+	// A group's basic role declared in a module's bindings: the PR takes the group out of
+	// that role's members, nothing else.
+	var viewer []sandbox.GitHubPullRequest
+	for branch, p := range prs {
+		if strings.HasPrefix(branch, "zerodrift/iam-primitive-role-user/") {
+			viewer = append(viewer, p)
+		}
+	}
+	if len(viewer) != 1 || len(viewer[0].Files) != 1 || viewer[0].Files[0].Path != "envs/prod/iam.tf" ||
+		!strings.Contains(viewer[0].Files[0].Patch, `-      "group:sre@acme.example",`) {
+		t.Errorf("sre's viewer role: PRs %+v", viewer)
 	}
 	// Two findings on one declared firewall are two pull requests, each its own edit.
 	logging := decisionFor(t, res, sshWorld, "firewall-logging-disabled")
@@ -67,7 +80,7 @@ func TestPullRequestsForDeclaredResources(t *testing.T) {
 	// Second run: nothing new, nothing edited.
 	writes := f.srv.GitHubWrites()
 	res = f.run(true, -1)
-	if got := f.srv.GitHubWrites(); got != writes || len(openPRs(f)) != 5 {
+	if got := f.srv.GitHubWrites(); got != writes || len(openPRs(f)) != 6 {
 		t.Errorf("a second run made %d GitHub writes and left %d PRs open", got-writes, len(openPRs(f)))
 	}
 	if d := decisionFor(t, res, sshWorld, "firewall-open-ingress"); d.PR == nil || d.PR.Outcome != "unchanged" {
