@@ -183,25 +183,42 @@ func newComputeDefaultSA() *computeDefaultSA {
 func (r *computeDefaultSA) Meta() *Meta { return &r.meta }
 
 func (r *computeDefaultSA) Evaluate(env *Env, a *inventory.Asset, out *Results) error {
-	if err := checkInput(&r.meta, env, a, out); err != nil {
+	return judgeDefaultSA(&r.meta, env, a, out, judgedAccount{
+		gkeHint: "give the node pool a dedicated service account instead",
+		matches: func(inventory.InstanceSA) bool { return true },
+		finding: func(sa inventory.InstanceSA, ev map[string]any) string { return sa.Email },
+	})
+}
+
+// judgedAccount says which of an instance's default service accounts a rule flags and how.
+type judgedAccount struct {
+	gkeHint string                                                  // what a GKE node does instead
+	matches func(sa inventory.InstanceSA) bool                      // whether the account drifts
+	finding func(sa inventory.InstanceSA, ev map[string]any) string // adds evidence, returns the offending key
+}
+
+// judgeDefaultSA flags each Compute Engine default service account of the instance that
+// j matches, once a GKE node has been listed as skipped at most once.
+func judgeDefaultSA(m *Meta, env *Env, a *inventory.Asset, out *Results, j judgedAccount) error {
+	if err := checkInput(m, env, a, out); err != nil {
 		return err
 	}
-	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
+	inst, err := viewOf(m.ID, a, (*inventory.Asset).Instance)
 	if err != nil || inst == nil {
 		return err
 	}
 	skipped := false
 	for _, sa := range inst.ServiceAccounts {
-		if ClassifyServiceAccount(sa.Email) != AccountDefaultCompute {
+		if ClassifyServiceAccount(sa.Email) != AccountDefaultCompute || !j.matches(sa) {
 			continue
 		}
-		if skipped || skipGKENode(&r.meta, a, inst, "give the node pool a dedicated service account instead", out) {
+		if skipped || skipGKENode(m, a, inst, j.gkeHint, out) {
 			skipped = true
 			continue
 		}
 		ev := instanceEvidence(inst, a)
 		ev["serviceAccount"] = sa.Email
-		out.Findings = append(out.Findings, NewFinding(&r.meta, a, sa.Email, ev))
+		out.Findings = append(out.Findings, NewFinding(m, a, j.finding(sa, ev), ev))
 	}
 	return nil
 }
@@ -235,29 +252,14 @@ func newComputeDefaultSAFullScope() *computeDefaultSAFullScope {
 func (r *computeDefaultSAFullScope) Meta() *Meta { return &r.meta }
 
 func (r *computeDefaultSAFullScope) Evaluate(env *Env, a *inventory.Asset, out *Results) error {
-	if err := checkInput(&r.meta, env, a, out); err != nil {
-		return err
-	}
-	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
-	if err != nil || inst == nil {
-		return err
-	}
-	skipped := false
-	for _, sa := range inst.ServiceAccounts {
-		if !slices.Contains(sa.Scopes, scopeCloudPlatform) || ClassifyServiceAccount(sa.Email) != AccountDefaultCompute {
-			continue
-		}
-		if skipped || skipGKENode(&r.meta, a, inst,
-			"give the node pool a dedicated service account or narrow its OAuth scopes instead", out) {
-			skipped = true
-			continue
-		}
-		ev := instanceEvidence(inst, a)
-		ev["serviceAccount"] = sa.Email
-		ev["scopes"] = slices.Clone(sa.Scopes)
-		out.Findings = append(out.Findings, NewFinding(&r.meta, a, sa.Email+" "+scopeCloudPlatform, ev))
-	}
-	return nil
+	return judgeDefaultSA(&r.meta, env, a, out, judgedAccount{
+		gkeHint: "give the node pool a dedicated service account or narrow its OAuth scopes instead",
+		matches: func(sa inventory.InstanceSA) bool { return slices.Contains(sa.Scopes, scopeCloudPlatform) },
+		finding: func(sa inventory.InstanceSA, ev map[string]any) string {
+			ev["scopes"] = slices.Clone(sa.Scopes)
+			return sa.Email + " " + scopeCloudPlatform
+		},
+	})
 }
 
 // computePublicIP finds instances with an external IPv4 or IPv6 address.
