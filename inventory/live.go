@@ -61,6 +61,12 @@ type LiveConfig struct {
 	// WrapTransport, when set, wraps the HTTP transport of each service's clients (to
 	// count calls by service and status). It sees every attempt, retries included.
 	WrapTransport TransportWrapper
+	// AssetTypes, when not empty, are the asset types a scan reads, e.g. those the enabled
+	// rules read (scan.Scanner.AssetTypes): a project's lists and gets that yield none of
+	// them are not called. Empty reads everything. Projects, with their IAM policies, and
+	// their folders and organization are read whatever it says: they are the hierarchy
+	// every other asset hangs from. See Live.Scan for the calls of each type.
+	AssetTypes []string
 }
 
 // DefaultConcurrency is how many projects a scan reads at once by default. Each project
@@ -301,19 +307,37 @@ func (l *Live) Stats() []ServiceStats {
 // ancestor whose policy is denied) are returned as SourceErrors and the rest is still read.
 // The error is non-nil only when fn fails or ctx ends.
 //
-// The calls per project are: getIamPolicy, the compute project (its common instance
-// metadata, which no list returns), the four compute lists (firewalls, networks and the
-// aggregated subnetworks and instances), the service account list (7 in all) plus one key
-// list per service account, which the IAM API has no way to aggregate. Projects are found by
-// projects.search, up to 100 in one call, and read one by one (projects.get) only when the
-// search misses them; each folder and organization is read once per scan.
+// The calls per project are, with every asset type asked for (LiveConfig.AssetTypes empty,
+// or the default rules'): getIamPolicy, the compute project (its common instance metadata,
+// which no list returns), the four compute lists (firewalls, networks and the aggregated
+// subnetworks and instances), the service account list (7 in all) plus one key list per
+// service account, which the IAM API has no way to aggregate. With LiveConfig.AssetTypes
+// set, getIamPolicy is always made, and the others only for the types that need them:
+//
+//	compute.googleapis.com/Project          compute projects.get
+//	compute.googleapis.com/Firewall         compute firewalls.list
+//	compute.googleapis.com/Network          compute networks.list
+//	compute.googleapis.com/Subnetwork       compute subnetworks.aggregatedList
+//	compute.googleapis.com/Instance         compute instances.aggregatedList
+//	iam.googleapis.com/ServiceAccount       iam projects.serviceAccounts.list
+//	iam.googleapis.com/ServiceAccountKey    iam projects.serviceAccounts.list, then keys.list per account
+//
+// so a scan of firewalls and networks alone makes 3 calls per project. Service accounts
+// listed for their keys are handed on too. Of a project's compute calls, the first needed in
+// the order firewalls, compute project, networks, subnetworks, instances is made alone
+// first and the others once it has answered: when it fails (the API disabled, not
+// permitted), they are not made. Projects are found by projects.search, up to
+// 100 in one call, and read one by one (projects.get) only when the search misses them;
+// each folder and organization is read once per scan.
 func (l *Live) Scan(ctx context.Context, projects []string, fn func(*Asset) error) ([]SourceError, error) {
 	start := time.Now()
 	before := l.Stats()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	projects = uniq(projects)
-	s := &liveScan{Live: l, fn: fn, cancel: cancel, ancestors: map[string]*ancestorInfo{}, total: len(projects)}
+	s := &liveScan{Live: l, fn: fn, cancel: cancel, ancestors: map[string]*ancestorInfo{}, total: len(projects),
+		reads: readsFor(l.cfg.AssetTypes)}
+	s.logSkipped()
 	workers := l.cfg.Concurrency
 	if workers <= 0 {
 		workers = DefaultConcurrency
@@ -380,12 +404,81 @@ func uniq(projects []string) []string {
 	return out
 }
 
+// liveReads says which of a project's reads besides its IAM policy a scan makes.
+type liveReads struct {
+	computeProject, firewalls, networks, subnetworks, instances bool
+	accounts, keys                                              bool // keys need the accounts listed
+}
+
+// readsFor returns the reads the asset types need: all of them when types is empty.
+func readsFor(types []string) liveReads {
+	if len(types) == 0 {
+		return liveReads{true, true, true, true, true, true, true}
+	}
+	has := func(t string) bool { return slices.Contains(types, t) }
+	r := liveReads{
+		computeProject: has(TypeComputeProject),
+		firewalls:      has(TypeFirewall),
+		networks:       has(TypeNetwork),
+		subnetworks:    has(TypeSubnetwork),
+		instances:      has(TypeInstance),
+		keys:           has(TypeServiceAccountKey),
+	}
+	r.accounts = r.keys || has(TypeServiceAccount)
+	return r
+}
+
+// compute reports whether any Compute Engine call is made.
+func (r liveReads) compute() bool {
+	return r.computeProject || r.firewalls || r.networks || r.subnetworks || r.instances
+}
+
+// skipped names the calls not made, as the sandbox and Google's discovery documents name
+// the methods ("compute firewalls.list"), and the services not called at all.
+func (r liveReads) skipped() (calls, services []string) {
+	for _, c := range []struct {
+		made bool
+		name string
+	}{
+		{r.computeProject, "compute projects.get"},
+		{r.firewalls, "compute firewalls.list"},
+		{r.networks, "compute networks.list"},
+		{r.subnetworks, "compute subnetworks.aggregatedList"},
+		{r.instances, "compute instances.aggregatedList"},
+		{r.accounts, "iam projects.serviceAccounts.list"},
+		{r.keys, "iam projects.serviceAccounts.keys.list"},
+	} {
+		if !c.made {
+			calls = append(calls, c.name)
+		}
+	}
+	if !r.compute() {
+		services = append(services, ServiceCompute)
+	}
+	if !r.accounts {
+		services = append(services, ServiceIAM)
+	}
+	return calls, services
+}
+
+// logSkipped logs, once per scan, the calls that LiveConfig.AssetTypes leaves out (those
+// for types no enabled rule reads) and the services the scan therefore never calls.
+func (s *liveScan) logSkipped() {
+	calls, services := s.reads.skipped()
+	if len(calls) == 0 {
+		return
+	}
+	s.log.Info("live scan skips the calls for asset types it was not asked for", zap.Strings("assetTypes", s.cfg.AssetTypes),
+		zap.Strings("skippedCalls", calls), zap.Strings("skippedServices", services))
+}
+
 // liveScan is the state of one Scan.
 type liveScan struct {
 	*Live
 	fn     func(*Asset) error
 	cancel context.CancelCauseFunc
 	total  int
+	reads  liveReads // the calls made for each project
 
 	mu        sync.Mutex // guards errs and ancestors
 	errs      []SourceError
@@ -599,9 +692,9 @@ func (r *projectRead) assets() []*Asset {
 	return out
 }
 
-// project reads one project: its IAM policy, its ancestors, its compute resources and its
-// service accounts at once. A failure to read the project itself skips it; a failure of one
-// API skips only that API's resources.
+// project reads one project: its IAM policy, its ancestors, and those of its compute
+// resources and service accounts the scan asks for, at once. A failure to read the project
+// itself skips it; a failure of one API skips only that API's resources.
 func (s *liveScan) project(ctx context.Context, job projectJob) {
 	p := job.project
 	if p == nil {
@@ -630,8 +723,12 @@ func (s *liveScan) project(ctx context.Context, job projectJob) {
 			s.fail(r.id, ServiceResourceManager, p.GetName()+":getIamPolicy", err)
 		}
 	})
-	wg.Go(func() { s.computeAssets(ctx, r) })
-	wg.Go(func() { s.iamAssets(ctx, r) })
+	if s.reads.compute() {
+		wg.Go(func() { s.computeAssets(ctx, r) })
+	}
+	if s.reads.accounts {
+		wg.Go(func() { s.iamAssets(ctx, r) })
+	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		return
@@ -778,13 +875,15 @@ func policyRequest(resource string) *iampb.GetIamPolicyRequest {
 	}
 }
 
-// computeAssets reads one project's Compute Engine settings (the compute project, whose
-// common instance metadata no list returns), firewalls, networks, subnetworks (aggregated
-// over regions) and instances (aggregated over zones). Firewalls are read first: when the
-// Compute API fails there (disabled, not permitted), the failure is reported once and the
-// rest is not asked for. The other four are then read at once, and failures alike in code
-// and reason reported once. A compute project that is not found (404) is no failure: the
-// project has no compute settings to judge, and no asset stands for them.
+// computeAssets reads those of one project's Compute Engine resources the scan asks for:
+// firewalls, its settings (the compute project, whose common instance metadata no list
+// returns), networks, subnetworks (aggregated over regions) and instances (aggregated over
+// zones). The first of them asked for, in that order, is read alone first (firewalls, when
+// they are asked for): when the Compute API fails there (disabled, not permitted), the
+// failure is reported once and the rest is not asked for. The others are then read at
+// once, and failures alike in code and reason reported once. A compute project that is not
+// found (404) is no failure: the project has no compute settings to judge, and no asset
+// stands for them.
 func (s *liveScan) computeAssets(ctx context.Context, r *projectRead) {
 	base := "//compute.googleapis.com/projects/" + r.id
 	parent := "//cloudresourcemanager.googleapis.com/projects/" + r.number
@@ -793,51 +892,70 @@ func (s *liveScan) computeAssets(ctx context.Context, r *projectRead) {
 			Resource: &Resource{Version: "v1", DiscoveryName: assetType[strings.LastIndexByte(assetType, '/')+1:],
 				Parent: parent, Location: location, Data: protoJSON(m)}}
 	}
-	fws := s.firewalls.List(ctx, &computepb.ListFirewallsRequest{Project: r.id})
-	if err := each(fws.Next, func(f *computepb.Firewall) {
-		r.firewalls = append(r.firewalls, mk(TypeFirewall, base+"/global/firewalls/"+f.GetName(), "global", f))
-	}); err != nil {
+	// Each read writes its own field of r; what names it in SourceErrors.
+	type read struct {
+		what string
+		need bool
+		do   func() error
+	}
+	reads := []read{
+		{"firewalls", s.reads.firewalls, func() error {
+			fws := s.firewalls.List(ctx, &computepb.ListFirewallsRequest{Project: r.id})
+			return each(fws.Next, func(f *computepb.Firewall) {
+				r.firewalls = append(r.firewalls, mk(TypeFirewall, base+"/global/firewalls/"+f.GetName(), "global", f))
+			})
+		}},
+		{"project", s.reads.computeProject, func() error {
+			p, err := s.computeProjects.Get(ctx, &computepb.GetProjectRequest{Project: r.id})
+			switch {
+			case err == nil:
+				r.computeProject = []*Asset{mk(TypeComputeProject, base, "global", p)}
+			case toSourceError(r.id, ServiceCompute, "project", err).Code != http.StatusNotFound:
+				return err
+			}
+			return nil
+		}},
+		{"networks", s.reads.networks, func() error {
+			nets := s.networks.List(ctx, &computepb.ListNetworksRequest{Project: r.id})
+			return each(nets.Next, func(n *computepb.Network) {
+				r.networks = append(r.networks, mk(TypeNetwork, base+"/global/networks/"+n.GetName(), "global", n))
+			})
+		}},
+		{"aggregated subnetworks", s.reads.subnetworks, func() error {
+			subnets := s.subnetworks.AggregatedList(ctx, &computepb.AggregatedListSubnetworksRequest{Project: r.id})
+			return each(subnets.Next, func(p compute.SubnetworksScopedListPair) {
+				region := strings.TrimPrefix(p.Key, "regions/")
+				for _, sn := range p.Value.GetSubnetworks() {
+					r.subnetworks = append(r.subnetworks, mk(TypeSubnetwork, base+"/regions/"+region+"/subnetworks/"+sn.GetName(), region, sn))
+				}
+			})
+		}},
+		{"aggregated instances", s.reads.instances, func() error {
+			insts := s.instances.AggregatedList(ctx, &computepb.AggregatedListInstancesRequest{Project: r.id})
+			return each(insts.Next, func(p compute.InstancesScopedListPair) {
+				zone := strings.TrimPrefix(p.Key, "zones/")
+				for _, in := range p.Value.GetInstances() {
+					r.instances = append(r.instances, mk(TypeInstance, base+"/zones/"+zone+"/instances/"+in.GetName(), zone, in))
+				}
+			})
+		}},
+	}
+	reads = slices.DeleteFunc(reads, func(rd read) bool { return !rd.need })
+	if len(reads) == 0 {
+		return
+	}
+	if err := reads[0].do(); err != nil {
 		if ctx.Err() == nil {
-			s.fail(r.id, ServiceCompute, "firewalls", err)
+			s.fail(r.id, ServiceCompute, reads[0].what, err)
 		}
 		return
 	}
-	whats := [4]string{"project", "networks", "aggregated subnetworks", "aggregated instances"}
-	var errs [4]error
+	rest := reads[1:]
+	errs := make([]error, len(rest))
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		p, err := s.computeProjects.Get(ctx, &computepb.GetProjectRequest{Project: r.id})
-		switch {
-		case err == nil:
-			r.computeProject = []*Asset{mk(TypeComputeProject, base, "global", p)}
-		case toSourceError(r.id, ServiceCompute, whats[0], err).Code != http.StatusNotFound:
-			errs[0] = err
-		}
-	})
-	wg.Go(func() {
-		nets := s.networks.List(ctx, &computepb.ListNetworksRequest{Project: r.id})
-		errs[1] = each(nets.Next, func(n *computepb.Network) {
-			r.networks = append(r.networks, mk(TypeNetwork, base+"/global/networks/"+n.GetName(), "global", n))
-		})
-	})
-	wg.Go(func() {
-		subnets := s.subnetworks.AggregatedList(ctx, &computepb.AggregatedListSubnetworksRequest{Project: r.id})
-		errs[2] = each(subnets.Next, func(p compute.SubnetworksScopedListPair) {
-			region := strings.TrimPrefix(p.Key, "regions/")
-			for _, sn := range p.Value.GetSubnetworks() {
-				r.subnetworks = append(r.subnetworks, mk(TypeSubnetwork, base+"/regions/"+region+"/subnetworks/"+sn.GetName(), region, sn))
-			}
-		})
-	})
-	wg.Go(func() {
-		insts := s.instances.AggregatedList(ctx, &computepb.AggregatedListInstancesRequest{Project: r.id})
-		errs[3] = each(insts.Next, func(p compute.InstancesScopedListPair) {
-			zone := strings.TrimPrefix(p.Key, "zones/")
-			for _, in := range p.Value.GetInstances() {
-				r.instances = append(r.instances, mk(TypeInstance, base+"/zones/"+zone+"/instances/"+in.GetName(), zone, in))
-			}
-		})
-	})
+	for i, rd := range rest {
+		wg.Go(func() { errs[i] = rd.do() })
+	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		return
@@ -847,14 +965,14 @@ func (s *liveScan) computeAssets(ctx context.Context, r *projectRead) {
 		if err == nil {
 			continue
 		}
-		se := toSourceError(r.id, ServiceCompute, whats[i], err)
+		se := toSourceError(r.id, ServiceCompute, rest[i].what, err)
 		key := [2]string{strconv.Itoa(se.Code), se.Reason}
 		if reported[key] {
-			s.log.Debug("compute failed alike again", zap.String("project", r.id), zap.String("resource", whats[i]), zap.Error(err))
+			s.log.Debug("compute failed alike again", zap.String("project", r.id), zap.String("resource", rest[i].what), zap.Error(err))
 			continue
 		}
 		reported[key] = true
-		s.fail(r.id, ServiceCompute, whats[i], err)
+		s.fail(r.id, ServiceCompute, rest[i].what, err)
 	}
 }
 
@@ -872,9 +990,10 @@ func each[T any](next func() (T, error), use func(T)) error {
 	}
 }
 
-// iamAssets reads the project's service accounts and their user-managed keys. IAM lists
-// keys one service account at a time (in projects/P/serviceAccounts/A/keys the "-" wildcard
-// may stand for P, never for A), so keys cost one call per account; a few run at once.
+// iamAssets reads the project's service accounts and, when the scan asks for keys, their
+// user-managed keys. IAM lists keys one service account at a time (in
+// projects/P/serviceAccounts/A/keys the "-" wildcard may stand for P, never for A), so keys
+// cost one call per account; a few run at once.
 func (s *liveScan) iamAssets(ctx context.Context, r *projectRead) {
 	var accounts []*iamadmin.ServiceAccount
 	err := s.iam.Projects.ServiceAccounts.List("projects/"+r.id).PageSize(100).Pages(ctx,
@@ -895,6 +1014,9 @@ func (s *liveScan) iamAssets(ctx context.Context, r *projectRead) {
 		names[i] = base + first(sa.UniqueId, sa.Email)
 		r.accounts = append(r.accounts, &Asset{Name: names[i], AssetType: TypeServiceAccount,
 			Resource: &Resource{Version: "v1", DiscoveryName: "ServiceAccount", Data: mustJSON(sa)}})
+	}
+	if !s.reads.keys {
+		return
 	}
 	r.keys = make([][]*Asset, len(accounts))
 	sem := make(chan struct{}, keyListParallel)

@@ -28,7 +28,8 @@ type liveScope struct {
 	scope    config.Scope
 	borrowed bool // the sandbox belongs to the caller: Close leaves it running
 	// cai are the Cloud Asset Inventory parents read instead of projects one by one
-	// (organizations/N, folders/N), with the asset types the enabled rules read.
+	// (organizations/N, folders/N). assetTypes are the asset types the enabled rules read:
+	// what the CAI sources list and what the live source reads of each project.
 	cai        []string
 	assetTypes []string
 	// export, gs://BUCKET/PREFIX, makes the parents read through ExportAssets to that folder
@@ -183,8 +184,8 @@ func (s *liveScope) Close() error {
 }
 
 // source reads the scope live: through Cloud Asset Inventory when an organization or folders
-// are the scope (ListAssets, or ExportAssets to Cloud Storage), else project by project;
-// close releases its clients.
+// are the scope (ListAssets, or ExportAssets to Cloud Storage), else project by project,
+// either way only the asset types the enabled rules read; close releases its clients.
 func (s *liveScope) source(ctx context.Context, log *zap.Logger) (src inventory.Source, close func() error, err error) {
 	if len(s.cai) > 0 {
 		m, err := s.caiSources(ctx, log)
@@ -203,7 +204,12 @@ func (s *liveScope) source(ctx context.Context, log *zap.Logger) (src inventory.
 	if len(s.projects) == 0 {
 		return nil, nil, errors.New("nothing to scan: give --project (or scope.projects in --config) or --sandbox; scan also reads --assets FILE")
 	}
-	live, err := inventory.NewLive(ctx, s.live, log)
+	// Project by project, as through Cloud Asset Inventory, only what the enabled rules read
+	// is asked for. Projects (their IAM policies and ancestry) are always read; with no
+	// enabled rule reading anything they are all that is, rather than everything.
+	lc := s.live
+	lc.AssetTypes = cmpOr(s.assetTypes, []string{inventory.TypeProject})
+	live, err := inventory.NewLive(ctx, lc, log)
 	if err != nil {
 		return nil, nil, err
 	}
