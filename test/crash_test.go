@@ -84,7 +84,7 @@ iac:
 exemptions:
 %[4]s%[5]s`, addr, c.ledger, token,
 		exempt("//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-rdp-split", "firewall-open-ingress"),
-		exempt("//cloudresourcemanager.googleapis.com/projects/100000000001", "sa-admin-role, sa-user-project-level"))
+		exempt("//cloudresourcemanager.googleapis.com/projects/100000000001", "sa-admin-role, sa-user-project-level, iam-primitive-role-user"))
 	if err := os.WriteFile(c.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -211,6 +211,9 @@ func TestRunSandboxOpensPullRequestsForDeclaredResources(t *testing.T) {
 		"//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-rdp-split firewall-open-ingress": "module.firewall_rules.rules[1]",
 		"//cloudresourcemanager.googleapis.com/projects/100000000001 sa-admin-role":                          `module.project_iam.bindings["roles/editor"]`,
 		"//cloudresourcemanager.googleapis.com/projects/100000000001 sa-user-project-level":                  "google_project_iam_member.bob_sa_user",
+		// group:sre@acme.example's roles/viewer is declared in the module's bindings; alice's
+		// roles/owner is not declared, so it is reported.
+		"//cloudresourcemanager.googleapis.com/projects/100000000001 iam-primitive-role-user": `module.project_iam.bindings["roles/viewer"]`,
 		// allow-ssh-world does not log its connections (logConfig.enable false, no log_config
 		// in envs/prod/firewall.tf) and Terraform declares it: firewall-log-connections,
 		// unattended, proposes its enable-firewall-logging edit instead of a live fix. The
