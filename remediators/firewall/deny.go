@@ -35,6 +35,28 @@ func (r *Remediator) DenyPorts() remediators.Action { return &denyAction{r: r} }
 // deletes only rules so named.
 const DenyRulePrefix = "zd-deny-"
 
+// denyPortsMarker starts the description of the rules firewall.denyPorts creates.
+const denyPortsMarker = "zerodrift: denies "
+
+// MadeByZerodrift reports whether fw is a rule one of this package's actions created and
+// that is still only what it created: an egress deny-all rule of firewall.createEgressDeny
+// (direction EGRESS, its description mark) or an ingress deny rule of firewall.denyPorts
+// (direction INGRESS, its name prefix and description mark), denying and allowing nothing.
+// A rule that only mentions zerodrift, reuses one of its names or has come to allow
+// traffic is not.
+func MadeByZerodrift(fw *computepb.Firewall) bool {
+	if len(fw.GetDenied()) == 0 || len(fw.GetAllowed()) > 0 {
+		return false
+	}
+	switch fw.GetDirection() {
+	case "EGRESS":
+		return strings.HasPrefix(fw.GetDescription(), egressDenyMarker)
+	case "INGRESS":
+		return strings.HasPrefix(fw.GetName(), DenyRulePrefix) && strings.HasPrefix(fw.GetDescription(), denyPortsMarker)
+	}
+	return false
+}
+
 type denyAction struct{ r *Remediator }
 
 func (a *denyAction) Name() string      { return ActionDenyPorts }
@@ -260,7 +282,7 @@ func buildDeny(d denyRequest, fam family) *computepb.Firewall {
 	open := d.open
 	return &computepb.Firewall{
 		Name: proto.String(denyName(d, fam)),
-		Description: proto.String(fmt.Sprintf("zerodrift: denies %s from the whole internet (%s) to the targets of firewall %s, "+
+		Description: proto.String(fmt.Sprintf(denyPortsMarker+"%s from the whole internet (%s) to the targets of firewall %s, "+
 			"which allows it from anywhere. Delete it with `zerodrift rollback` once that rule is fixed.", d.portsText(), fam.name, open.GetName())),
 		Network:               proto.String(open.GetNetwork()),
 		Direction:             proto.String("INGRESS"),

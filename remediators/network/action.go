@@ -21,9 +21,11 @@ import (
 )
 
 // deleteDefault is network.deleteDefault. Its snapshot holds the network and, in Related,
-// the default firewall rules on it (keyed by full name). Plan refuses any network but
-// default, and a default network anything still uses. Apply deletes the default rules, then
-// the network; Restore re-creates the network from the snapshot, then the rules.
+// the firewall rules on it that go with it (keyed by full name): the default rules, and
+// those zerodrift's own firewall actions created on it (see madeBy). Plan refuses any
+// network but default, and a default network anything else still uses, another firewall
+// rule included. Apply deletes those rules, then the network; Restore re-creates the
+// network from the snapshot, then the rules.
 type deleteDefault struct{ r *Remediator }
 
 func (a *deleteDefault) Name() string      { return ActionDeleteDefault }
@@ -62,27 +64,27 @@ func (a *deleteDefault) Snapshot(ctx context.Context, resource string) (*remedia
 	if n.name != DefaultNetwork {
 		return snap, nil
 	}
-	for _, name := range DefaultFirewalls() {
-		fw, err := a.r.firewalls.Get(ctx, &computepb.GetFirewallRequest{Project: n.project, Firewall: name})
-		if gcputil.IsNotFound(err) {
+	fws, err := gcputil.Drain(a.r.firewalls.List(ctx, &computepb.ListFirewallsRequest{Project: n.project}).Next)
+	if err != nil {
+		return nil, fmt.Errorf("snapshotting network %s: listing the firewalls of project %s: %w", n, n.project, err)
+	}
+	for _, fw := range fws {
+		// Only the rules on this network that go with it: a rule named as a default rule on
+		// another network is no business of this one, and any other rule on it is a
+		// dependent, which Plan refuses.
+		if !n.is(fw.GetNetwork()) || madeBy(fw) == "" {
 			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("snapshotting network %s: reading firewall %s: %w", n, name, err)
-		}
-		if !n.is(fw.GetNetwork()) {
-			continue // a rule of that name on another network is no business of this one
 		}
 		b, err := gcputil.ProtoJSON(fw)
 		if err != nil {
 			return nil, fmt.Errorf("snapshotting network %s: %w", n, err)
 		}
-		snap.Related[gcputil.GlobalName(n.project, "firewalls", name)] = b
+		snap.Related[gcputil.GlobalName(n.project, "firewalls", fw.GetName())] = b
 	}
 	return snap, nil
 }
 
-// snapshotted decodes a snapshot: the network, its reference and the default rules.
+// snapshotted decodes a snapshot: the network, its reference and the rules that go with it.
 func snapshotted(snap *remediators.Snapshot) (netRef, *computepb.Network, map[string]*computepb.Firewall, error) {
 	net := &computepb.Network{}
 	if err := gcputil.UnmarshalProto(snap.Data, net); err != nil {
@@ -123,6 +125,9 @@ func (a *deleteDefault) Plan(ctx context.Context, snap *remediators.Snapshot, re
 	if n.name != DefaultNetwork {
 		return nil, &remediators.RefusedError{Reason: fmt.Sprintf("%s deletes only the network named %q, and %s is not it",
 			ActionDeleteDefault, DefaultNetwork, n)}
+	}
+	if err := checkGoesWithNetwork(n, fws); err != nil {
+		return nil, fmt.Errorf("planning %s: %w", ActionDeleteDefault, err)
 	}
 	deps, err := a.r.dependents(ctx, n, net, firewallNames(fws))
 	if err != nil {
@@ -178,6 +183,9 @@ func (a *deleteDefault) Apply(ctx context.Context, snap *remediators.Snapshot, p
 	if n.name != DefaultNetwork {
 		return "", &remediators.RefusedError{Reason: fmt.Sprintf("%s deletes only the network named %q", ActionDeleteDefault, DefaultNetwork)}
 	}
+	if err := checkGoesWithNetwork(n, fws); err != nil {
+		return "", fmt.Errorf("applying %s: %w", ActionDeleteDefault, err)
+	}
 	// Re-read the network, the rules and what uses the network, right before deleting.
 	fresh, err := a.r.networks.Get(ctx, &computepb.GetNetworkRequest{Project: n.project, Network: n.name})
 	if err != nil {
@@ -211,7 +219,8 @@ func (a *deleteDefault) Apply(ctx context.Context, snap *remediators.Snapshot, p
 	var ops []string
 	for _, full := range slices.Sorted(maps.Keys(fws)) {
 		fw := fws[full]
-		a.r.log.Info("deleting default firewall", zap.String("action", ActionDeleteDefault), zap.String("firewall", full))
+		a.r.log.Info("deleting firewall with the network", zap.String("action", ActionDeleteDefault), zap.String("firewall", full),
+			zap.String("madeBy", madeBy(fw)))
 		op, err := a.r.firewalls.Delete(ctx, &computepb.DeleteFirewallRequest{Project: n.project, Firewall: fw.GetName()})
 		if gcputil.IsNotFound(err) {
 			continue

@@ -34,7 +34,8 @@ func (n netRef) is(ref string) bool {
 // would break or block its deletion: instances, instance templates, forwarding rules, Cloud
 // Routers, VPN gateways (HA and classic) and tunnels, peerings, routes other than those
 // Google made for the network, subnetworks other than an auto mode network's own, and
-// firewall rules other than those named in keep (the default rules in the snapshot).
+// firewall rules other than those named in keep (the rules in the snapshot: the default
+// ones and those zerodrift created on the network).
 func (r *Remediator) dependents(ctx context.Context, n netRef, net *computepb.Network, keep []string) ([]string, error) {
 	var deps []string
 	add := func(selfLink string) { deps = append(deps, gcputil.FullName(selfLink)) }

@@ -22,8 +22,8 @@ const ActionDeleteDefault = "network.deleteDefault"
 const DefaultNetwork = "default"
 
 // DefaultFirewalls returns the names of the firewall rules Google creates with a default
-// network. They are deleted with it and re-created by Restore; any other rule on the
-// network is a dependent.
+// network. They are deleted with it and re-created by Restore, as are the rules zerodrift's
+// own firewall actions created on it; any other rule on the network is a dependent.
 func DefaultFirewalls() []string {
 	return []string{"default-allow-icmp", "default-allow-internal", "default-allow-rdp", "default-allow-ssh"}
 }
