@@ -153,8 +153,8 @@ func Permissions() []Permission {
 		s("resourcemanager.organizations.get", "Scan: reads the organization at the top of the ancestry."),
 		s("resourcemanager.organizations.getIamPolicy", "Scan: reads the organization's IAM policy; iam.removeBinding and iam.setAuditConfig re-read it."),
 		// Scan: compute.
-		s("compute.firewalls.list", "Scan: lists each project's firewall rules; firewall.denyPorts reads them to skip a deny rule that exists already, and firewall.createEgressDeny to skip a network that denies all egress already and to pick a free name; "+dependents+" (rules other than the default ones)."),
-		s("compute.firewalls.get", "Firewall actions (restrictSources, disable, enableLogging, denyPorts) read the rule before planning, before writing and to verify; firewall.createEgressDeny reads back the rule it created, and before deleting it on rollback; network.deleteDefault snapshots the default rules."),
+		s("compute.firewalls.list", "Scan: lists each project's firewall rules; firewall.denyPorts reads them to skip a deny rule that exists already, and firewall.createEgressDeny to skip a network that denies all egress already and to pick a free name; network.deleteDefault snapshots the default rules and those zerodrift created on the network; "+dependents+" (rules other than those)."),
+		s("compute.firewalls.get", "Firewall actions (restrictSources, disable, enableLogging, denyPorts) read the rule before planning, before writing and to verify; firewall.createEgressDeny reads back the rule it created, and before deleting it on rollback; network.deleteDefault re-reads the rules it deletes with the network."),
 		s("compute.networks.list", "Scan: lists each project's VPC networks (rules network-default, network-legacy)."),
 		s("compute.networks.get", "network.deleteDefault reads the network to snapshot it, re-reads it before deleting and checks it is gone; firewall.createEgressDeny (egress-deny-not-set) reads the network to snapshot it and before creating its rule."),
 		s("compute.subnetworks.list", "Scan: lists subnetworks (aggregated list); "+dependents+"."),
@@ -193,7 +193,7 @@ func Permissions() []Permission {
 		// Remediate: compute.
 		r("compute.firewalls.update", "firewall.restrictSources, firewall.disable and firewall.enableLogging patch the rule (update when a field must be cleared); their rollbacks write it back."),
 		r("compute.firewalls.create", "firewall.denyPorts (firewall-deny-ports) creates its deny rule and firewall.createEgressDeny its egress deny-all rule; rolling back network.deleteDefault re-creates the default rules."),
-		r("compute.firewalls.delete", "network.deleteDefault deletes the default rules before the network; rolling back firewall.denyPorts or firewall.createEgressDeny deletes the rule it created."),
+		r("compute.firewalls.delete", "network.deleteDefault deletes the default rules, and those zerodrift created on the network, before the network; rolling back firewall.denyPorts or firewall.createEgressDeny deletes the rule it created."),
 		r("compute.networks.updatePolicy", "Compute Engine requires it, on the rule's network, of every firewall rule create, update and delete above."),
 		r("compute.networks.delete", "network.deleteDefault (network-delete-default) deletes the unused default network."),
 		r("compute.networks.create", "Rolling back network.deleteDefault re-creates the network from its snapshot."),
@@ -208,7 +208,7 @@ func Permissions() []Permission {
 		r("compute.subnetworks.useExternalIp", "Compute Engine requires it, on the interface's subnetwork, of the addAccessConfig of the rollback above."),
 		r("compute.zoneOperations.get", "The instance actions (compute.setMetadata on an instance, instance.removeExternalIP) wait for their zone operation, polling it until it is done."),
 		// Remediate: IAM policies.
-		r("resourcemanager.projects.setIamPolicy", "iam.removeBinding (iam-remove-admin-binding, iam-remove-primitive-role, iam-remove-project-sa-user, iam-remove-public-member) writes a project's policy, and iam.setAuditConfig its audit configs (update mask auditConfigs,etag); their rollbacks write them back."),
+		r("resourcemanager.projects.setIamPolicy", "iam.removeBinding (iam-remove-admin-binding, iam-remove-outside-member, iam-remove-primitive-role, iam-remove-project-sa-user, iam-remove-public-member) writes a project's policy, and iam.setAuditConfig its audit configs (update mask auditConfigs,etag); their rollbacks write them back."),
 		r("resourcemanager.folders.setIamPolicy", "iam.removeBinding and iam.setAuditConfig on a folder's policy, and their rollbacks."),
 		r("resourcemanager.organizations.setIamPolicy", "iam.removeBinding and iam.setAuditConfig on the organization's policy, and their rollbacks."),
 		// Remediate: service account keys.

@@ -5,7 +5,10 @@
 // locals, provider defaults and the local modules the roots call. Owner maps a live
 // resource (a CAI asset type and full resource name, plus the finding's evidence) to the
 // block, module list element or map entry that declares it, and says how sure it is:
-// Managed, Unmanaged, Ambiguous or Unresolved. For a project-wide setting nothing declares
+// Managed, Unmanaged, Ambiguous or Unresolved. A finding about every role a member holds on
+// a policy is mapped grant by grant, and is Managed only when the Terraform declares each
+// grant (some declared and others not is Unresolved: a pull request would be half the fix).
+// For a project-wide setting nothing declares
 // yet (its audit configuration, a key of its common instance metadata) while the Terraform
 // declares the project's IAM, metadata or the project itself, the match names the new block
 // Patch adds and the file it goes to. Patch writes one of the playbook

@@ -40,6 +40,9 @@ type Index struct {
 	// Problems lists what could not be read or parsed, in file order.
 	Problems []Problem
 
+	// fsys is the file system the index was loaded from, to index it again with an edit
+	// made (a patch of several edits, each found again after the ones before it).
+	fsys      fs.FS
 	files     map[string]*srcFile
 	dirs      map[string]*modDir
 	instances []*instance
@@ -150,7 +153,7 @@ const maxModuleDepth = 8
 // paths inside fsys ("." for its top). Files that cannot be parsed are listed in
 // Index.Problems and do not stop the rest; Load fails only when a root cannot be read.
 func Load(fsys fs.FS, roots []string) (*Index, error) {
-	ix := &Index{files: map[string]*srcFile{}, dirs: map[string]*modDir{}}
+	ix := &Index{fsys: fsys, files: map[string]*srcFile{}, dirs: map[string]*modDir{}}
 	for _, r := range roots {
 		r = path.Clean(strings.TrimPrefix(r, "/"))
 		if !fs.ValidPath(r) {

@@ -369,10 +369,16 @@ func checkEditsInPlace(t testing.TB, m Match, p *Patch) {
 	if diags.HasErrors() {
 		t.Fatalf("Patch edited a file with syntax errors: %v", diags)
 	}
-	own := m.target.b.b.Range()
+	var own []hcl.Range
+	if m.target != nil {
+		own = append(own, m.target.b.b.Range())
+	}
+	for _, g := range m.grants {
+		own = append(own, g.m.target.b.b.Range())
+	}
 	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
 		r := b.Range()
-		if r == own || b.Type == "locals" || b.Type == "variable" {
+		if slices.Contains(own, r) || b.Type == "locals" || b.Type == "variable" {
 			continue
 		}
 		for _, e := range p.edits {

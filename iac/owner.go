@@ -95,6 +95,9 @@ type Match struct {
 	Candidates []Candidate `json:"candidates,omitempty"`
 
 	target *target
+	// grants, for a finding that lists several roles, are the declarations of each of its
+	// grants (each Managed); target is then nil.
+	grants []roleGrant
 }
 
 // targetKind is what a Managed match points at, which decides the edits Patch can make.
@@ -173,7 +176,9 @@ type hit struct {
 
 // Owner tells which Terraform declares the live resource of the given CAI asset type and full
 // resource name. evidence is the finding's evidence: IAM findings need "role" and "member"
-// (and "condition" for a conditional grant); a firewall's or subnetwork's "network" is
+// (and "condition" for a conditional grant), or "member" and "roles" (with "conditions"
+// for the roles held only conditionally) for a finding about every role a member holds,
+// whose grants are then mapped one by one (see ownerOfRoles); a firewall's or subnetwork's "network" is
 // checked when present; a key's "serviceAccount" email identifies its account. Because a
 // project's IAM policy is named by project number, Owner also reads the project ID from
 // evidence["project"] (or "projectId") and the number from evidence["projectNumber"]: pass
@@ -233,6 +238,9 @@ func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) 
 		}
 		hits = ix.projectMetadataHits(projectIdentity(project, evidence), key)
 	case inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization:
+		if rolesEvidence(evidence) {
+			return ix.ownerOfRoles(assetType, resourceName, evidence)
+		}
 		role, member := evString(evidence, "role"), evString(evidence, "member")
 		if role == "" && member == "" && assetType == inventory.TypeProject && isAuditEvidence(evidence) {
 			coll, project, ok := strings.Cut(path, "/")
@@ -243,7 +251,7 @@ func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) 
 			break
 		}
 		if role == "" || member == "" {
-			return Match{Status: Unresolved, Why: "the finding names no single role and member (nor the audit configuration), " +
+			return Match{Status: Unresolved, Why: "the finding names no role (nor list of roles) and member, nor the audit configuration, " +
 				"which is what maps a finding on a project, folder or organization to its Terraform"}
 		}
 		sc, ok := iamScopeOf(assetType, path, evidence)

@@ -76,13 +76,21 @@ var ErrNotManaged = errors.New("iac: the resource is not managed by exactly one 
 // catalogue documents. evidence is the finding's: replace-world-source-ranges also removes
 // the ranges listed in evidence["worldRanges"], add-deny-firewall denies evidence["exposed"]
 // unless params name ports, and remove-external-ip removes the external addresses of the
-// interfaces evidence["interfaces"] (or evidence["accessConfigs"]) names.
+// interfaces evidence["interfaces"] (or evidence["accessConfigs"]) names. For a match of a
+// finding that lists several roles, remove-iam-member removes the member from each grant,
+// all in one file; the other edits do not apply.
 //
 // Only the edited expression (or the added or removed block) changes; every other byte of the
 // file is kept, and the result is checked to parse.
 func (ix *Index) Patch(m Match, edit string, params, evidence map[string]any) (*Patch, error) {
 	if m.Status != Managed {
 		return nil, fmt.Errorf("%w: %s is %s", ErrNotManaged, cmp.Or(m.Address, "the resource"), m.Status)
+	}
+	if len(m.grants) > 0 {
+		if m.grants[0].m.target == nil || m.grants[0].m.target.in.ix != ix {
+			return nil, errors.New("iac: the match was not made by this index")
+		}
+		return ix.patchRoles(m, edit, params)
 	}
 	t := m.target
 	if t == nil || t.in == nil || t.in.ix != ix {

@@ -195,12 +195,14 @@ func Actions() []ActionSpec {
 		{
 			Name:       "iam.removeBinding",
 			AssetTypes: hierarchyTypes(),
-			Description: "Remove the finding's member from the finding's role (and condition) in the resource's IAM policy, " +
-				"read-modify-write with the etag; it refuses to remove a last owner or zerodrift's own access.",
+			Description: "Remove the finding's member from the finding's role (and condition), or from each of the roles it lists, " +
+				"in the resource's IAM policy, in one read-modify-write with the etag; it refuses to remove a last owner " +
+				"or zerodrift's own access.",
 			Params: []ParamSpec{
 				{Name: "replaceWith", Type: TypeString, Format: FormatRole,
-					Default:     "none: the member loses the role outright",
-					Description: "a narrower role to grant the member instead, e.g. roles/compute.viewer; never an owner, editor or admin role"},
+					Default: "none: the member loses the role outright",
+					Description: "a narrower role to grant the member instead, e.g. roles/compute.viewer; never an owner, editor or admin role, " +
+						"and only when the finding names one role"},
 			},
 		},
 		{

@@ -77,6 +77,7 @@ func TestBuiltinsLoadAndValidate(t *testing.T) {
 		{"firewall-log-connections", []string{"firewall-logging-disabled"}, 10, true, RiskLow, EffectResolves, "enable-firewall-logging"},
 		{"firewall-restrict-sources", []string{"firewall-open-ingress"}, 10, true, RiskLow, EffectResolves, "replace-world-source-ranges"},
 		{"iam-remove-admin-binding", []string{"sa-admin-role"}, 10, false, RiskHigh, EffectResolves, "remove-iam-member"},
+		{"iam-remove-outside-member", []string{"iam-non-org-member"}, 10, false, RiskHigh, EffectResolves, "remove-iam-member"},
 		{"iam-remove-primitive-role", []string{"iam-primitive-role-user"}, 10, false, RiskHigh, EffectResolves, "remove-iam-member"},
 		{"iam-remove-project-sa-user", []string{"sa-user-project-level"}, 10, false, RiskMedium, EffectResolves, "remove-iam-member"},
 		{"iam-remove-public-member", []string{"iam-public-member"}, 10, false, RiskMedium, EffectResolves, "remove-iam-member"},
@@ -163,7 +164,6 @@ var withoutBuiltin = map[string]string{
 	"compute-ip-forwarding":          "routes and appliances may depend on it, and changing it rebuilds the instance",
 	"compute-shielded-vm-disabled":   "it needs the instance stopped and an image that supports it",
 	"sa-role-separation":             "which of the two roles the member keeps is a person's decision",
-	"iam-non-org-member":             "whether an outside member may keep access is a person's decision",
 }
 
 func TestEveryRuleHasABuiltinOrAReason(t *testing.T) {

@@ -73,16 +73,7 @@ func TestSetAuditConfigEtagConflict(t *testing.T) {
 	a := e.action(iampolicy.ActionSetAuditConfig)
 	edge := projectName(edgeNumber)
 	snap, p := e.plan(a, edge, remediators.Request{})
-	detail, err := a.Apply(e.ctx, snap, p)
-	if err != nil {
-		t.Fatalf("Apply through 2 conflicts: %v", err)
-	}
-	if !strings.Contains(detail, "attempt 3") {
-		t.Errorf("detail = %q", detail)
-	}
-	if c, ok := setIamCalls(e.srv, http.StatusConflict), setIamCalls(e.srv, http.StatusOK); c != 2 || ok != 1 {
-		t.Errorf("setIamPolicy: %d conflicts and %d successes, want 2 and 1", c, ok)
-	}
+	applyThroughConflicts(t, e, a, snap, p, 2)
 	pol := policyOf(t, e.snapshot(a, edge))
 	if !hasGrant(pol, sandbox.ConcurrentWriterRole, sandbox.ConcurrentWriterMember, nil) || !hasGrant(pol, "roles/owner", "user:alice@example.com", nil) ||
 		!hasGrant(pol, "roles/viewer", "group:devs@example.com", nil) {

@@ -29,6 +29,8 @@ type conformanceCase struct {
 	action   string
 	resource string
 	params   map[string]any
+	// seed, when set, makes the drift the scenario lacks before the first snapshot.
+	seed func(t *testing.T, e *env)
 	// rule, when set, finds the drift: its finding (the one pick selects, or the only one)
 	// supplies Request.Evidence, as the engine's does, and must be gone after Apply.
 	rule string
@@ -145,6 +147,22 @@ func conformanceCases() []conformanceCase {
 			},
 		},
 		{
+			name: "remove an outside member from every role", action: iampolicy.ActionRemoveBinding, resource: projectName(prodNumber),
+			seed: func(_ *testing.T, e *env) { e.grantLive(projectName(prodNumber), outsiderGrants()...) },
+			rule: "iam-non-org-member", touched: []string{"bindings", "auditConfigs", "version"},
+			applied: func(t *testing.T, _ *env, fresh *remediators.Snapshot, _ *remediators.Plan) {
+				p := policyOf(t, fresh)
+				for _, g := range outsiderGrants() {
+					if hasGrant(p, g.role, g.member, g.cond) {
+						t.Errorf("%s still holds %s", g.member, g.role)
+					}
+				}
+				if !hasGrant(p, "roles/editor", "user:bob@example.com", nil) || !hasGrant(p, "roles/storage.admin", appMember, until2030()) {
+					t.Errorf("policy after removal = %+v", p.Bindings)
+				}
+			},
+		},
+		{
 			name: "remove a folder binding", action: iampolicy.ActionRemoveBinding, resource: "//cloudresourcemanager.googleapis.com/" + folderName,
 			rule: "sa-admin-role", touched: []string{"bindings", "auditConfigs", "version"},
 			applied: func(t *testing.T, _ *env, fresh *remediators.Snapshot, _ *remediators.Plan) {
@@ -253,6 +271,9 @@ func TestConformance(t *testing.T) {
 
 func runConformance(t *testing.T, c conformanceCase) {
 	e := newEnv(t)
+	if c.seed != nil {
+		c.seed(t, e)
+	}
 	a := e.action(c.action)
 	if a.Name() != c.action {
 		t.Fatalf("Name() = %q", a.Name())

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,3 +162,19 @@ func refused(t *testing.T, err error) *remediators.RefusedError {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// applyThroughConflicts applies p to an IAM policy whose first n writes meet an etag
+// conflict, and fails the test unless the action read again and wrote once after them.
+func applyThroughConflicts(t *testing.T, e *env, a remediators.Action, snap *remediators.Snapshot, p *remediators.Plan, n int) {
+	t.Helper()
+	detail, err := a.Apply(e.ctx, snap, p)
+	if err != nil {
+		t.Fatalf("Apply through %d conflicts: %v", n, err)
+	}
+	if want := fmt.Sprintf("attempt %d", n+1); !strings.Contains(detail, want) {
+		t.Errorf("detail = %q, want it to say %q", detail, want)
+	}
+	if c, ok := setIamCalls(e.srv, http.StatusConflict), setIamCalls(e.srv, http.StatusOK); c != n || ok != 1 {
+		t.Errorf("setIamPolicy: %d conflicts and %d successes, want %d and 1", c, ok, n)
+	}
+}

@@ -48,54 +48,205 @@ func (a policyAction) Snapshot(ctx context.Context, resource string) (*remediato
 	return &remediators.Snapshot{Resource: resource, AssetType: t.assetType(), Data: gcputil.MustJSON(p), ReadAt: time.Now().UTC()}, nil
 }
 
-// request is what the action is asked: the grant to remove, read from the finding's
-// evidence, and the optional narrower role to grant instead.
+// request is what the action is asked: the member and the grants of it to remove, read
+// from the finding's evidence, and the optional narrower role to grant instead.
 type request struct {
-	role, member string
-	// cond, when set, selects the conditional grant whose condition has this expression
-	// (and title, when given); nil selects the unconditional grant.
-	cond        *inventory.Condition
+	member string
+	// grants are the member's grants to remove: the one of evidence.role, or one for each
+	// role of evidence.roles (one for each condition of a role the finding lists conditions
+	// of). A pair of the policy is removed when it is one of them.
+	grants      []grantRef
 	replaceWith string
 }
 
+// grantRef names one grant of the request's member.
+type grantRef struct {
+	role string
+	// cond, when set, selects the conditional grant whose condition has this expression
+	// (and title, when given); nil selects the unconditional grant.
+	cond *inventory.Condition
+}
+
+func (g grantRef) String() string {
+	if g.cond == nil {
+		return g.role + " unconditionally"
+	}
+	return fmt.Sprintf("%s under condition %q", g.role, g.cond.Expression)
+}
+
+// parseRequest reads the request. The evidence names one grant (evidence.role, with
+// evidence.condition for a conditional one, as most IAM rules report it) or the member's
+// roles on the policy (evidence.roles, with evidence.conditions for the roles held only
+// conditionally, as iam-non-org-member reports it); never both.
 func parseRequest(req remediators.Request) (request, error) {
 	var rq request
 	var err error
-	if rq.role, err = req.EvidenceString("role"); err != nil {
-		return rq, err
-	}
 	if rq.member, err = req.EvidenceString("member"); err != nil {
 		return rq, err
 	}
-	if rq.role == "" || rq.member == "" {
-		return rq, fmt.Errorf("%w: evidence.role and evidence.member name the grant to remove, and are required", remediators.ErrInvalidRequest)
+	role, roles := req.Evidence["role"], req.Evidence["roles"]
+	switch {
+	case role != nil && roles != nil:
+		return rq, fmt.Errorf("%w: evidence.role and evidence.roles are both given; a finding names one role or the list of them", remediators.ErrInvalidRequest)
+	case roles != nil:
+		rq.grants, err = parseRoles(req)
+	default:
+		rq.grants, err = parseRole(req)
 	}
-	cond, err := req.EvidenceMap("condition")
 	if err != nil {
 		return rq, err
 	}
-	switch {
-	case cond != nil && strings.TrimSpace(cond["expression"]) == "":
-		return rq, fmt.Errorf("%w: evidence.condition has no expression", remediators.ErrInvalidRequest)
-	case cond != nil:
-		rq.cond = &inventory.Condition{Title: cond["title"], Expression: cond["expression"]}
-	case req.Evidence["conditional"] == true:
-		return rq, fmt.Errorf("%w: evidence.conditional is true and evidence.condition is missing", remediators.ErrInvalidRequest)
+	if rq.member == "" {
+		return rq, fmt.Errorf("%w: evidence.member names the member whose grant to remove, and is required", remediators.ErrInvalidRequest)
 	}
 	if rq.replaceWith, err = req.ParamString("replaceWith"); err != nil {
 		return rq, err
 	}
 	if r := rq.replaceWith; r != "" {
+		removed := rq.roles()
 		switch {
+		case len(removed) > 1:
+			return rq, fmt.Errorf("%w: params.replaceWith grants one narrower role in place of one role, and the finding names %d (%s): "+
+				"leave params.replaceWith out and grant the roles the member needs by hand", remediators.ErrInvalidRequest, len(removed), strings.Join(removed, ", "))
 		case !isRoleName(r):
 			return rq, fmt.Errorf("%w: params.replaceWith %q is not a role (roles/NAME, projects/P/roles/NAME or organizations/O/roles/NAME)", remediators.ErrInvalidRequest, r)
-		case r == rq.role:
+		case r == removed[0]:
 			return rq, fmt.Errorf("%w: params.replaceWith is the role being removed, %s", remediators.ErrInvalidRequest, r)
 		case rules.IsPrivilegedRole(r):
 			return rq, fmt.Errorf("%w: params.replaceWith %s is an owner, editor or admin role, not a narrower one", remediators.ErrInvalidRequest, r)
 		}
 	}
 	return rq, nil
+}
+
+// parseRole reads the one grant of evidence.role and evidence.condition.
+func parseRole(req remediators.Request) ([]grantRef, error) {
+	role, err := req.EvidenceString("role")
+	if err != nil {
+		return nil, err
+	}
+	if role == "" {
+		return nil, fmt.Errorf("%w: evidence.role (or evidence.roles) and evidence.member name the grant to remove, and are required", remediators.ErrInvalidRequest)
+	}
+	if req.Evidence["conditions"] != nil {
+		return nil, fmt.Errorf("%w: evidence.conditions lists the conditions of evidence.roles; the condition of evidence.role is evidence.condition", remediators.ErrInvalidRequest)
+	}
+	g := grantRef{role: role}
+	cond, err := req.EvidenceMap("condition")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cond != nil && strings.TrimSpace(cond["expression"]) == "":
+		return nil, fmt.Errorf("%w: evidence.condition has no expression", remediators.ErrInvalidRequest)
+	case cond != nil:
+		g.cond = &inventory.Condition{Title: cond["title"], Expression: cond["expression"]}
+	case req.Evidence["conditional"] == true:
+		return nil, fmt.Errorf("%w: evidence.conditional is true and evidence.condition is missing", remediators.ErrInvalidRequest)
+	}
+	return []grantRef{g}, nil
+}
+
+// parseRoles reads the grants of evidence.roles, a non-empty list of roles. A role that
+// evidence.conditions lists conditions of (the member holds it only conditionally) stands
+// for its grants under those conditions, any other role for its unconditional grant: as
+// for evidence.role, a grant the finding does not name is kept.
+func parseRoles(req remediators.Request) ([]grantRef, error) {
+	roles, err := stringList(req.Evidence["roles"])
+	if err != nil {
+		return nil, fmt.Errorf("%w: evidence.roles: %w", remediators.ErrInvalidRequest, err)
+	}
+	if len(roles) == 0 {
+		return nil, fmt.Errorf("%w: evidence.roles is empty; it names the roles to remove the member from", remediators.ErrInvalidRequest)
+	}
+	for i, r := range roles {
+		if !isRoleName(r) {
+			return nil, fmt.Errorf("%w: evidence.roles[%d] %q is not a role (roles/NAME, projects/P/roles/NAME or organizations/O/roles/NAME)",
+				remediators.ErrInvalidRequest, i, r)
+		}
+	}
+	if req.Evidence["condition"] != nil {
+		return nil, fmt.Errorf("%w: evidence.condition is the condition of evidence.role; the conditions of evidence.roles are listed in evidence.conditions",
+			remediators.ErrInvalidRequest)
+	}
+	conds, err := roleConditions(req.Evidence["conditions"], roles)
+	if err != nil {
+		return nil, err
+	}
+	var out []grantRef
+	for _, r := range slices.Compact(slices.Sorted(slices.Values(roles))) {
+		switch {
+		case len(conds[r]) > 0:
+			for _, c := range conds[r] {
+				out = append(out, grantRef{role: r, cond: c})
+			}
+		case req.Evidence["conditional"] == true:
+			return nil, fmt.Errorf("%w: evidence.conditional is true and evidence.conditions names no condition of %s", remediators.ErrInvalidRequest, r)
+		default:
+			out = append(out, grantRef{role: r})
+		}
+	}
+	return out, nil
+}
+
+// stringList reads a list of strings, as Go ([]string) or as decoded YAML or JSON ([]any).
+func stringList(v any) ([]string, error) {
+	switch t := v.(type) {
+	case []string:
+		return slices.Clone(t), nil
+	case []any:
+		out := make([]string, len(t))
+		for i, e := range t {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("element %d is a %T, want a string", i, e)
+			}
+			out[i] = s
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("a %T, want a list of roles", v)
+}
+
+// roleConditions reads evidence.conditions, a list of {role, title, expression}, by role;
+// each role must be one of roles.
+func roleConditions(v any, roles []string) (map[string][]*inventory.Condition, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var list []any
+	switch t := v.(type) {
+	case []any:
+		list = t
+	case []map[string]string:
+		for _, m := range t {
+			list = append(list, m)
+		}
+	case []map[string]any:
+		for _, m := range t {
+			list = append(list, m)
+		}
+	default:
+		return nil, fmt.Errorf("%w: evidence.conditions is a %T, want a list of {role, title, expression}", remediators.ErrInvalidRequest, v)
+	}
+	out := map[string][]*inventory.Condition{}
+	for i, e := range list {
+		key := fmt.Sprintf("conditions[%d]", i)
+		m, err := remediators.Request{Evidence: map[string]any{key: e}}.EvidenceMap(key)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case m == nil:
+			return nil, fmt.Errorf("%w: evidence.%s is empty, want {role, title, expression}", remediators.ErrInvalidRequest, key)
+		case !slices.Contains(roles, m["role"]):
+			return nil, fmt.Errorf("%w: evidence.%s.role %q is not one of evidence.roles", remediators.ErrInvalidRequest, key, m["role"])
+		case strings.TrimSpace(m["expression"]) == "":
+			return nil, fmt.Errorf("%w: evidence.%s has no expression", remediators.ErrInvalidRequest, key)
+		}
+		out[m["role"]] = append(out[m["role"]], &inventory.Condition{Title: m["title"], Expression: m["expression"]})
+	}
+	return out, nil
 }
 
 func isRoleName(r string) bool {
@@ -109,15 +260,32 @@ func isRoleName(r string) bool {
 	return false
 }
 
-// selects reports whether a pair of the policy is the grant the request names.
+// roles lists the roles the request removes the member from, each once, in request order.
+func (rq request) roles() []string {
+	var out []string
+	for _, g := range rq.grants {
+		if !slices.Contains(out, g.role) {
+			out = append(out, g.role)
+		}
+	}
+	return out
+}
+
+// selects reports whether a pair of the policy is one of the grants the request names.
+// Members are compared without regard to case, as IAM compares principals' emails.
 func (rq request) selects(p pair) bool {
-	if p.role != rq.role || p.member != rq.member {
+	if !strings.EqualFold(p.member, rq.member) {
 		return false
 	}
-	if rq.cond == nil || p.cond == nil {
-		return rq.cond == nil && p.cond == nil
-	}
-	return p.cond.Expression == rq.cond.Expression && (rq.cond.Title == "" || p.cond.Title == rq.cond.Title)
+	return slices.ContainsFunc(rq.grants, func(g grantRef) bool {
+		if p.role != g.role {
+			return false
+		}
+		if g.cond == nil || p.cond == nil {
+			return g.cond == nil && p.cond == nil
+		}
+		return p.cond.Expression == g.cond.Expression && (g.cond.Title == "" || p.cond.Title == g.cond.Title)
+	})
 }
 
 // change is a planned edit of a policy.
@@ -126,11 +294,13 @@ type change struct {
 	removed, added []pair
 }
 
-// plan computes the edit of policy p the request asks, refusing what is unsafe.
+// plan computes the edit of policy p the request asks, refusing what is unsafe: every
+// grant the request names that the policy still has is removed in the one change, and a
+// grant it no longer has is left out of it.
 func (a *removeBinding) plan(t target, p *inventory.Policy, rq request) (change, error) {
 	if a.r.isSelf(rq.member) {
 		return change{}, &remediators.RefusedError{Reason: fmt.Sprintf(
-			"%s is zerodrift's own identity: removing its grant of %s could cut zerodrift off", rq.member, rq.role)}
+			"%s is zerodrift's own identity: removing its grant of %s could cut zerodrift off", rq.member, strings.Join(rq.roles(), ", "))}
 	}
 	var targets []pair
 	for _, q := range pairs(p.Bindings) {
@@ -139,25 +309,32 @@ func (a *removeBinding) plan(t target, p *inventory.Policy, rq request) (change,
 		}
 	}
 	if len(targets) == 0 {
-		what := "unconditionally"
-		if rq.cond != nil {
-			what = fmt.Sprintf("under condition %q", rq.cond.Expression)
+		what := make([]string, len(rq.grants))
+		for i, g := range rq.grants {
+			what[i] = g.String()
 		}
-		return change{}, fmt.Errorf("%s does not hold %s %s in the policy of %s: %w", rq.member, rq.role, what, t.name, remediators.ErrNothingToDo)
+		return change{}, fmt.Errorf("%s does not hold %s in the policy of %s: %w", rq.member, strings.Join(what, " or "), t.name, remediators.ErrNothingToDo)
 	}
 	after := p.Bindings
+	var ownerRolesRemoved []string
 	for _, q := range targets {
 		after = without(after, q)
+		if slices.Contains(ownerRoles(t.kind), q.role) && !slices.Contains(ownerRolesRemoved, q.role) {
+			ownerRolesRemoved = append(ownerRolesRemoved, q.role)
+		}
 	}
 	if rq.replaceWith != "" {
 		for _, q := range targets {
 			after = with(after, pair{rq.replaceWith, q.member, q.cond}, nil)
 		}
 	}
-	if slices.Contains(ownerRoles(t.kind), rq.role) && len(owners(after, t.kind)) == 0 {
-		return change{}, &remediators.RefusedError{Reason: fmt.Sprintf(
-			"removing %s from %s would leave %s without an owner (%s held unconditionally by anyone)",
-			rq.member, rq.role, t.name, strings.Join(ownerRoles(t.kind), " or "))}
+	if len(ownerRolesRemoved) > 0 && len(owners(after, t.kind)) == 0 {
+		reason := fmt.Sprintf("removing %s from %s would leave %s without an owner (%s held unconditionally by anyone)",
+			rq.member, strings.Join(ownerRolesRemoved, " and "), t.name, strings.Join(ownerRoles(t.kind), " or "))
+		if roles := rq.roles(); len(roles) > 1 {
+			reason += fmt.Sprintf("; none of its %d roles (%s) is removed", len(roles), strings.Join(roles, ", "))
+		}
+		return change{}, &remediators.RefusedError{Reason: reason}
 	}
 	removed, added := diff(p.Bindings, after)
 	return change{after: after, removed: removed, added: added}, nil

@@ -1,9 +1,11 @@
 // Package iampolicy holds the live actions on the IAM policies of projects, folders and
-// organizations: removing one member's grant of one role (iam.removeBinding), and turning
-// on the Data Access audit logs of every service (iam.setAuditConfig, audit.go).
+// organizations: removing one member's grant of one role, or of each of several roles
+// (iam.removeBinding), and turning on the Data Access audit logs of every service
+// (iam.setAuditConfig, audit.go).
 //
 // Policies are edited read-modify-write: read at version 3 (so conditional bindings come
-// back as they are), change exactly one pair in memory, and write back with the etag read.
+// back as they are), change exactly the pairs the finding names in memory, and write back
+// once with the etag read.
 // A concurrent writer makes the write fail with 409 ABORTED; the action then reads again,
 // plans again on what it read and writes again, so the other writer's change survives. It
 // never writes a policy read without an etag, never removes the last owner, and never
@@ -26,7 +28,8 @@ import (
 	"github.com/zerodrift/zerodrift/remediators/internal/gcputil"
 )
 
-// ActionRemoveBinding is the name playbooks use for the removal of a grant.
+// ActionRemoveBinding is the name playbooks use for the removal of a member's grant of a
+// role (evidence.role), or of every role a finding lists (evidence.roles) in one write.
 const ActionRemoveBinding = "iam.removeBinding"
 
 // Kinds of resources whose policies the action edits, as their names start.
