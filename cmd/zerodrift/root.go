@@ -116,7 +116,10 @@ func (g *globals) logger(s streams) (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format: %q is not console or json", g.logFormat)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(s.err), level)), nil
+	// Goroutines log at once (a live scan reads many projects together): the writer is
+	// locked, as stderr may be any io.Writer (a buffer in tests) and interleaved writes
+	// would garble lines.
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(s.err)), level)), nil
 }
 
 // clock returns the evaluation time: --now, or the system clock.
