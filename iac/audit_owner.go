@@ -4,11 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/zerodrift/zerodrift/inventory"
 )
 
 // auditService is the service of the audit configuration the audit-logging-disabled rule
 // wants: every service.
 const auditService = "allServices"
+
+// auditPolicyOverrides is why a project's google_project_iam_policy keeps its audit
+// configuration from being Managed.
+const auditPolicyOverrides = "google_project_iam_policy is authoritative for the project's IAM policy, audit configuration included: " +
+	"a google_project_iam_audit_config would fight it; change the audit_config blocks of its policy data by hand"
 
 // isAuditEvidence reports whether a project finding's evidence is that of
 // audit-logging-disabled (missingLogTypes, exemptedMembers), which maps to the project's
@@ -19,14 +26,20 @@ func isAuditEvidence(ev map[string]any) bool {
 	return missing || exempted
 }
 
+// isAuditFinding reports whether a finding is about a project's audit configuration: a
+// project finding with audit evidence that names no role or member.
+func isAuditFinding(assetType string, ev map[string]any) bool {
+	return assetType == inventory.TypeProject && evString(ev, "role") == "" && evString(ev, "member") == "" && isAuditEvidence(ev)
+}
+
 // auditHits finds what declares a project's audit configuration for allServices: a
 // google_project_iam_audit_config. A google_project_iam_policy of the project is
 // authoritative for the whole policy, audit configuration included, so it is a candidate
 // Patch does not edit (its policy data's audit_config blocks are edited by hand). When
 // nothing declares it, the files that declare the project's IAM (its grants, or else the
-// project) say where a new google_project_iam_audit_config goes.
-func (ix *Index) auditHits(project identity) []hit {
-	var hits []hit
+// project) say where a new google_project_iam_audit_config goes: newBlock returns that
+// decision, for when no declaration remains.
+func (ix *Index) auditHits(project identity) (hits []hit, newBlock func() []hit) {
 	ix.resourceExpansions("resource", KindAuditConfig, func(in *instance, b *tfBlock, ex expansion) {
 		c := ix.newCriteria()
 		svc := arg(ex.sc, b.b, "service")
@@ -34,8 +47,7 @@ func (ix *Index) auditHits(project identity) []hit {
 			return
 		}
 		c.check("service", svc, fitString(svc, auditService, false), auditService)
-		p := projectOf(in, b, ex.sc)
-		c.check("project", p, fitIdentity(p, project, false, "projects/"), project.String())
+		c.checkProject(in, b, ex.sc, project)
 		c.uncertain(ex.uncertain)
 		if c.fit == fitNo {
 			return
@@ -55,8 +67,7 @@ func (ix *Index) auditHits(project identity) []hit {
 				c := ix.newCriteria()
 				c.check("project", v, f, project.String())
 				c.uncertain(ex.uncertain)
-				c.uncertain("google_project_iam_policy is authoritative for the project's IAM policy, audit configuration included: " +
-					"a google_project_iam_audit_config would fight it; change the audit_config blocks of its policy data by hand")
+				c.uncertain(auditPolicyOverrides)
 				hits = append(hits, blockHit(in, b, ex, c, typ, nil))
 				return
 			}
@@ -85,14 +96,13 @@ func (ix *Index) auditHits(project identity) []hit {
 		anchors = append(anchors, a)
 	})
 	hits = append(hits, ix.opaqueModuleHits(project, []string{project.String(), auditService}, "project and allServices")...)
-	if len(hits) > 0 {
-		return hits
+	return hits, func() []hit {
+		if len(anchors) == 0 {
+			anchors = ix.projectAnchors(project)
+		}
+		return ix.newBlockHits(anchors, KindAuditConfig, labelText(project.id)+"_all_services", project, "",
+			"no google_project_iam_audit_config declares the project's audit logging for allServices, and")
 	}
-	if len(anchors) == 0 {
-		anchors = ix.projectAnchors(project)
-	}
-	return ix.newBlockHits(anchors, KindAuditConfig, labelText(project.id)+"_all_services", project, "",
-		"no google_project_iam_audit_config declares the project's audit logging for allServices, and")
 }
 
 // auditLogTypes are the log types the audit configuration must enable, in the order they are

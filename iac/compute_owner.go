@@ -1,7 +1,6 @@
 package iac
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"regexp"
@@ -46,32 +45,27 @@ func fitLastSegment(v *val, want string) fit {
 	return fitNo
 }
 
-// locationOf evaluates a resource's region or zone: its argument or its provider's default.
-func locationOf(in *instance, b *tfBlock, sc *scope, attr string) *val {
-	if v := arg(sc, b.b, attr); v != nil {
-		return v
+// checkLocation compares a block's region or zone (attr: its argument or its provider's
+// default, a name or a URL) with the live one.
+func (c *criteria) checkLocation(in *instance, b *tfBlock, sc *scope, attr, want string) {
+	v := arg(sc, b.b, attr)
+	if v == nil {
+		v = in.providerDefault(b, attr)
 	}
-	return in.providerDefault(b, attr)
+	c.check(attr, v, fitLastSegment(v, want), want)
 }
 
 // subnetworkHits finds declarations of the subnetwork name in project and region.
 func (ix *Index) subnetworkHits(project identity, region, name, network string) []hit {
 	var hits []hit
 	ix.resourceExpansions("resource", KindSubnetwork, func(in *instance, b *tfBlock, ex expansion) {
-		c := ix.newCriteria()
-		n := arg(ex.sc, b.b, "name")
-		if n == nil {
+		c, ok := ix.byNameInProject(in, b, ex, name, project)
+		if !ok {
 			return
 		}
-		c.check("name", n, fitString(n, name, false), name)
-		p := projectOf(in, b, ex.sc)
-		c.check("project", p, fitIdentity(p, project, false, "projects/"), project.String())
-		r := locationOf(in, b, ex.sc, "region")
-		c.check("region", r, fitLastSegment(r, region), region)
-		if net := arg(ex.sc, b.b, "network"); net != nil && network != "" {
-			if s, ok := net.str(); ok && lastSegment(s) != network {
-				return
-			}
+		c.checkLocation(in, b, ex.sc, "region", region)
+		if otherNetwork(arg(ex.sc, b.b, "network"), network) {
+			return
 		}
 		c.uncertain(ex.uncertain)
 		if c.fit == fitNo {
@@ -92,56 +86,23 @@ func (ix *Index) subnetworkHits(project identity, region, name, network string) 
 // subnetModuleHits matches the elements of the subnets input of a network or subnets module
 // call: { subnet_name, subnet_region, ... } on the call's project_id and network_name.
 func (ix *Index) subnetModuleHits(in *instance, b *tfBlock, ex expansion, project identity, region, name, network string) []hit {
-	p := arg(ex.sc, b.b, "project_id")
-	if p == nil {
+	p, pf, ok := networkModuleProject(b, ex, project, network)
+	if !ok {
 		return nil
 	}
-	pf := fitIdentity(p, project, false, "projects/")
-	if pf == fitNo {
-		return nil
-	}
-	if net := arg(ex.sc, b.b, "network_name"); net != nil && network != "" {
-		if s, ok := net.str(); ok && lastSegment(s) != network {
-			return nil
-		}
-	}
-	subnets := arg(ex.sc, b.b, "subnets")
-	if subnets == nil || subnets.kind == kNull {
-		return nil
-	}
-	base := in.prefix + "module." + b.name + ex.key + ".subnets"
-	if subnets.kind != kList {
-		c := ix.newCriteria()
-		c.check("project_id", p, pf, project.String())
-		c.uncertain(fmt.Sprintf("subnets is %s, which could not be evaluated", ix.exprText(subnets)))
-		c.uncertain(ex.uncertain)
-		return []hit{{file: b.file.path, line: b.b.TypeRange.Start.Line, addr: base, kind: KindSubnetsModule, root: in.root, why: c.why()}}
-	}
-	var hits []hit
-	for i, e := range subnets.elems {
-		c := ix.newCriteria()
+	return ix.listInputHits(in, b, ex, "subnets", KindSubnetsModule, project, p, pf, func(c *criteria, e *val) *target {
 		n := e.attr("subnet_name")
 		if n == nil {
-			continue
+			return nil
 		}
 		c.check("subnet_name", n, fitString(n, name, false), name)
 		r := e.attr("subnet_region")
 		if r == nil {
-			continue // the module requires it: not a subnet it creates
+			return nil // the module requires it: not a subnet it creates
 		}
 		c.check("subnet_region", r, fitLastSegment(r, region), region)
-		c.check("project_id", p, pf, project.String())
-		c.uncertain(ex.uncertain)
-		if c.fit == fitNo {
-			continue
-		}
-		file, line := valLine(e, siteAt(subnets, i), b.b.TypeRange.Start.Line)
-		hits = append(hits, hit{exact: c.fit == fitYes, file: cmp.Or(file, b.file.path), line: line,
-			addr: fmt.Sprintf("%s[%d]", base, i), kind: KindSubnetsModule, root: in.root, why: c.why(),
-			t: &target{kind: tSubnetModule, in: in, b: b, ex: ex, rules: subnets, ruleIdx: i, rulesInput: "subnets", elem: e,
-				name: name, project: project}})
-	}
-	return hits
+		return &target{kind: tSubnetModule, name: name, project: project}
+	})
 }
 
 // instanceHits finds declarations of the instance name in project and zone. An instance
@@ -151,16 +112,11 @@ func (ix *Index) instanceHits(project identity, zone, name string) []hit {
 	var hits []hit
 	for _, typ := range []string{KindInstance, "google_compute_instance_from_template"} {
 		ix.resourceExpansions("resource", typ, func(in *instance, b *tfBlock, ex expansion) {
-			c := ix.newCriteria()
-			n := arg(ex.sc, b.b, "name")
-			if n == nil {
+			c, ok := ix.byNameInProject(in, b, ex, name, project)
+			if !ok {
 				return
 			}
-			c.check("name", n, fitString(n, name, false), name)
-			p := projectOf(in, b, ex.sc)
-			c.check("project", p, fitIdentity(p, project, false, "projects/"), project.String())
-			z := locationOf(in, b, ex.sc, "zone")
-			c.check("zone", z, fitLastSegment(z, zone), zone)
+			c.checkLocation(in, b, ex.sc, "zone", zone)
 			c.uncertain(ex.uncertain)
 			if c.fit == fitNo {
 				return
@@ -186,9 +142,9 @@ func validMetadataKey(k string) bool { return metadataKeyRe.MatchString(k) }
 // projectMetadataHits finds what declares the metadata key in a project's common instance
 // metadata: a google_compute_project_metadata_item for the key, or the authoritative
 // google_compute_project_metadata. When neither does, the project's metadata items (or,
-// without any, its google_project) say which file a new item goes to.
-func (ix *Index) projectMetadataHits(project identity, key string) []hit {
-	var hits []hit
+// without any, its google_project) say which file a new item goes to: newBlock returns that
+// decision, for when no declaration remains.
+func (ix *Index) projectMetadataHits(project identity, key string) (hits []hit, newBlock func() []hit) {
 	var anchors []anchor
 	ix.resourceExpansions("resource", KindProjectMetadataItem, func(in *instance, b *tfBlock, ex expansion) {
 		c := ix.newCriteria()
@@ -215,8 +171,7 @@ func (ix *Index) projectMetadataHits(project identity, key string) []hit {
 	})
 	ix.resourceExpansions("resource", KindProjectMetadata, func(in *instance, b *tfBlock, ex expansion) {
 		c := ix.newCriteria()
-		p := projectOf(in, b, ex.sc)
-		c.check("project", p, fitIdentity(p, project, false, "projects/"), project.String())
+		c.checkProject(in, b, ex.sc, project)
 		c.uncertain(ex.uncertain)
 		if c.fit == fitNo {
 			return
@@ -227,15 +182,14 @@ func (ix *Index) projectMetadataHits(project identity, key string) []hit {
 		hits = append(hits, h)
 	})
 	hits = append(hits, ix.opaqueModuleHits(project, []string{project.String(), key}, "project and the metadata key")...)
-	if len(hits) > 0 {
-		return hits
+	return hits, func() []hit {
+		if len(anchors) == 0 {
+			anchors = ix.projectAnchors(project)
+		}
+		label := labelText(project.id) + "_" + labelText(key)
+		return ix.newBlockHits(anchors, KindProjectMetadataItem, label, project, key,
+			fmt.Sprintf("no Terraform declares the project metadata key %s, and", quote(key)))
 	}
-	if len(anchors) == 0 {
-		anchors = ix.projectAnchors(project)
-	}
-	label := labelText(project.id) + "_" + labelText(key)
-	return ix.newBlockHits(anchors, KindProjectMetadataItem, label, project, key,
-		fmt.Sprintf("no Terraform declares the project metadata key %s, and", quote(key)))
 }
 
 // anchor is a block of the configuration of a project (its IAM, its metadata, the project

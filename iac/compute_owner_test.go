@@ -24,6 +24,12 @@ func loadFixtures(t testing.TB, names ...string) *Index {
 		fsys[root+"/"+n] = &fstest.MapFile{Data: src}
 		roots = append(roots, root)
 	}
+	return loadClean(t, fsys, roots...)
+}
+
+// loadClean indexes fsys, failing the test on any problem.
+func loadClean(t testing.TB, fsys fstest.MapFS, roots ...string) *Index {
+	t.Helper()
 	ix, err := Load(fsys, roots)
 	if err != nil {
 		t.Fatal(err)

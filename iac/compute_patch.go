@@ -23,48 +23,6 @@ import (
 // resource drifted from it, and terraform apply (not a pull request) puts it back.
 const errAlready = "iac: %s already %s in Terraform; the live resource drifted from it, and terraform apply restores it"
 
-// paramString reads an optional string parameter restricted to allowed; def when absent.
-func paramString(params map[string]any, key, def string, allowed []string) (string, error) {
-	v, ok := params[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	s, ok := v.(string)
-	if !ok || !slices.Contains(allowed, s) {
-		return "", fmt.Errorf("iac: parameter %s: want one of %s", key, strings.Join(allowed, ", "))
-	}
-	return s, nil
-}
-
-// paramInt reads an optional integer parameter in [lo, hi]; def when absent.
-func paramInt(params map[string]any, key string, def, lo, hi int) (int, error) {
-	v, ok := params[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	var n int
-	switch x := v.(type) {
-	case int:
-		n = x
-	case int64:
-		if x < math.MinInt32 || x > math.MaxInt32 {
-			return 0, fmt.Errorf("iac: parameter %s: %d is out of %d..%d", key, x, lo, hi)
-		}
-		n = int(x)
-	case float64:
-		if x != math.Trunc(x) || x < math.MinInt32 || x > math.MaxInt32 {
-			return 0, fmt.Errorf("iac: parameter %s: want an integer, got %v", key, x)
-		}
-		n = int(x)
-	default:
-		return 0, fmt.Errorf("iac: parameter %s: want an integer, got %T", key, v)
-	}
-	if n < lo || n > hi {
-		return 0, fmt.Errorf("iac: parameter %s: %d is out of %d..%d", key, n, lo, hi)
-	}
-	return n, nil
-}
-
 // ---- enable-subnet-flow-logs and enable-private-google-access
 
 // flowLogIntervals are the aggregation intervals VPC Flow Logs accept.
@@ -136,28 +94,16 @@ func (p *patcher) enableFlowLogs(params map[string]any) error {
 		if err != nil {
 			return err
 		}
-		var existing *hclsyntax.Block
-		for _, nb := range b.Body.Blocks {
-			switch {
-			case nb.Type == "log_config":
-				existing = nb
-			case nb.Type == "dynamic" && len(nb.Labels) == 1 && nb.Labels[0] == "log_config":
-				return fmt.Errorf("iac: %s builds log_config with a dynamic block; edit it by hand", p.m.Address)
-			}
+		configs, err := p.nestedBlocks(b, "log_config")
+		if err != nil {
+			return err
 		}
-		if p.singleInstance("") != nil {
-			p.warn("%s has count or for_each: flow logs are turned on for every instance", t.in.prefix+t.b.addr())
-		}
-		if v := arg(t.ex.sc, b, "enable_flow_logs"); v != nil {
-			if v.kind != kBool || v.s != "true" {
-				if err := setAttr(ed, b, "enable_flow_logs", "true"); err != nil {
-					return err
-				}
-			}
-			p.warn("enable_flow_logs is deprecated in favour of log_config; it is set to true here, remove it when the provider version allows")
+		p.warnEveryInstance("flow logs are turned on for every instance")
+		if err := p.legacyLoggingOn(ed, b, "enable_flow_logs"); err != nil {
+			return err
 		}
 		want := [][2]string{{"aggregation_interval", quote(c.interval)}, {"flow_sampling", c.sampling}, {"metadata", quote(c.metadata)}}
-		if existing == nil {
+		if len(configs) == 0 {
 			var text strings.Builder
 			text.WriteString("log_config {\n")
 			for _, kv := range want {
@@ -169,6 +115,7 @@ func (p *patcher) enableFlowLogs(params map[string]any) error {
 			}
 			break
 		}
+		existing := configs[len(configs)-1]
 		sc := t.ex.sc
 		if m, ok := arg(sc, existing, "metadata").str(); ok && m == "CUSTOM_METADATA" {
 			return fmt.Errorf("iac: the log_config of %s uses CUSTOM_METADATA; the playbook's metadata would drop its metadata_fields: edit it by hand", p.m.Address)
@@ -229,15 +176,6 @@ func quoteOf(v *val) string {
 	return ""
 }
 
-// listElementObject returns the object constructor of a module's list input element.
-func (p *patcher) listElementObject() (*hclsyntax.ObjectConsExpr, error) {
-	obj, ok := p.t.elem.expr.(*hclsyntax.ObjectConsExpr)
-	if !ok {
-		return nil, fmt.Errorf("iac: %s is not written as an object; edit it by hand", p.m.Address)
-	}
-	return obj, nil
-}
-
 func (p *patcher) enablePrivateAccess() error {
 	t := p.t
 	switch t.kind {
@@ -245,14 +183,8 @@ func (p *patcher) enablePrivateAccess() error {
 		if v := arg(t.ex.sc, t.b.b, "private_ip_google_access"); v != nil && v.kind == kBool && v.s == "true" {
 			return fmt.Errorf(errAlready, p.m.Address, "has private_ip_google_access = true")
 		}
-		if p.singleInstance("") != nil {
-			p.warn("%s has count or for_each: Private Google Access is turned on for every instance", t.in.prefix+t.b.addr())
-		}
-		ed, err := p.editorFor(t.b.b.Range())
-		if err != nil {
-			return err
-		}
-		if err := setAttr(ed, t.b.b, "private_ip_google_access", "true"); err != nil {
+		p.warnEveryInstance("Private Google Access is turned on for every instance")
+		if err := p.setBlockAttr("private_ip_google_access", "true"); err != nil {
 			return err
 		}
 	case tSubnetModule:
@@ -521,14 +453,9 @@ func (p *patcher) removeExternalIP(evidence map[string]any) error {
 		return err
 	}
 	b := t.b.b
-	var ifaces []*hclsyntax.Block
-	for _, nb := range b.Body.Blocks {
-		switch {
-		case nb.Type == "network_interface":
-			ifaces = append(ifaces, nb)
-		case nb.Type == "dynamic" && len(nb.Labels) == 1 && nb.Labels[0] == "network_interface":
-			return fmt.Errorf("iac: %s builds network_interface with a dynamic block; edit it by hand", p.m.Address)
-		}
+	ifaces, err := p.nestedBlocks(b, "network_interface")
+	if err != nil {
+		return err
 	}
 	ed, err := p.editorFor(b.Range())
 	if err != nil {
@@ -781,13 +708,11 @@ func (p *patcher) setAuditConfig(params map[string]any) error {
 	}
 	have := map[string]bool{}
 	var exempted []string
-	for _, nb := range b.Body.Blocks {
-		switch {
-		case nb.Type == "dynamic" && len(nb.Labels) == 1 && nb.Labels[0] == "audit_log_config":
-			return fmt.Errorf("iac: %s builds audit_log_config with a dynamic block; edit it by hand", p.m.Address)
-		case nb.Type != "audit_log_config":
-			continue
-		}
+	configs, err := p.nestedBlocks(b, "audit_log_config")
+	if err != nil {
+		return err
+	}
+	for _, nb := range configs {
 		lt, ok := arg(t.ex.sc, nb, "log_type").str()
 		if !ok {
 			return fmt.Errorf("iac: an audit_log_config of %s has a log_type that could not be evaluated; edit it by hand", p.m.Address)
@@ -829,9 +754,7 @@ func (p *patcher) setAuditConfig(params map[string]any) error {
 			"(terraform apply restores it), or the gap is in a folder's or the organization's audit configuration",
 			p.m.Address, strings.Join(types, ", "))
 	}
-	if p.singleInstance("") != nil {
-		p.warn("%s has count or for_each: the audit configuration of every instance changes", t.in.prefix+t.b.addr())
-	}
+	p.warnEveryInstance("the audit configuration of every instance changes")
 	var parts []string
 	if len(missing) > 0 {
 		parts = append(parts, "turn on the "+strings.Join(missing, ", ")+" audit logs")

@@ -198,10 +198,14 @@ type hit struct {
 // google_compute_project_metadata_item.<project>_<key>) that Patch adds to the file holding
 // most of them, after the last; when two roots hold them it is Ambiguous.
 //
-// When the index carries Terraform state (WithState), the state is consulted first.
+// When the index carries Terraform state (WithState), the state is consulted first (see
+// WithState).
 func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) Match {
 	path := resourcePath(resourceName)
 	var hits []hit
+	// newBlock, for a project-wide setting, says where a new block for it goes when nothing
+	// declares it.
+	var newBlock func() []hit
 	switch assetType {
 	case inventory.TypeFirewall:
 		project, name, ok := splitPath(path, "projects", "global", "firewalls")
@@ -228,28 +232,28 @@ func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) 
 		}
 		hits = ix.instanceHits(projectIdentity(project, evidence), zone, name)
 	case inventory.TypeComputeProject:
-		coll, project, ok := strings.Cut(path, "/")
-		if !ok || coll != "projects" || project == "" || strings.Contains(project, "/") {
+		project, ok := splitProject(path)
+		if !ok {
 			return Match{Status: Unresolved, Why: fmt.Sprintf("%s is not a compute project's resource name", resourceName)}
 		}
 		key := evString(evidence, "metadataKey")
 		if !validMetadataKey(key) {
 			return Match{Status: Unresolved, Why: "a compute project finding needs evidence.metadataKey, the metadata key it is about, to be mapped to Terraform"}
 		}
-		hits = ix.projectMetadataHits(projectIdentity(project, evidence), key)
+		hits, newBlock = ix.projectMetadataHits(projectIdentity(project, evidence), key)
 	case inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization:
 		if rolesEvidence(evidence) {
 			return ix.ownerOfRoles(assetType, resourceName, evidence)
 		}
-		role, member := evString(evidence, "role"), evString(evidence, "member")
-		if role == "" && member == "" && assetType == inventory.TypeProject && isAuditEvidence(evidence) {
-			coll, project, ok := strings.Cut(path, "/")
-			if !ok || coll != "projects" || project == "" || strings.Contains(project, "/") {
+		if isAuditFinding(assetType, evidence) {
+			project, ok := splitProject(path)
+			if !ok {
 				return Match{Status: Unresolved, Why: fmt.Sprintf("%s is not a project's resource name", resourceName)}
 			}
-			hits = ix.auditHits(projectIdentity(project, evidence))
+			hits, newBlock = ix.auditHits(projectIdentity(project, evidence))
 			break
 		}
+		role, member := evString(evidence, "role"), evString(evidence, "member")
 		if role == "" || member == "" {
 			return Match{Status: Unresolved, Why: "the finding names no role (nor list of roles) and member, nor the audit configuration, " +
 				"which is what maps a finding on a project, folder or organization to its Terraform"}
@@ -277,7 +281,11 @@ func (ix *Index) Owner(assetType, resourceName string, evidence map[string]any) 
 	if m, ok := ix.ownerFromState(assetType, path, evidence, hits); ok {
 		return m
 	}
-	return ix.decide(ix.pruneByState(assetType, path, evidence, hits))
+	hits = ix.pruneByState(assetType, path, evidence, hits)
+	if len(hits) == 0 && newBlock != nil {
+		hits = newBlock()
+	}
+	return ix.decide(hits)
 }
 
 // decide turns the hits into a match: one exact hit and nothing else is Managed.
@@ -352,6 +360,15 @@ func splitPath(p, first, mid, coll string) (project, name string, ok bool) {
 		return "", "", false
 	}
 	return parts[1], parts[4], true
+}
+
+// splitProject reads "projects/P".
+func splitProject(p string) (project string, ok bool) {
+	coll, project, ok := strings.Cut(p, "/")
+	if !ok || coll != "projects" || project == "" || strings.Contains(project, "/") {
+		return "", false
+	}
+	return project, true
 }
 
 // splitRegional reads "projects/P/<scope>/<where>/<coll>/NAME" (scope "regions" or "zones").
@@ -623,22 +640,103 @@ func projectOf(in *instance, b *tfBlock, sc *scope) *val {
 
 func (id identity) String() string { return cmp.Or(id.id, id.number) }
 
+// checkProject compares a block's project (its project argument or its provider's default)
+// with the live project, and returns it.
+func (c *criteria) checkProject(in *instance, b *tfBlock, sc *scope, project identity) *val {
+	p := projectOf(in, b, sc)
+	c.check("project", p, fitIdentity(p, project, false, "projects/"), project.String())
+	return p
+}
+
+// byNameInProject starts the criteria of a block instance that declares a resource by its
+// name argument in a project: the name, then the project. ok is false when the block has no
+// name argument.
+func (ix *Index) byNameInProject(in *instance, b *tfBlock, ex expansion, name string, project identity) (*criteria, bool) {
+	n := arg(ex.sc, b.b, "name")
+	if n == nil {
+		return nil, false
+	}
+	c := ix.newCriteria()
+	c.check("name", n, fitString(n, name, false), name)
+	c.checkProject(in, b, ex.sc, project)
+	return c, true
+}
+
+// otherNetwork reports whether v, a network argument (a name or a URL), names another network
+// than the finding's; false when either is not known.
+func otherNetwork(v *val, network string) bool {
+	if v == nil || network == "" {
+		return false
+	}
+	s, ok := v.str()
+	return ok && lastSegment(s) != network
+}
+
+// networkModuleProject reads the project_id of a call of a terraform-google-modules/network
+// module (firewall-rules, subnets, or the network module itself), and how it compares with
+// the live project. ok is false when the call has no project_id, is for another project, or
+// its network_name is another network than the finding's.
+func networkModuleProject(b *tfBlock, ex expansion, project identity, network string) (p *val, pf fit, ok bool) {
+	p = arg(ex.sc, b.b, "project_id")
+	if p == nil {
+		return nil, fitNo, false
+	}
+	pf = fitIdentity(p, project, false, "projects/")
+	if pf == fitNo || otherNetwork(arg(ex.sc, b.b, "network_name"), network) {
+		return nil, fitNo, false
+	}
+	return p, pf, true
+}
+
+// listInputHits matches the elements of a module call's list input (the rules of a
+// firewall-rules module, the subnets of a network module), each of which declares a
+// resource of the given kind. element adds an element's own comparisons to its criteria and
+// returns the element's target (its kind and live names; listInputHits fills in where it
+// is), or nil when the element declares no such resource. The call's project_id p, whose fit
+// with the live project is pf, is then checked, and the call's expansion. An input that could
+// not be evaluated is one uncertain hit: any of its elements may be the resource.
+func (ix *Index) listInputHits(in *instance, b *tfBlock, ex expansion, input, kind string, project identity, p *val, pf fit,
+	element func(c *criteria, e *val) *target) []hit {
+	list := arg(ex.sc, b.b, input)
+	if list == nil || list.kind == kNull {
+		return nil
+	}
+	base := in.prefix + "module." + b.name + ex.key + "." + input
+	if list.kind != kList {
+		c := ix.newCriteria()
+		c.check("project_id", p, pf, project.String())
+		c.uncertain(fmt.Sprintf("%s is %s, which could not be evaluated", input, ix.exprText(list)))
+		c.uncertain(ex.uncertain)
+		return []hit{{file: b.file.path, line: b.b.TypeRange.Start.Line, addr: base, kind: kind, root: in.root, why: c.why()}}
+	}
+	var hits []hit
+	for i, e := range list.elems {
+		c := ix.newCriteria()
+		t := element(c, e)
+		if t == nil {
+			continue
+		}
+		c.check("project_id", p, pf, project.String())
+		c.uncertain(ex.uncertain)
+		if c.fit == fitNo {
+			continue
+		}
+		t.in, t.b, t.ex = in, b, ex
+		t.rules, t.ruleIdx, t.rulesInput, t.elem = list, i, input, e
+		file, line := valLine(e, siteAt(list, i), b.b.TypeRange.Start.Line)
+		hits = append(hits, hit{exact: c.fit == fitYes, file: cmp.Or(file, b.file.path), line: line,
+			addr: fmt.Sprintf("%s[%d]", base, i), kind: kind, root: in.root, why: c.why(), t: t})
+	}
+	return hits
+}
+
 // firewallHits finds declarations of the firewall rule name in project.
 func (ix *Index) firewallHits(project identity, name, network string) []hit {
 	var hits []hit
 	ix.resourceExpansions("resource", KindFirewall, func(in *instance, b *tfBlock, ex expansion) {
-		c := ix.newCriteria()
-		n := arg(ex.sc, b.b, "name")
-		if n == nil {
+		c, ok := ix.byNameInProject(in, b, ex, name, project)
+		if !ok || otherNetwork(arg(ex.sc, b.b, "network"), network) {
 			return
-		}
-		c.check("name", n, fitString(n, name, false), name)
-		p := projectOf(in, b, ex.sc)
-		c.check("project", p, fitIdentity(p, project, false, "projects/"), project.String())
-		if net := arg(ex.sc, b.b, "network"); net != nil && network != "" {
-			if s, ok := net.str(); ok && lastSegment(s) != network {
-				return
-			}
 		}
 		c.uncertain(ex.uncertain)
 		if c.fit == fitNo {
@@ -647,59 +745,19 @@ func (ix *Index) firewallHits(project identity, name, network string) []hit {
 		hits = append(hits, blockHit(in, b, ex, c, KindFirewall, &target{kind: tFirewall, in: in, b: b, ex: ex, name: name}))
 	})
 	ix.moduleCalls(shapeFirewallRules, func(in *instance, b *tfBlock, ex expansion) {
-		project := project
-		p := arg(ex.sc, b.b, "project_id")
-		if p == nil {
+		p, pf, ok := networkModuleProject(b, ex, project, network)
+		if !ok {
 			return
-		}
-		pf := fitIdentity(p, project, false, "projects/")
-		if pf == fitNo {
-			return
-		}
-		if net := arg(ex.sc, b.b, "network_name"); net != nil && network != "" {
-			if s, ok := net.str(); ok && lastSegment(s) != network {
-				return
-			}
 		}
 		for _, input := range []string{"rules", "ingress_rules", "egress_rules"} {
-			rules := arg(ex.sc, b.b, input)
-			if rules == nil {
-				continue
-			}
-			base := in.prefix + "module." + b.name + ex.key + "." + input
-			if rules.kind != kList {
-				if rules.kind == kNull {
-					continue
-				}
-				c := ix.newCriteria()
-				c.check("project_id", p, pf, project.String())
-				c.uncertain(fmt.Sprintf("%s is %s, which could not be evaluated", input, ix.exprText(rules)))
-				c.uncertain(ex.uncertain)
-				hits = append(hits, hit{file: b.file.path, line: b.b.TypeRange.Start.Line, addr: base, kind: KindFirewallRulesModule,
-					root: in.root, why: c.why()})
-				continue
-			}
-			for i, e := range rules.elems {
-				c := ix.newCriteria()
+			hits = append(hits, ix.listInputHits(in, b, ex, input, KindFirewallRulesModule, project, p, pf, func(c *criteria, e *val) *target {
 				n := e.attr("name")
 				if n == nil {
-					continue
+					return nil
 				}
 				c.check("rule name", n, fitString(n, name, false), name)
-				c.check("project_id", p, pf, project.String())
-				c.uncertain(ex.uncertain)
-				if c.fit == fitNo {
-					continue
-				}
-				var site hclsyntax.Expression
-				if rules.sites != nil {
-					site = rules.sites[i]
-				}
-				file, line := valLine(e, site, b.b.TypeRange.Start.Line)
-				hits = append(hits, hit{exact: c.fit == fitYes, file: cmp.Or(file, b.file.path), line: line,
-					addr: fmt.Sprintf("%s[%d]", base, i), kind: KindFirewallRulesModule, root: in.root, why: c.why(),
-					t: &target{kind: tFirewallRule, in: in, b: b, ex: ex, rules: rules, ruleIdx: i, rulesInput: input, elem: e, name: name}})
-			}
+				return &target{kind: tFirewallRule, name: name}
+			})...)
 		}
 	})
 	hits = append(hits, ix.opaqueModuleHits(project, []string{name}, "firewall rule")...)
@@ -710,14 +768,10 @@ func (ix *Index) firewallHits(project identity, name, network string) []hit {
 func (ix *Index) networkHits(project identity, name string) []hit {
 	var hits []hit
 	ix.resourceExpansions("resource", KindNetwork, func(in *instance, b *tfBlock, ex expansion) {
-		c := ix.newCriteria()
-		n := arg(ex.sc, b.b, "name")
-		if n == nil {
+		c, ok := ix.byNameInProject(in, b, ex, name, project)
+		if !ok {
 			return
 		}
-		c.check("name", n, fitString(n, name, false), name)
-		p := projectOf(in, b, ex.sc)
-		c.check("project", p, fitIdentity(p, project, false, "projects/"), project.String())
 		c.uncertain(ex.uncertain)
 		if c.fit == fitNo {
 			return
@@ -737,8 +791,7 @@ func (ix *Index) serviceAccountHits(project identity, account identity) []hit {
 		if id == nil {
 			return
 		}
-		p := projectOf(in, b, ex.sc)
-		c.check("project", p, fitIdentity(p, project, false, "projects/"), project.String())
+		p := c.checkProject(in, b, ex.sc, project)
 		if account.id != "" {
 			email := concat(id, "@", p, ".iam.gserviceaccount.com")
 			email.expr = id.expr

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -290,6 +291,48 @@ func paramStrings(params map[string]any, key string) ([]string, bool, error) {
 	return nil, true, fmt.Errorf("iac: parameter %s: want a list of strings, got %T", key, v)
 }
 
+// paramString reads an optional string parameter restricted to allowed; def when absent.
+func paramString(params map[string]any, key, def string, allowed []string) (string, error) {
+	v, ok := params[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	s, ok := v.(string)
+	if !ok || !slices.Contains(allowed, s) {
+		return "", fmt.Errorf("iac: parameter %s: want one of %s", key, strings.Join(allowed, ", "))
+	}
+	return s, nil
+}
+
+// paramInt reads an optional integer parameter in [lo, hi]; def when absent.
+func paramInt(params map[string]any, key string, def, lo, hi int) (int, error) {
+	v, ok := params[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	var n int
+	switch x := v.(type) {
+	case int:
+		n = x
+	case int64:
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			return 0, fmt.Errorf("iac: parameter %s: %d is out of %d..%d", key, x, lo, hi)
+		}
+		n = int(x)
+	case float64:
+		if x != math.Trunc(x) || x < math.MinInt32 || x > math.MaxInt32 {
+			return 0, fmt.Errorf("iac: parameter %s: want an integer, got %v", key, x)
+		}
+		n = int(x)
+	default:
+		return 0, fmt.Errorf("iac: parameter %s: want an integer, got %T", key, v)
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("iac: parameter %s: %d is out of %d..%d", key, n, lo, hi)
+	}
+	return n, nil
+}
+
 // trustedRanges reads and checks params["ranges"]: CIDR ranges that do not, together, cover
 // the internet. They are written back in canonical form.
 func trustedRanges(params map[string]any) ([]string, error) {
@@ -362,7 +405,7 @@ func (p *patcher) replaceWorld(params, evidence map[string]any) error {
 		}
 		return p.editRanges(t.ex.sc.eval(a.Expr), a.Expr, p.singleInstance("") != nil, "source_ranges", trusted, world)
 	case tFirewallRule:
-		obj, err := p.ruleObject()
+		obj, err := p.listElementObject()
 		if err != nil {
 			return err
 		}
@@ -536,6 +579,38 @@ func (p *patcher) singleInstance(what string) error {
 		what, p.m.Address, p.t.in.prefix+p.t.b.addr())
 }
 
+// warnEveryInstance warns, when the declaration's block has count or for_each, that the edit
+// of the block changes every instance: what says how.
+func (p *patcher) warnEveryInstance(what string) {
+	if p.singleInstance("") != nil {
+		p.warn("%s has count or for_each: %s", p.t.in.prefix+p.t.b.addr(), what)
+	}
+}
+
+// setBlockAttr sets name = text in the declaration's own block.
+func (p *patcher) setBlockAttr(name, text string) error {
+	ed, err := p.editorFor(p.t.b.b.Range())
+	if err != nil {
+		return err
+	}
+	return setAttr(ed, p.t.b.b, name, text)
+}
+
+// nestedBlocks returns the blocks of type typ nested in b, in order. A dynamic block of that
+// type is an error: its blocks are not written out to edit.
+func (p *patcher) nestedBlocks(b *hclsyntax.Block, typ string) ([]*hclsyntax.Block, error) {
+	var out []*hclsyntax.Block
+	for _, nb := range b.Body.Blocks {
+		switch {
+		case nb.Type == typ:
+			out = append(out, nb)
+		case nb.Type == "dynamic" && len(nb.Labels) == 1 && nb.Labels[0] == typ:
+			return nil, fmt.Errorf("iac: %s builds %s with a dynamic block; edit it by hand", p.m.Address, typ)
+		}
+	}
+	return out, nil
+}
+
 // inside reports whether r lies inside the declaration's own block (for a module element,
 // the module call).
 func (p *patcher) inside(r hcl.Range) bool { return within(r, p.t.b.b.Range()) }
@@ -581,8 +656,9 @@ func lineAssigns(src []byte, off int) bool {
 	return false
 }
 
-// ruleObject returns the object constructor of a firewall-rules module element.
-func (p *patcher) ruleObject() (*hclsyntax.ObjectConsExpr, error) {
+// listElementObject returns the object constructor of a module's list input element (a rule
+// of the firewall-rules module, a subnet of the network or subnets module).
+func (p *patcher) listElementObject() (*hclsyntax.ObjectConsExpr, error) {
 	obj, ok := p.t.elem.expr.(*hclsyntax.ObjectConsExpr)
 	if !ok {
 		return nil, fmt.Errorf("iac: %s is not written as an object; edit it by hand", p.m.Address)
@@ -651,15 +727,11 @@ func (p *patcher) disable() error {
 		if err := p.singleInstance("set disabled = true"); err != nil {
 			return err
 		}
-		ed, err := p.editorFor(t.b.b.Range())
-		if err != nil {
-			return err
-		}
-		if err := setAttr(ed, t.b.b, "disabled", "true"); err != nil {
+		if err := p.setBlockAttr("disabled", "true"); err != nil {
 			return err
 		}
 	case tFirewallRule:
-		obj, err := p.ruleObject()
+		obj, err := p.listElementObject()
 		if err != nil {
 			return err
 		}
@@ -675,14 +747,9 @@ func (p *patcher) disable() error {
 }
 
 func (p *patcher) enableLogging(params map[string]any) error {
-	logMetadata := []string{"INCLUDE_ALL_METADATA", "EXCLUDE_ALL_METADATA"}
-	metadata := logMetadata[0]
-	if v, ok := params["metadata"]; ok && v != nil {
-		s, ok := v.(string)
-		if !ok || !slices.Contains(logMetadata, s) {
-			return fmt.Errorf("iac: parameter metadata: want one of %s", strings.Join(logMetadata, ", "))
-		}
-		metadata = s
+	metadata, err := paramString(params, "metadata", "INCLUDE_ALL_METADATA", []string{"INCLUDE_ALL_METADATA", "EXCLUDE_ALL_METADATA"})
+	if err != nil {
+		return err
 	}
 	t := p.t
 	switch t.kind {
@@ -692,35 +759,23 @@ func (p *patcher) enableLogging(params map[string]any) error {
 		if err != nil {
 			return err
 		}
-		var existing *hclsyntax.Block
-		for _, nb := range b.Body.Blocks {
-			if nb.Type == "log_config" {
-				existing = nb
-			}
-			if nb.Type == "dynamic" && len(nb.Labels) == 1 && nb.Labels[0] == "log_config" {
-				return fmt.Errorf("iac: %s builds log_config with a dynamic block; edit it by hand", p.m.Address)
-			}
+		configs, err := p.nestedBlocks(b, "log_config")
+		if err != nil {
+			return err
 		}
-		if a := b.Body.Attributes["enable_logging"]; a != nil {
-			if v := arg(t.ex.sc, b, "enable_logging"); v.kind != kBool || v.s != "true" {
-				if err := setAttr(ed, b, "enable_logging", "true"); err != nil {
-					return err
-				}
-			}
-			p.warn("enable_logging is deprecated in favour of log_config; it is set to true here, remove it when the provider version allows")
+		if err := p.legacyLoggingOn(ed, b, "enable_logging"); err != nil {
+			return err
 		}
-		if p.singleInstance("") != nil {
-			p.warn("%s has count or for_each: logging is turned on for every instance", t.in.prefix+t.b.addr())
-		}
-		if existing != nil {
-			if err := setAttr(ed, existing, "metadata", quote(metadata)); err != nil {
+		p.warnEveryInstance("logging is turned on for every instance")
+		if len(configs) > 0 {
+			if err := setAttr(ed, configs[len(configs)-1], "metadata", quote(metadata)); err != nil {
 				return err
 			}
 		} else if err := insertNestedBlock(ed, b, "log_config {\n  metadata = "+quote(metadata)+"\n}\n"); err != nil {
 			return err
 		}
 	case tFirewallRule:
-		obj, err := p.ruleObject()
+		obj, err := p.listElementObject()
 		if err != nil {
 			return err
 		}
@@ -731,6 +786,23 @@ func (p *patcher) enableLogging(params map[string]any) error {
 		return fmt.Errorf("iac: %s is not a firewall rule", p.m.Address)
 	}
 	p.summary = fmt.Sprintf("Turn on firewall rules logging (%s) for %s", metadata, p.where())
+	return nil
+}
+
+// legacyLoggingOn sets the deprecated boolean argument name of b (a firewall's
+// enable_logging, a subnetwork's enable_flow_logs), when b has it, to true, so that it does
+// not contradict the log_config the edit writes; and warns that it is deprecated.
+func (p *patcher) legacyLoggingOn(ed *editor, b *hclsyntax.Block, name string) error {
+	v := arg(p.t.ex.sc, b, name)
+	if v == nil {
+		return nil
+	}
+	if v.kind != kBool || v.s != "true" {
+		if err := setAttr(ed, b, name, "true"); err != nil {
+			return err
+		}
+	}
+	p.warn("%s is deprecated in favour of log_config; it is set to true here, remove it when the provider version allows", name)
 	return nil
 }
 

@@ -39,10 +39,12 @@ type StateResource struct {
 	Type string `json:"type"`
 	// ID is the provider's ID (attributes.id), e.g. projects/p/global/firewalls/x.
 	ID string `json:"id,omitempty"`
-	// SelfLink, Name and Project are those attributes when the resource has them.
+	// SelfLink, Name, Project and Service are those attributes when the resource has them
+	// (Service is the service of an audit configuration, e.g. allServices).
 	SelfLink string `json:"selfLink,omitempty"`
 	Name     string `json:"name,omitempty"`
 	Project  string `json:"project,omitempty"`
+	Service  string `json:"service,omitempty"`
 }
 
 // idString decodes a JSON string and ignores every other JSON value (a null, or an
@@ -73,6 +75,7 @@ type rawState struct {
 				SelfLink idString `json:"self_link"`
 				Name     idString `json:"name"`
 				Project  idString `json:"project"`
+				Service  idString `json:"service"`
 			} `json:"attributes"`
 		} `json:"instances"`
 	} `json:"resources"`
@@ -120,7 +123,7 @@ func ParseState(r io.Reader) (*State, error) {
 			}
 			a := inst.Attributes
 			st.Resources = append(st.Resources, StateResource{Address: base + key, Type: res.Type,
-				ID: string(a.ID), SelfLink: string(a.SelfLink), Name: string(a.Name), Project: string(a.Project)})
+				ID: string(a.ID), SelfLink: string(a.SelfLink), Name: string(a.Name), Project: string(a.Project), Service: string(a.Service)})
 		}
 	}
 	return st, nil

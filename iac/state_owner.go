@@ -15,11 +15,14 @@ import (
 // Index.Roots and Match.Root name it, e.g. the directory Backend was read from); a nil state
 // forgets it. It is safe to call while Owner runs; st must not be modified afterwards.
 //
-// With a state, Owner first looks the live resource up by its provider ID in the states:
-// when exactly one state instance is the resource and its address resolves to a block of
-// the index, the match is Managed at that address and block, whatever the configuration's
-// names evaluate to. When no state holds the resource, Owner answers from the configuration
-// alone.
+// With a state, Owner first looks the live resource up by its provider ID in the states (a
+// project's audit configuration by its project and service, a key of a project's metadata by
+// the item's key and project, as the provider records them): when exactly one state instance
+// is the resource and its address resolves to a block of the index, the match is Managed at
+// that address and block, whatever the configuration's names and projects evaluate to. When
+// no state holds the resource, Owner answers from the configuration alone, less the blocks a
+// state records as other resources; for a project-wide setting, a new block is then
+// considered when none is left.
 func (ix *Index) WithState(root string, st *State) {
 	root = path.Clean(strings.TrimPrefix(root, "/"))
 	ix.statesMu.Lock()
@@ -41,11 +44,17 @@ type stateKey struct {
 	// the state address alone locates a block Patch can edit (the whole block is the
 	// resource); the others (a binding's member list, a policy's data source, a module
 	// call's input) are located by the configuration, which the state then confirms.
-	types   []string
-	direct  map[string]targetKind
-	name    string   // the live name, for the target
-	project identity // the live project, for the target
-	matches func(r StateResource) bool
+	types  []string
+	direct map[string]targetKind
+	// overriding are the resource types, among types, whose instance for the resource's
+	// project overrides any declaration of it and which Patch does not edit (a
+	// google_project_iam_policy sets the audit configuration with the rest of the policy),
+	// with why: a match with such an instance is never Managed.
+	overriding  map[string]string
+	name        string   // the live name, for the target
+	project     identity // the live project, for the target
+	metadataKey string   // the project metadata key, for the target
+	matches     func(r StateResource) bool
 }
 
 // stateKeyOf builds the state lookup of a live resource; ok is false for resources Owner
@@ -97,7 +106,21 @@ func stateKeyOf(assetType, p string, evidence map[string]any) (stateKey, bool) {
 		return stateKey{types: []string{typ}, direct: map[string]targetKind{typ: tk}, name: name, project: id, matches: func(r StateResource) bool {
 			return slices.Contains(want, r.ID) || slices.Contains(want, resourcePath(r.SelfLink))
 		}}, true
+	case inventory.TypeComputeProject:
+		project, ok := splitProject(p)
+		key := evString(evidence, "metadataKey")
+		if !ok || !validMetadataKey(key) {
+			return stateKey{}, false
+		}
+		return metadataStateKey(projectIdentity(project, evidence), key), true
 	case inventory.TypeProject, inventory.TypeFolder, inventory.TypeOrganization:
+		if isAuditFinding(assetType, evidence) {
+			project, ok := splitProject(p)
+			if !ok {
+				return stateKey{}, false
+			}
+			return auditStateKey(projectIdentity(project, evidence)), true
+		}
 		role, member := evString(evidence, "role"), evString(evidence, "member")
 		sc, ok := iamScopeOf(assetType, p, evidence)
 		if role == "" || member == "" || !ok {
@@ -165,6 +188,54 @@ func stateKeyOf(assetType, p string, evidence map[string]any) (stateKey, bool) {
 	return stateKey{}, false
 }
 
+// isStateProject reports whether a project attribute or ID of a state instance ("P" or
+// "projects/P") names the live project, by ID or number.
+func isStateProject(s string, project identity) bool {
+	s = strings.TrimPrefix(s, "projects/")
+	return s != "" && (s == project.id || s == project.number)
+}
+
+// auditStateKey looks up a project's audit configuration for allServices: a
+// google_project_iam_audit_config, whose ID is "{project}/audit_config/{service}" and whose
+// project and service attributes say the same; or the project's google_project_iam_policy
+// (its ID is the project), which overrides it.
+func auditStateKey(project identity) stateKey {
+	const policyT = "google_project" + iamPolicySuffix
+	return stateKey{types: []string{KindAuditConfig, policyT}, direct: map[string]targetKind{KindAuditConfig: tAuditConfig},
+		overriding: map[string]string{policyT: auditPolicyOverrides}, project: project,
+		matches: func(r StateResource) bool {
+			switch r.Type {
+			case KindAuditConfig:
+				if r.Service != "" || r.Project != "" {
+					return r.Service == auditService && isStateProject(r.Project, project)
+				}
+				scope, service, ok := strings.Cut(r.ID, "/audit_config/")
+				return ok && service == auditService && isStateProject(scope, project)
+			case policyT:
+				return isStateProject(r.ID, project)
+			}
+			return false
+		}}
+}
+
+// metadataStateKey looks up what declares a key of a project's common instance metadata: a
+// google_compute_project_metadata_item, whose ID is the key and whose project attribute is
+// the project, or the project's google_compute_project_metadata, whose ID is the project.
+func metadataStateKey(project identity, key string) stateKey {
+	return stateKey{types: []string{KindProjectMetadataItem, KindProjectMetadata},
+		direct:  map[string]targetKind{KindProjectMetadataItem: tProjectMetadataItem, KindProjectMetadata: tProjectMetadata},
+		project: project, metadataKey: key,
+		matches: func(r StateResource) bool {
+			switch r.Type {
+			case KindProjectMetadataItem:
+				return r.ID == key && isStateProject(r.Project, project)
+			case KindProjectMetadata:
+				return isStateProject(cmp.Or(r.Project, r.ID), project)
+			}
+			return false
+		}}
+}
+
 // iamMemberIDMatches compares a google_*_iam_member ID — "{scope}/{role}/{member}", with
 // "/{condition title}" appended for a conditional grant — with a grant. Members are compared
 // without regard to case, as IAM does for emails.
@@ -196,14 +267,20 @@ func (ix *Index) ownerFromState(assetType, p string, evidence map[string]any, hi
 	}
 	var found []hit
 	var cands []Candidate
+	overridden := false
 	for _, root := range slices.Sorted(maps.Keys(ix.states)) {
 		for _, r := range ix.states[root].Resources {
 			if !slices.Contains(key.types, r.Type) || !key.matches(r) {
 				continue
 			}
+			if why, ok := key.overriding[r.Type]; ok {
+				cands = append(cands, overridingCandidate(root, r.Address, why, hits))
+				overridden = true
+				continue
+			}
 			var confirmed []hit
 			if tk, direct := key.direct[r.Type]; direct {
-				if h, ok := ix.stateHit(root, r.Address, r.Type, tk, key.name, key.project); ok {
+				if h, ok := ix.stateHit(root, r.Address, r.Type, tk, key); ok {
 					confirmed = append(confirmed, h)
 				}
 			}
@@ -234,12 +311,25 @@ func (ix *Index) ownerFromState(assetType, p string, evidence map[string]any, hi
 	case len(cands) == 1 && len(found) == 1:
 		return Match{Status: Unresolved, Candidates: cands,
 			Why: "the Terraform state records the resource at " + found[0].addr + ", but the configuration there could not be fully evaluated"}, true
+	case len(cands) == 1 && overridden:
+		return Match{Status: Unresolved, Candidates: cands, Why: cands[0].Why}, true
 	case len(cands) == 1:
 		return Match{Status: Unresolved, Candidates: cands,
 			Why: "the Terraform state records the resource at an address that could not be traced to a block"}, true
 	}
 	return Match{Status: Ambiguous, Candidates: cands,
 		Why: fmt.Sprintf("%d Terraform state instances record the resource", len(cands))}, true
+}
+
+// overridingCandidate is the candidate of a state instance of root at addr that overrides
+// the resource (see stateKey.overriding), located by the configuration hit of the same
+// address when there is one.
+func overridingCandidate(root, addr, why string, hits []hit) Candidate {
+	c := Candidate{Address: addr, Root: root, Why: fmt.Sprintf("the Terraform state of %s records %s for the project; %s", root, addr, why)}
+	if i := slices.IndexFunc(hits, func(h hit) bool { return h.root == root && h.addr == addr }); i >= 0 {
+		c.File, c.Line = hits[i].file, hits[i].line
+	}
+	return c
 }
 
 // confirmedHits returns the configuration hits of root that the state address addr is: the
@@ -264,8 +354,8 @@ func confirmedHits(root, addr string, hits []hit) []hit {
 }
 
 // stateHit resolves a state address of root to the block instance of type typ that declares
-// it.
-func (ix *Index) stateHit(root, addr, typ string, tk targetKind, name string, project identity) (hit, bool) {
+// it; its target, of kind tk, carries the live names of key.
+func (ix *Index) stateHit(root, addr, typ string, tk targetKind, key stateKey) (hit, bool) {
 	for _, in := range ix.instances {
 		if in.root != root || !strings.HasPrefix(addr, in.prefix) {
 			continue
@@ -279,7 +369,8 @@ func (ix *Index) stateHit(root, addr, typ string, tk targetKind, name string, pr
 					continue
 				}
 				c := ix.newCriteria()
-				h := blockHit(in, b, ex, c, typ, &target{kind: tk, in: in, b: b, ex: ex, name: name, project: project})
+				h := blockHit(in, b, ex, c, typ, &target{kind: tk, in: in, b: b, ex: ex, name: key.name, project: key.project,
+					metadataKey: key.metadataKey})
 				h.exact = true
 				h.why = fmt.Sprintf("the Terraform state of %s records the resource as %s", root, addr)
 				return h, true

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -494,6 +495,270 @@ func TestOwnerFromStateConfirmsConfiguration(t *testing.T) {
 				}
 				if bytes.Equal(p.Before, p.After) {
 					t.Error("the patch changes nothing")
+				}
+			}
+		})
+	}
+}
+
+// ownerWithState checks Owner's answer from the configuration alone against without, then
+// gives root the state stateJSON and returns Owner's answer with it.
+func ownerWithState(t *testing.T, ix *Index, root, stateJSON, without, assetType, resource string, evidence map[string]any) Match {
+	t.Helper()
+	ix.WithState(root, nil)
+	if got := where(ix.Owner(assetType, resource, evidence)); got != without {
+		t.Errorf("without state: got %s, want %s", got, without)
+	}
+	st, err := ParseState(strings.NewReader(stateJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.WithState(root, st)
+	return ix.Owner(assetType, resource, evidence)
+}
+
+// stateSettingsMain declares projects' audit configurations and metadata through a variable
+// without a value and through a module input: the configuration alone cannot say which
+// project they are for, the state can.
+const stateSettingsMain = `variable "project_id" {}
+
+variable "tenant_project" {}
+
+resource "google_project_iam_member" "other_viewer" {
+  project = "acme-other"
+  role    = "roles/viewer"
+  member  = "group:ops@example.com"
+}
+
+resource "google_project_iam_audit_config" "all" {
+  project = var.project_id
+  service = "allServices"
+
+  audit_log_config {
+    log_type = "ADMIN_READ"
+  }
+}
+
+resource "google_compute_project_metadata_item" "oslogin" {
+  project = var.project_id
+  key     = "enable-oslogin"
+  value   = "FALSE"
+}
+
+module "tenant" {
+  source     = "../../modules/tenant"
+  project_id = var.tenant_project
+}
+`
+
+const stateSettingsModule = `variable "project_id" {}
+
+resource "google_project_iam_audit_config" "this" {
+  project = var.project_id
+  service = "allServices"
+
+  audit_log_config {
+    log_type = "DATA_READ"
+  }
+}
+
+resource "google_compute_project_metadata" "this" {
+  project = var.project_id
+  metadata = {
+    serial-port-enable = "TRUE"
+  }
+}
+`
+
+// stateSettings records the blocks of stateSettingsMain for acme-app and acme-tenant; the
+// module's audit configuration has only its ID, as the provider writes it.
+const stateSettings = `{
+  "version": 4, "serial": 3, "lineage": "l",
+  "resources": [
+    {"mode": "managed", "type": "google_project_iam_member", "name": "other_viewer",
+     "instances": [{"attributes": {"id": "acme-other/roles/viewer/group:ops@example.com", "project": "acme-other"}}]},
+    {"mode": "managed", "type": "google_project_iam_audit_config", "name": "all",
+     "instances": [{"attributes": {"id": "acme-app/audit_config/allServices", "project": "acme-app", "service": "allServices", "etag": "BwX"}}]},
+    {"mode": "managed", "type": "google_compute_project_metadata_item", "name": "oslogin",
+     "instances": [{"attributes": {"id": "enable-oslogin", "project": "acme-app", "key": "enable-oslogin", "value": "FALSE"}}]},
+    {"module": "module.tenant", "mode": "managed", "type": "google_project_iam_audit_config", "name": "this",
+     "instances": [{"attributes": {"id": "acme-tenant/audit_config/allServices"}}]},
+    {"module": "module.tenant", "mode": "managed", "type": "google_compute_project_metadata", "name": "this",
+     "instances": [{"attributes": {"id": "acme-tenant", "project": "acme-tenant", "metadata": {"serial-port-enable": "TRUE"}}}]}
+  ]
+}`
+
+// TestOwnerProjectSettingsFromState: an audit configuration or a project metadata block
+// whose project is computed is resolved through the state's instances, by their project and
+// service (or key) attributes or their IDs; a block the state records for another project is
+// not a candidate, which leaves a new block next to the project's IAM.
+func TestOwnerProjectSettingsFromState(t *testing.T) {
+	ix := loadClean(t, fstest.MapFS{
+		"envs/app/main.tf":       {Data: []byte(stateSettingsMain)},
+		"modules/tenant/main.tf": {Data: []byte(stateSettingsModule)},
+	}, "envs/app")
+	project := func(p string) string { return "//cloudresourcemanager.googleapis.com/projects/" + p }
+	audit := auditEv("", []string{"DATA_READ"}, nil)
+	cases := []struct {
+		name, assetType, resource string
+		evidence                  map[string]any
+		without, with             string
+	}{
+		{"audit config of a variable's project", inventory.TypeProject, project("acme-app"), audit,
+			"unresolved [envs/app/main.tf:11 google_project_iam_audit_config.all, modules/tenant/main.tf:3 module.tenant.google_project_iam_audit_config.this]",
+			"managed envs/app/main.tf:11 google_project_iam_audit_config.all"},
+		{"audit config, project by number with its ID in the evidence", inventory.TypeProject, project("100000000007"),
+			auditEv("acme-app", []string{"DATA_READ"}, nil),
+			"unresolved [envs/app/main.tf:11 google_project_iam_audit_config.all, modules/tenant/main.tf:3 module.tenant.google_project_iam_audit_config.this]",
+			"managed envs/app/main.tf:11 google_project_iam_audit_config.all"},
+		{"audit config of a module input's project, by its state ID", inventory.TypeProject, project("acme-tenant"), audit,
+			"unresolved [envs/app/main.tf:11 google_project_iam_audit_config.all, modules/tenant/main.tf:3 module.tenant.google_project_iam_audit_config.this]",
+			"managed modules/tenant/main.tf:3 module.tenant.google_project_iam_audit_config.this"},
+		{"the state puts every audit config in other projects: a new one after the project's IAM", inventory.TypeProject, project("acme-other"), audit,
+			"unresolved [envs/app/main.tf:11 google_project_iam_audit_config.all, modules/tenant/main.tf:3 module.tenant.google_project_iam_audit_config.this]",
+			"managed envs/app/main.tf:5 google_project_iam_audit_config.acme_other_all_services"},
+		{"metadata item of a variable's project", inventory.TypeComputeProject, computeProject("acme-app"),
+			projectMetadataEv("acme-app", "enable-oslogin"),
+			"unresolved [envs/app/main.tf:20 google_compute_project_metadata_item.oslogin, modules/tenant/main.tf:12 module.tenant.google_compute_project_metadata.this]",
+			"managed envs/app/main.tf:20 google_compute_project_metadata_item.oslogin"},
+		{"authoritative metadata of a module input's project", inventory.TypeComputeProject, computeProject("acme-tenant"),
+			projectMetadataEv("acme-tenant", "serial-port-enable"),
+			"unresolved [modules/tenant/main.tf:12 module.tenant.google_compute_project_metadata.this]",
+			"managed modules/tenant/main.tf:12 module.tenant.google_compute_project_metadata.this"},
+		{"the state puts the metadata blocks in other projects", inventory.TypeComputeProject, computeProject("acme-other"),
+			projectMetadataEv("acme-other", "enable-oslogin"),
+			"unresolved [envs/app/main.tf:20 google_compute_project_metadata_item.oslogin, modules/tenant/main.tf:12 module.tenant.google_compute_project_metadata.this]",
+			"unmanaged []"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := ownerWithState(t, ix, "envs/app", stateSettings, tc.without, tc.assetType, tc.resource, tc.evidence)
+			if got := where(m); got != tc.with {
+				t.Errorf("with state: got %s (%s), want %s", got, m.Why, tc.with)
+			}
+			if m.Status != Managed {
+				return
+			}
+			if !strings.Contains(m.Why, "Terraform state") && !strings.HasPrefix(m.Why, "no google_project_iam_audit_config") {
+				t.Errorf("why does not say the state decided: %s", m.Why)
+			}
+			edit, params := EditSetAuditConfig, auditParams()
+			if tc.assetType == inventory.TypeComputeProject {
+				key := tc.evidence["metadataKey"].(string)
+				edit, params = EditSetInstanceMetadata, metadataParam(key, map[string]string{"enable-oslogin": "TRUE", "serial-port-enable": "FALSE"}[key])
+			}
+			p, err := ix.Patch(m, edit, params, tc.evidence)
+			if err != nil {
+				t.Fatalf("patching a match found through state: %v", err)
+			}
+			if bytes.Equal(p.Before, p.After) {
+				t.Error("the patch changes nothing")
+			}
+		})
+	}
+}
+
+// stateUnsettledMain declares audit configurations and metadata that a state records but
+// cannot settle: instances of a for_each that cannot be evaluated, an IAM policy that
+// overrides any audit configuration, two blocks for one project.
+const stateUnsettledMain = `variable "projects" {}
+
+variable "project_id" {}
+
+resource "google_project_iam_audit_config" "each" {
+  for_each = toset(var.projects)
+  project  = each.value
+  service  = "allServices"
+
+  audit_log_config {
+    log_type = "DATA_WRITE"
+  }
+}
+
+data "google_iam_policy" "locked" {
+  binding {
+    role    = "roles/viewer"
+    members = ["group:ops@example.com"]
+  }
+}
+
+resource "google_project_iam_policy" "locked" {
+  project     = var.project_id
+  policy_data = data.google_iam_policy.locked.policy_data
+}
+
+resource "google_compute_project_metadata_item" "oslogin" {
+  project = var.project_id
+  key     = "enable-oslogin"
+  value   = "TRUE"
+}
+
+resource "google_compute_project_metadata" "all" {
+  project = var.project_id
+  metadata = {
+    enable-oslogin = "TRUE"
+  }
+}
+`
+
+// TestOwnerProjectSettingsStateUnsettled: what a state records but cannot settle stays
+// Unresolved or Ambiguous, with the state's addresses as candidates and a reason.
+func TestOwnerProjectSettingsStateUnsettled(t *testing.T) {
+	ix := loadClean(t, fstest.MapFS{"envs/fleet/main.tf": {Data: []byte(stateUnsettledMain)}}, "envs/fleet")
+	const (
+		each = `{"mode": "managed", "type": "google_project_iam_audit_config", "name": "each", "each": "map",
+		  "instances": [{"index_key": "%[1]s", "attributes": {"id": "%[1]s/audit_config/allServices", "project": "%[1]s", "service": "allServices"}}]}`
+		policy = `{"mode": "managed", "type": "google_project_iam_policy", "name": "locked",
+		  "instances": [{"attributes": {"id": "acme-locked", "project": "acme-locked", "policy_data": "{}"}}]}`
+		item = `{"mode": "managed", "type": "google_compute_project_metadata_item", "name": "oslogin",
+		  "instances": [{"attributes": {"id": "enable-oslogin", "project": "acme-fleet-1", "key": "enable-oslogin"}}]}`
+		metadata = `{"mode": "managed", "type": "google_compute_project_metadata", "name": "all",
+		  "instances": [{"attributes": {"id": "acme-fleet-1", "project": "acme-fleet-1"}}]}`
+	)
+	project := func(p string) string { return "//cloudresourcemanager.googleapis.com/projects/" + p }
+	audit := auditEv("", []string{"DATA_WRITE"}, nil)
+	cases := []struct {
+		name, resource string
+		evidence       map[string]any
+		state          []string
+		without, with  string
+		why            string
+	}{
+		{"an instance of a for_each that cannot be evaluated", project("acme-fleet-1"), audit,
+			[]string{fmt.Sprintf(each, "acme-fleet-1"), policy},
+			`unresolved [envs/fleet/main.tf:5 google_project_iam_audit_config.each[?], envs/fleet/main.tf:22 google_project_iam_policy.locked]`,
+			`unresolved [:0 google_project_iam_audit_config.each["acme-fleet-1"]]`, "could not be traced to a block"},
+		{"the project's authoritative IAM policy", project("acme-locked"), audit, []string{policy},
+			`unresolved [envs/fleet/main.tf:5 google_project_iam_audit_config.each[?], envs/fleet/main.tf:22 google_project_iam_policy.locked]`,
+			`unresolved [envs/fleet/main.tf:22 google_project_iam_policy.locked]`, "authoritative for the project's IAM policy"},
+		{"an audit config next to the policy that overrides it", project("acme-locked"), audit,
+			[]string{fmt.Sprintf(each, "acme-locked"), policy},
+			`unresolved [envs/fleet/main.tf:5 google_project_iam_audit_config.each[?], envs/fleet/main.tf:22 google_project_iam_policy.locked]`,
+			`ambiguous [:0 google_project_iam_audit_config.each["acme-locked"], envs/fleet/main.tf:22 google_project_iam_policy.locked]`,
+			"2 Terraform state instances"},
+		{"a metadata item next to the authoritative metadata", computeProject("acme-fleet-1"), projectMetadataEv("acme-fleet-1", "enable-oslogin"),
+			[]string{item, metadata},
+			`unresolved [envs/fleet/main.tf:27 google_compute_project_metadata_item.oslogin, envs/fleet/main.tf:33 google_compute_project_metadata.all]`,
+			`ambiguous [envs/fleet/main.tf:27 google_compute_project_metadata_item.oslogin, envs/fleet/main.tf:33 google_compute_project_metadata.all]`,
+			"2 Terraform state instances"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assetType := inventory.TypeProject
+			if tc.evidence["metadataKey"] != nil {
+				assetType = inventory.TypeComputeProject
+			}
+			st := `{"version": 4, "resources": [` + strings.Join(tc.state, ",\n") + `]}`
+			m := ownerWithState(t, ix, "envs/fleet", st, tc.without, assetType, tc.resource, tc.evidence)
+			if got := where(m); got != tc.with {
+				t.Errorf("with state: got %s (%s), want %s", got, m.Why, tc.with)
+			}
+			if !strings.Contains(m.Why, tc.why) {
+				t.Errorf("why %q does not say %q", m.Why, tc.why)
+			}
+			for _, c := range m.Candidates {
+				if !strings.HasPrefix(c.Why, "the Terraform state") {
+					t.Errorf("candidate %s: %s does not name the state", c.Address, c.Why)
 				}
 			}
 		})
