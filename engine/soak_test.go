@@ -35,6 +35,8 @@ import (
 //
 // It makes defaultSoakRuns runs; ZERODRIFT_SOAK_RUNS=200 makes the nightly soak. A run is a
 // subtest named NNN-PROFILE-seedS, so one run can be repeated alone with -run.
+// TestFaultSoakAuditConfigConflicts (soak_audit_test.go) makes runs with the same checks,
+// its etag conflicts aimed at iam.setAuditConfig, which the profiles do not reach.
 
 const (
 	soakRunsEnv     = "ZERODRIFT_SOAK_RUNS"
@@ -70,11 +72,12 @@ const soakConfig = cycleConfig + `exemptions:
     expires: 2027-06-30
 `
 
-func soakRuns(t *testing.T) int {
+// soakRuns is the runs a soak test makes: ZERODRIFT_SOAK_RUNS when set, def otherwise.
+func soakRuns(t *testing.T, def int) int {
 	t.Helper()
 	v := os.Getenv(soakRunsEnv)
 	if v == "" {
-		return defaultSoakRuns
+		return def
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
@@ -88,7 +91,7 @@ func TestFaultSoak(t *testing.T) {
 		t.Skip("the fault soak runs the cycle many times")
 	}
 	start := time.Now()
-	runs := soakRuns(t)
+	runs := soakRuns(t, defaultSoakRuns)
 	sc := cycleScenario(t)
 	names := sandbox.FaultProfiles()
 	baselines := map[baselineKey]*soakBaseline{}
@@ -104,7 +107,7 @@ func TestFaultSoak(t *testing.T) {
 			baselines[key] = runBaseline(t, sc, key)
 		}
 		t.Run(fmt.Sprintf("%03d-%s-seed%d", i, name, seed), func(t *testing.T) {
-			soakOnce(t, sc, p, baselines[key], fig)
+			soakOnce(t, newSoakFixture(t, sc, nil), p, baselines[key], fig, soakChecks{})
 		})
 	}
 	fig.report(t, time.Since(start))
@@ -118,12 +121,20 @@ type soakFixture struct {
 	fixRetries *retryCounter
 }
 
-func newSoakFixture(t *testing.T, sc *sandbox.Scenario) *soakFixture {
+// newSoakFixture wires the engine for the soak. wrap, when set, wraps the live actions'
+// transports inside the retry counter, next to the sandbox.
+func newSoakFixture(t *testing.T, sc *sandbox.Scenario, wrap inventory.TransportWrapper) *soakFixture {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	rc := &retryCounter{}
+	wrapAll := rc.wrap
+	if wrap != nil {
+		wrapAll = func(service string, next http.RoundTripper) http.RoundTripper {
+			return rc.wrap(service, wrap(service, next))
+		}
+	}
 	f := newFixtureOpts(t, sc, soakConfig, fixtureOptions{prs: true, log: zap.New(core), settings: soakSettings,
-		retry: soakRetry, wrap: rc.wrap, github: &http.Client{Timeout: soakGitHubTimeout}})
+		retry: soakRetry, wrap: wrapAll, github: &http.Client{Timeout: soakGitHubTimeout}})
 	return &soakFixture{fixture: f, logs: logs, fixRetries: rc}
 }
 
@@ -150,11 +161,13 @@ type baselineKey struct {
 	polls     int
 }
 
-// soakBaseline is the cycle without faults: the calls of its applying run, and where the
-// cycle ends: the decisions of a second applying run (which has nothing left to change),
-// its scan errors and the findings with an open pull request.
+// soakBaseline is the cycle without faults: the calls of its applying run and the policies
+// it writes audit configs to, and where the cycle ends: the decisions of a second applying
+// run (which has nothing left to change), its scan errors and the findings with an open
+// pull request.
 type soakBaseline struct {
 	calls      map[string]int
+	audited    []string                   // the resources of its iam.setAuditConfig changes, sorted
 	final      map[string]engine.Decision // by finding
 	scanErrors []string
 	prs        []string
@@ -162,7 +175,7 @@ type soakBaseline struct {
 
 func runBaseline(t *testing.T, sc *sandbox.Scenario, key baselineKey) *soakBaseline {
 	t.Helper()
-	f := newSoakFixture(t, sc)
+	f := newSoakFixture(t, sc, nil)
 	p := sandbox.Profile{Name: "baseline", Faults: sandbox.Faults{PendingOperationPolls: key.polls}}
 	if key.truncated {
 		p.TreeLimit = 1
@@ -175,6 +188,12 @@ func runBaseline(t *testing.T, sc *sandbox.Scenario, key baselineKey) *soakBasel
 		t.Fatalf("baseline %+v: %v", key, err)
 	}
 	b := &soakBaseline{calls: callTotals(f.srv.Calls()), final: map[string]engine.Decision{}}
+	for _, c := range f.changes() {
+		if c.Action == iampolicy.ActionSetAuditConfig {
+			b.audited = append(b.audited, c.Resource)
+		}
+	}
+	slices.Sort(b.audited)
 	res, err := f.apply()
 	if err != nil {
 		t.Fatalf("baseline %+v, second run: %v", key, err)
@@ -239,10 +258,16 @@ func callTotals(calls []sandbox.CallCount) map[string]int {
 	return out
 }
 
-// soakOnce is one run of the soak: the cycle under the profile's faults, then without.
-func soakOnce(t *testing.T, sc *sandbox.Scenario, p sandbox.Profile, base *soakBaseline, fig *soakFigures) {
+// soakChecks are what a soak case checks besides what every run checks: after the run
+// under faults and after the run without faults that settles. Either may be nil.
+type soakChecks struct {
+	underFaults, settled func(t *testing.T, f *soakFixture, res *engine.Result)
+}
+
+// soakOnce is one run of the soak on a fresh fixture: the cycle under the profile's
+// faults, then without.
+func soakOnce(t *testing.T, f *soakFixture, p sandbox.Profile, base *soakBaseline, fig *soakFigures, extra soakChecks) {
 	t.Logf("profile %s, seed %d: %s", p.Name, p.Seed, p.Summary)
-	f := newSoakFixture(t, sc)
 	var logs []observer.LoggedEntry
 	defer func() {
 		if t.Failed() {
@@ -277,6 +302,9 @@ func soakOnce(t *testing.T, sc *sandbox.Scenario, p sandbox.Profile, base *soakB
 	f.checkReasons(t, underFaults, faulty)
 	retries := checkBudgets(t, calls, injected, scan, logs, base)
 	retries["actions"] = f.fixRetries.take()
+	if extra.underFaults != nil {
+		extra.underFaults(t, f, faulty)
+	}
 
 	if err := f.srv.SetFaultProfile(sandbox.Profile{}); err != nil {
 		t.Fatal(err)
@@ -292,6 +320,9 @@ func soakOnce(t *testing.T, sc *sandbox.Scenario, p sandbox.Profile, base *soakB
 	f.checkChanges(t, afterSettling, settled)
 	f.checkReasons(t, afterSettling, settled)
 	f.checkSettled(t, settled, base)
+	if extra.settled != nil {
+		extra.settled(t, f, settled)
+	}
 
 	fig.add(p.Name, injected, retries, scan.GaveUp, runErr != nil, faulty, settled, f.changes())
 }
