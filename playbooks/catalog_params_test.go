@@ -91,6 +91,7 @@ func TestNewActionParams(t *testing.T) {
 		{"egress-deny-not-set", "firewall.createEgressDeny", "{name: zd-deny-egress, priority: 65534}"},
 		{"compute-os-login-disabled", "compute.setMetadata", `{key: enable-oslogin, value: "TRUE"}`},
 		{"compute-serial-port-enabled", "compute.setMetadata", `{key: serial-port-enable, value: "FALSE"}`},
+		{"compute-project-ssh-keys-allowed", "compute.setMetadata", `{key: block-project-ssh-keys, value: "TRUE"}`},
 		{"audit-logging-disabled", "iam.setAuditConfig", "{logTypes: [DATA_READ, DATA_WRITE]}"},
 		{"private-google-access-disabled", "subnetwork.enablePrivateGoogleAccess", "{}"},
 	} {

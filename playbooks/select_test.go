@@ -102,15 +102,16 @@ func TestForOtherRules(t *testing.T) {
 		"sa-key-not-rotated":    {"sa-key-disable"},
 		"no-such-rule":          nil,
 
-		"firewall-logging-disabled":      {"firewall-log-connections"},
-		"subnet-flow-logs-disabled":      {"subnet-enable-flow-logs"},
-		"audit-logging-disabled":         {"project-enable-audit-logs"},
-		"private-google-access-disabled": {"subnet-enable-private-google-access"},
-		"egress-deny-not-set":            {"network-add-egress-deny"},
-		"compute-serial-port-enabled":    {"instance-disable-serial-port"},
-		"compute-os-login-disabled":      {"instance-enable-os-login"},
-		"compute-public-ip":              {"instance-remove-external-ip"},
-		"compute-default-sa":             nil,
+		"firewall-logging-disabled":        {"firewall-log-connections"},
+		"subnet-flow-logs-disabled":        {"subnet-enable-flow-logs"},
+		"audit-logging-disabled":           {"project-enable-audit-logs"},
+		"private-google-access-disabled":   {"subnet-enable-private-google-access"},
+		"egress-deny-not-set":              {"network-add-egress-deny"},
+		"compute-serial-port-enabled":      {"instance-disable-serial-port"},
+		"compute-os-login-disabled":        {"instance-enable-os-login"},
+		"compute-public-ip":                {"instance-remove-external-ip"},
+		"compute-project-ssh-keys-allowed": {"instance-block-project-ssh-keys"},
+		"compute-default-sa":               nil,
 	} {
 		if got := names(s.For(rules.Finding{Rule: rule})); !slices.Equal(got, want) {
 			t.Errorf("For(%s) = %v, want %v", rule, got, want)

@@ -3,6 +3,7 @@ package rules
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -21,6 +22,7 @@ func computeRules() []Rule {
 		newComputePublicIP(),
 		newComputeOSLoginDisabled(),
 		newComputeSerialPortEnabled(),
+		newComputeProjectSSHKeysAllowed(),
 		newComputeIPForwarding(),
 		newComputeShieldedVMDisabled(),
 	}
@@ -28,11 +30,12 @@ func computeRules() []Rule {
 
 // Metadata keys the compute rules read.
 const (
-	metadataOSLogin    = "enable-oslogin"
-	metadataSerialPort = "serial-port-enable"
-	metadataKubeEnv    = "kube-env"
-	metadataCluster    = "cluster-name"
-	labelGKENode       = "goog-gke-node"
+	metadataOSLogin          = "enable-oslogin"
+	metadataSerialPort       = "serial-port-enable"
+	metadataBlockProjectKeys = "block-project-ssh-keys"
+	metadataKubeEnv          = "kube-env"
+	metadataCluster          = "cluster-name"
+	labelGKENode             = "goog-gke-node"
 )
 
 // scopeCloudPlatform is the access scope that lets an instance's service account call every
@@ -93,6 +96,14 @@ func metadataEvidence(level, key, value string, b metaBool) map[string]any {
 	if b != metaAbsent {
 		ev["value"] = value
 	}
+	return ev
+}
+
+// instanceMetadataEvidence describes a boolean setting of the instance's own metadata, as
+// metadataEvidence does, with the instance's name and zone.
+func instanceMetadataEvidence(inst *inventory.Instance, a *inventory.Asset, key, value string, b metaBool) map[string]any {
+	ev := metadataEvidence("instance", key, value, b)
+	maps.Copy(ev, instanceEvidence(inst, a))
 	return ev
 }
 
@@ -412,10 +423,7 @@ func (r *computeOSLoginDisabled) Evaluate(env *Env, a *inventory.Asset, out *Res
 	if skipGKENode(&r.meta, a, inst, "set enable-oslogin in the node pool's metadata instead", out) {
 		return nil
 	}
-	ev := metadataEvidence("instance", metadataOSLogin, v, b)
-	for k, x := range instanceEvidence(inst, a) {
-		ev[k] = x
-	}
+	ev := instanceMetadataEvidence(inst, a, metadataOSLogin, v, b)
 	out.Findings = append(out.Findings, NewFinding(&r.meta, a, metadataOSLogin, ev))
 	return nil
 }
@@ -474,11 +482,60 @@ func (r *computeSerialPortEnabled) Evaluate(env *Env, a *inventory.Asset, out *R
 	if b != metaTrue {
 		return nil
 	}
-	ev := metadataEvidence("instance", metadataSerialPort, v, b)
-	for k, x := range instanceEvidence(inst, a) {
-		ev[k] = x
-	}
+	ev := instanceMetadataEvidence(inst, a, metadataSerialPort, v, b)
 	out.Findings = append(out.Findings, NewFinding(&r.meta, a, metadataSerialPort, ev))
+	return nil
+}
+
+// computeProjectSSHKeysAllowed finds instances that accept the SSH keys of their project's
+// common instance metadata.
+type computeProjectSSHKeysAllowed struct{ meta Meta }
+
+func newComputeProjectSSHKeysAllowed() *computeProjectSSHKeysAllowed {
+	return &computeProjectSSHKeysAllowed{meta: Meta{
+		ID:    "compute-project-ssh-keys-allowed",
+		Title: "Instance accepts project-wide SSH keys",
+		Description: "An instance that does not block project-wide SSH keys accepts every key in the project's common instance metadata, " +
+			"so a key added for one instance, or left behind by someone who has moved on, logs in to every such instance of the project, " +
+			"and one leaked key exposes them all.",
+		Remediation: "Set the metadata block-project-ssh-keys=TRUE on the instance and keep the keys it needs in its own metadata; " +
+			"better, enforce OS Login (enable-oslogin=TRUE), with which metadata SSH keys are ignored and SSH access is granted through IAM.",
+		Flags: "An instance (any status) whose own metadata does not set `block-project-ssh-keys` to true: the key absent, " +
+			"false (`FALSE`, `false`, `0`, `n`, `N`, `no`, `NO`) or no boolean GCE reads (evidence `state` `invalid`). " +
+			"Not flagged: `block-project-ssh-keys` true (`TRUE`, `true`, `True`, `1`, `y`, `Y`, `yes`, `YES`); " +
+			"an instance whose own metadata sets `enable-oslogin` to true (with OS Login on, metadata SSH keys are ignored, " +
+			"so project-wide keys grant nothing). Only the instance's own metadata is read: an instance that gets OS Login " +
+			"from its project's common instance metadata is flagged (`compute-os-login-disabled` judges the project). " +
+			"GKE nodes (label `goog-gke-node` or metadata key `kube-env`) are listed as skipped: their node pool sets the metadata.",
+		Severity:   SeverityMedium,
+		Category:   "COMPUTE_PROJECT_WIDE_SSH_KEYS_ALLOWED",
+		CIS:        CIS{"1.1": {"4.3"}},
+		AssetTypes: []string{inventory.TypeInstance},
+	}}
+}
+
+func (r *computeProjectSSHKeysAllowed) Meta() *Meta { return &r.meta }
+
+func (r *computeProjectSSHKeysAllowed) Evaluate(env *Env, a *inventory.Asset, out *Results) error {
+	if err := checkInput(&r.meta, env, a, out); err != nil {
+		return err
+	}
+	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
+	if err != nil || inst == nil {
+		return err
+	}
+	v, b := metadataBool(inst.Metadata, metadataBlockProjectKeys)
+	if b == metaTrue {
+		return nil
+	}
+	if _, osLogin := metadataBool(inst.Metadata, metadataOSLogin); osLogin == metaTrue {
+		return nil
+	}
+	if skipGKENode(&r.meta, a, inst, "set block-project-ssh-keys in the node pool's metadata instead", out) {
+		return nil
+	}
+	ev := instanceMetadataEvidence(inst, a, metadataBlockProjectKeys, v, b)
+	out.Findings = append(out.Findings, NewFinding(&r.meta, a, metadataBlockProjectKeys, ev))
 	return nil
 }
 

@@ -115,6 +115,8 @@ func TestComputeRulesMeta(t *testing.T) {
 			[]string{inventory.TypeInstance, inventory.TypeComputeProject}},
 		{"compute-serial-port-enabled", "SERIAL_PORT_ENABLED", SeverityMedium, CIS{"1.1": {"4.5"}},
 			[]string{inventory.TypeInstance, inventory.TypeComputeProject}},
+		{"compute-project-ssh-keys-allowed", "COMPUTE_PROJECT_WIDE_SSH_KEYS_ALLOWED", SeverityMedium, CIS{"1.1": {"4.3"}},
+			[]string{inventory.TypeInstance}},
 		{"compute-ip-forwarding", "IP_FORWARDING_ENABLED", SeverityMedium, CIS{"1.1": {"4.6"}}, []string{inventory.TypeInstance}},
 		{"compute-shielded-vm-disabled", "SHIELDED_VM_DISABLED", SeverityLow, CIS{"1.1": {"4.8"}}, []string{inventory.TypeInstance}},
 	}
@@ -331,6 +333,48 @@ func TestComputeSerialPortEnabled(t *testing.T) {
 	})
 }
 
+func TestComputeProjectSSHKeysAllowed(t *testing.T) {
+	ev := func(state, value string) string {
+		if state == "absent" {
+			return `{"instance":"vm1","level":"instance","metadataKey":"block-project-ssh-keys","state":"absent","zone":"europe-west1-b"}`
+		}
+		return `{"instance":"vm1","level":"instance","metadataKey":"block-project-ssh-keys","state":"` + state + `","value":"` + value + `","zone":"europe-west1-b"}`
+	}
+	block := func(value string) string { return `{"key":"block-project-ssh-keys","value":"` + value + `"}` }
+	var cases []computeCase
+	for _, v := range []string{"TRUE", "true", "True", "1", "y", "Y", "yes", "YES"} {
+		cases = append(cases, computeCase{"blocked with " + v, computeVM(computeMetadata(block(v))), "", ""})
+	}
+	for _, v := range []string{"FALSE", "false", "0", "n", "N", "no", "NO"} {
+		cases = append(cases, computeCase{"set to " + v, computeVM(computeMetadata(block(v))), ev("false", v), ""})
+	}
+	runComputeCases(t, newComputeProjectSSHKeysAllowed(), append(cases, []computeCase{
+		{"no metadata", computeVM(""), ev("absent", ""), ""},
+		{"metadata without the key", computeVM(computeMetadata(`{"key":"startup-script","value":"echo block-project-ssh-keys=TRUE"}`)),
+			ev("absent", ""), ""},
+		{"terminated instance is still judged",
+			computeInstanceAsset("vm1", `{"status":"TERMINATED",`+computeMetadata(`{"key":"ssh-keys","value":"alice:ssh-ed25519 AAAA alice"}`)+`}`),
+			ev("absent", ""), ""},
+		{"look-alike key", computeVM(computeMetadata(`{"key":"block-project-ssh-key","value":"TRUE"}`)), ev("absent", ""), ""},
+		{"upper-case key", computeVM(computeMetadata(`{"key":"BLOCK-PROJECT-SSH-KEYS","value":"TRUE"}`)), ev("absent", ""), ""},
+		{"odd case value", computeVM(computeMetadata(block("tRUE"))), ev("invalid", "tRUE"), ""},
+		{"value with a space", computeVM(computeMetadata(block(" TRUE"))), ev("invalid", " TRUE"), ""},
+		{"empty value", computeVM(computeMetadata(`{"key":"block-project-ssh-keys"}`)), ev("invalid", ""), ""},
+		{"OS Login on the instance", computeVM(computeMetadata(`{"key":"enable-oslogin","value":"TRUE"}`)), "", ""},
+		{"OS Login 1 on the instance, the key false",
+			computeVM(computeMetadata(block("FALSE") + `,{"key":"enable-oslogin","value":"1"}`)), "", ""},
+		{"OS Login off on the instance", computeVM(computeMetadata(`{"key":"enable-oslogin","value":"FALSE"}`)), ev("absent", ""), ""},
+		{"OS Login invalid on the instance", computeVM(computeMetadata(`{"key":"enable-oslogin","value":"on"}`)), ev("absent", ""), ""},
+		{"OS Login 2FA only is not OS Login", computeVM(computeMetadata(`{"key":"enable-oslogin-2fa","value":"TRUE"}`)), ev("absent", ""), ""},
+		{"GKE node by label", computeVM(computeGKELabels), "", "block-project-ssh-keys"},
+		{"GKE node by kube-env, cluster named", computeVM(computeMetadata(computeGKEMetadata)), "", "cluster prod"},
+		{"GKE node that blocks the keys is neither flagged nor skipped",
+			computeVM(computeGKELabels + "," + computeMetadata(block("TRUE"))), "", ""},
+		{"IAM policy only", &inventory.Asset{Name: computeInstancePrefix + "vm1", AssetType: inventory.TypeInstance,
+			IAMPolicy: &inventory.Policy{Bindings: []inventory.Binding{{Role: "roles/compute.osAdminLogin", Members: []string{"user:a@acme.example"}}}}}, "", ""},
+	}...))
+}
+
 func TestComputeIPForwarding(t *testing.T) {
 	runComputeCases(t, newComputeIPForwarding(), []computeCase{
 		{"canIpForward true", computeVM(`"canIpForward":true`),
@@ -385,6 +429,7 @@ func TestComputeFindingIDs(t *testing.T) {
 		{newComputeOSLoginDisabled(), computeProjectAsset(`{}`), "enable-oslogin"},
 		{newComputeOSLoginDisabled(), computeVM(computeMetadata(`{"key":"enable-oslogin","value":"0"}`)), "enable-oslogin"},
 		{newComputeSerialPortEnabled(), computeProjectMeta(`{"key":"serial-port-enable","value":"TRUE"}`), "serial-port-enable"},
+		{newComputeProjectSSHKeysAllowed(), computeVM(""), "block-project-ssh-keys"},
 		{newComputeIPForwarding(), computeVM(`"canIpForward":true`), "canIpForward"},
 		{newComputeShieldedVMDisabled(), computeVM(""), "enableIntegrityMonitoring,enableVtpm"},
 	} {

@@ -56,6 +56,8 @@ func TestDefaultRulesMeta(t *testing.T) {
 			[]string{inventory.TypeInstance, inventory.TypeComputeProject}, false},
 		{"compute-serial-port-enabled", "SERIAL_PORT_ENABLED", SeverityMedium, CIS{"1.1": {"4.5"}},
 			[]string{inventory.TypeInstance, inventory.TypeComputeProject}, false},
+		{"compute-project-ssh-keys-allowed", "COMPUTE_PROJECT_WIDE_SSH_KEYS_ALLOWED", SeverityMedium, CIS{"1.1": {"4.3"}},
+			[]string{inventory.TypeInstance}, false},
 		{"compute-ip-forwarding", "IP_FORWARDING_ENABLED", SeverityMedium, CIS{"1.1": {"4.6"}},
 			[]string{inventory.TypeInstance}, false},
 		{"compute-shielded-vm-disabled", "SHIELDED_VM_DISABLED", SeverityLow, CIS{"1.1": {"4.8"}},
@@ -116,6 +118,7 @@ func TestCISControlsByVersion(t *testing.T) {
 		{"sa-role-separation", "3.0", []string{"1.8"}},
 		{"sa-role-separation", "5.0", []string{"1.9"}},
 		{"compute-public-ip", "5.0", []string{"4.9"}},
+		{"compute-project-ssh-keys-allowed", "5.0", []string{"4.3"}},
 		{"iam-primitive-role-user", "5.0", nil},
 	} {
 		if got := m[tc.id].Meta().CIS.Controls(tc.version); !slices.Equal(got, tc.want) {
