@@ -58,42 +58,19 @@ func loadScenario(t *testing.T) *Index {
 	return ix
 }
 
-// TestScenarioOwnership checks that the built-in Terraform declares exactly the resources
-// its README says, and nothing else of the demo organisation.
-func TestScenarioOwnership(t *testing.T) {
-	ix := loadScenario(t)
-	managed := map[string]string{
-		"firewall allow-ssh-world":                                    "envs/prod/firewall.tf:39 google_compute_firewall.ssh_world",
-		"firewall allow-rdp-split":                                    "envs/prod/firewall.tf:80 module.firewall_rules.rules[1]",
-		"firewall allow-egress-all":                                   "envs/prod/firewall.tf:74 module.firewall_rules.rules[0]",
-		"firewall allow-ssh-iap":                                      "envs/prod/firewall.tf:6 google_compute_firewall.baseline[\"allow-ssh-iap\"]",
-		"firewall allow-internal":                                     "envs/prod/firewall.tf:10 google_compute_firewall.baseline[\"allow-internal\"]",
-		"firewall deny-all-ingress":                                   "envs/prod/firewall.tf:53 google_compute_firewall.deny_all_ingress",
-		"network prod-vpc":                                            "envs/prod/network.tf:1 google_compute_network.prod",
-		"serviceAccount deployer@acme-prod.iam.gserviceaccount.com":   "envs/prod/service_accounts.tf:1 google_service_account.deployer",
-		"serviceAccount monitoring@acme-prod.iam.gserviceaccount.com": "envs/prod/service_accounts.tf:11 google_service_account.monitoring",
-		"key deployer@acme-prod.iam.gserviceaccount.com":              "envs/prod/service_accounts.tf:7 google_service_account_key.deployer",
-		"iam acme-prod roles/editor serviceAccount:deployer@acme-prod.iam.gserviceaccount.com":   "envs/prod/iam.tf:13 module.project_iam.bindings[\"roles/editor\"]",
-		"iam acme-prod roles/viewer serviceAccount:monitoring@acme-prod.iam.gserviceaccount.com": "envs/prod/iam.tf:17 module.project_iam.bindings[\"roles/viewer\"]",
-		"iam acme-prod roles/viewer group:sre@acme.example":                                      "envs/prod/iam.tf:18 module.project_iam.bindings[\"roles/viewer\"]",
-		"iam acme-prod roles/iam.serviceAccountUser user:bob@acme.example":                       "envs/prod/iam.tf:24 google_project_iam_member.bob_sa_user",
-	}
-	seen := map[string]bool{}
-	check := func(key, assetType, name string, ev map[string]any) {
-		t.Helper()
-		m := ix.Owner(assetType, name, ev)
-		want, ok := managed[key]
-		switch {
-		case ok:
-			seen[key] = true
-			got := m.File + ":" + strconv.Itoa(m.Line) + " " + m.Address
-			if m.Status != Managed || got != want {
-				t.Errorf("%s: got %s %s (%s) %+v, want managed %s", key, m.Status, got, m.Why, m.Candidates, want)
-			}
-		case m.Status != Unmanaged:
-			t.Errorf("%s: got %s at %s:%d %s (%s) %+v, want unmanaged", key, m.Status, m.File, m.Line, m.Address, m.Why, m.Candidates)
-		}
-	}
+// scenarioQuery is one Owner query about a resource or an IAM grant of the built-in
+// scenario's assets; key names it in test failures.
+type scenarioQuery struct {
+	key, assetType, resource string
+	evidence                 map[string]any
+}
+
+// scenarioQueries returns the Owner queries of the built-in scenario's firewalls, networks,
+// service accounts, their keys and every member of every IAM binding, with the evidence the
+// rules report of them.
+func scenarioQueries(t *testing.T) []scenarioQuery {
+	t.Helper()
+	var out []scenarioQuery
 	numberToID := map[string]string{}
 	assets := scenarioAssets(t)
 	for _, a := range assets {
@@ -112,15 +89,15 @@ func TestScenarioOwnership(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			check("firewall "+a.ShortName(), a.AssetType, a.Name, map[string]any{"network": fw.Network})
+			out = append(out, scenarioQuery{"firewall " + a.ShortName(), a.AssetType, a.Name, map[string]any{"network": fw.Network}})
 		case inventory.TypeNetwork:
-			check("network "+a.ShortName(), a.AssetType, a.Name, nil)
+			out = append(out, scenarioQuery{"network " + a.ShortName(), a.AssetType, a.Name, nil})
 		case inventory.TypeServiceAccount:
 			sa, err := a.ServiceAccount()
 			if err != nil {
 				t.Fatal(err)
 			}
-			check("serviceAccount "+sa.Email, a.AssetType, a.Name, map[string]any{"email": sa.Email})
+			out = append(out, scenarioQuery{"serviceAccount " + sa.Email, a.AssetType, a.Name, map[string]any{"email": sa.Email}})
 		case inventory.TypeServiceAccountKey:
 			k, err := a.ServiceAccountKey()
 			if err != nil {
@@ -130,7 +107,7 @@ func TestScenarioOwnership(t *testing.T) {
 			if !ok {
 				t.Fatalf("key name %s", k.Name)
 			}
-			check("key "+email, a.AssetType, a.Name, map[string]any{"serviceAccount": email})
+			out = append(out, scenarioQuery{"key " + email, a.AssetType, a.Name, map[string]any{"serviceAccount": email}})
 		}
 		if a.IAMPolicy != nil {
 			project := ""
@@ -143,23 +120,18 @@ func TestScenarioOwnership(t *testing.T) {
 					if b.Condition != nil {
 						ev["condition"] = map[string]string{"title": b.Condition.Title, "expression": b.Condition.Expression}
 					}
-					check("iam "+project+" "+b.Role+" "+member, a.AssetType, a.Name, ev)
+					out = append(out, scenarioQuery{"iam " + project + " " + b.Role + " " + member, a.AssetType, a.Name, ev})
 				}
 			}
 		}
 	}
-	for key := range managed {
-		if !seen[key] {
-			t.Errorf("%s: not in the scenario's assets", key)
-		}
-	}
+	return out
 }
 
-// TestScenarioFindings runs the rules over the scenario as a scan does (set rules over all
-// of it) and maps every finding: the drifting resources the README calls declared are
-// Managed; those zerodrift cannot map to Terraform are Unresolved; the rest Unmanaged.
-func TestScenarioFindings(t *testing.T) {
-	ix := loadScenario(t)
+// scenarioFindings runs the rules over the built-in scenario's assets as a scan does (set
+// rules over all of it) and returns their findings.
+func scenarioFindings(t *testing.T) []rules.Finding {
+	t.Helper()
 	env := rules.DefaultEnv(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	rs := rules.Default()
 	tallies := make([]rules.Tally, len(rs))
@@ -192,6 +164,66 @@ func TestScenarioFindings(t *testing.T) {
 			}
 		}
 	}
+	return res.Findings
+}
+
+// findingEvidence is the evidence Owner and Patch get for a finding: its own, with its
+// project.
+func findingEvidence(f rules.Finding) map[string]any {
+	ev := map[string]any{"project": f.Project}
+	for k, v := range f.Evidence {
+		ev[k] = v
+	}
+	return ev
+}
+
+// TestScenarioOwnership checks that the built-in Terraform declares exactly the resources
+// its README says, and nothing else of the demo organisation.
+func TestScenarioOwnership(t *testing.T) {
+	ix := loadScenario(t)
+	managed := map[string]string{
+		"firewall allow-ssh-world":                                    "envs/prod/firewall.tf:39 google_compute_firewall.ssh_world",
+		"firewall allow-rdp-split":                                    "envs/prod/firewall.tf:80 module.firewall_rules.rules[1]",
+		"firewall allow-egress-all":                                   "envs/prod/firewall.tf:74 module.firewall_rules.rules[0]",
+		"firewall allow-ssh-iap":                                      "envs/prod/firewall.tf:6 google_compute_firewall.baseline[\"allow-ssh-iap\"]",
+		"firewall allow-internal":                                     "envs/prod/firewall.tf:10 google_compute_firewall.baseline[\"allow-internal\"]",
+		"firewall deny-all-ingress":                                   "envs/prod/firewall.tf:53 google_compute_firewall.deny_all_ingress",
+		"network prod-vpc":                                            "envs/prod/network.tf:1 google_compute_network.prod",
+		"serviceAccount deployer@acme-prod.iam.gserviceaccount.com":   "envs/prod/service_accounts.tf:1 google_service_account.deployer",
+		"serviceAccount monitoring@acme-prod.iam.gserviceaccount.com": "envs/prod/service_accounts.tf:11 google_service_account.monitoring",
+		"key deployer@acme-prod.iam.gserviceaccount.com":              "envs/prod/service_accounts.tf:7 google_service_account_key.deployer",
+		"iam acme-prod roles/editor serviceAccount:deployer@acme-prod.iam.gserviceaccount.com":   "envs/prod/iam.tf:13 module.project_iam.bindings[\"roles/editor\"]",
+		"iam acme-prod roles/viewer serviceAccount:monitoring@acme-prod.iam.gserviceaccount.com": "envs/prod/iam.tf:17 module.project_iam.bindings[\"roles/viewer\"]",
+		"iam acme-prod roles/viewer group:sre@acme.example":                                      "envs/prod/iam.tf:18 module.project_iam.bindings[\"roles/viewer\"]",
+		"iam acme-prod roles/iam.serviceAccountUser user:bob@acme.example":                       "envs/prod/iam.tf:24 google_project_iam_member.bob_sa_user",
+	}
+	seen := map[string]bool{}
+	for _, q := range scenarioQueries(t) {
+		m := ix.Owner(q.assetType, q.resource, q.evidence)
+		want, ok := managed[q.key]
+		switch {
+		case ok:
+			seen[q.key] = true
+			got := m.File + ":" + strconv.Itoa(m.Line) + " " + m.Address
+			if m.Status != Managed || got != want {
+				t.Errorf("%s: got %s %s (%s) %+v, want managed %s", q.key, m.Status, got, m.Why, m.Candidates, want)
+			}
+		case m.Status != Unmanaged:
+			t.Errorf("%s: got %s at %s:%d %s (%s) %+v, want unmanaged", q.key, m.Status, m.File, m.Line, m.Address, m.Why, m.Candidates)
+		}
+	}
+	for key := range managed {
+		if !seen[key] {
+			t.Errorf("%s: not in the scenario's assets", key)
+		}
+	}
+}
+
+// TestScenarioFindings runs the rules over the scenario as a scan does (set rules over all
+// of it) and maps every finding: the drifting resources the README calls declared are
+// Managed; those zerodrift cannot map to Terraform are Unresolved; the rest Unmanaged.
+func TestScenarioFindings(t *testing.T) {
+	ix := loadScenario(t)
 	declared := map[string]bool{
 		"firewall-open-ingress allow-ssh-world":                                                true,
 		"firewall-open-ingress allow-rdp-split":                                                true,
@@ -212,16 +244,12 @@ func TestScenarioFindings(t *testing.T) {
 		"network-too-many 100000000001": true,
 	}
 	found := map[string]bool{}
-	for _, f := range res.Findings {
+	for _, f := range scenarioFindings(t) {
 		key := f.Rule + " " + f.Resource[strings.LastIndexByte(f.Resource, '/')+1:]
 		if role, ok := f.Evidence["role"].(string); ok {
 			key = f.Rule + " " + role + " " + f.Evidence["member"].(string)
 		}
-		ev := map[string]any{"project": f.Project}
-		for k, v := range f.Evidence {
-			ev[k] = v
-		}
-		m := ix.Owner(f.AssetType, f.Resource, ev)
+		m := ix.Owner(f.AssetType, f.Resource, findingEvidence(f))
 		want := Unmanaged
 		switch {
 		case declared[key]:
