@@ -65,7 +65,8 @@ type Resource struct {
 	// view is the typed view the export decoder read from Data on its way past (a
 	// firewall, instance, subnetwork or compute project, which several rules read), so the
 	// typed accessors need not read Data again; viewSrc is the address of the Data it
-	// stands for, and a Resource given other Data ignores it.
+	// stands for (nil, with Data, when the decoder kept the view only), and a Resource
+	// given other Data ignores it.
 	view    any
 	viewSrc *byte
 }

@@ -18,6 +18,12 @@ type DecodeOptions struct {
 	// but not kept: their Resource.Data is nil. A scan that reads only some types saves
 	// copying the rest, more than half of a typical export.
 	DataTypes []string
+	// ViewsOnly hands on the views several rules share (firewalls, instances, subnetworks,
+	// compute projects), read as the record is decoded, without the data they were read
+	// from: such an asset's Resource.Data is nil and its typed accessor returns the view.
+	// For a caller that reads those assets through the typed accessors only; it saves
+	// keeping a copy of most of the export. Data the views cannot read is kept as usual.
+	ViewsOnly bool
 }
 
 // DecodeStats says what DecodeCAI read.

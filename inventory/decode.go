@@ -31,7 +31,7 @@ func decodeCAI(ctx context.Context, r io.Reader, opts DecodeOptions, fn func(*As
 	}
 	d := &streamDecoder{opts: opts, fn: fn, ctx: ctx, fast: getFastDecoder()}
 	defer putFastDecoder(d.fast)
-	d.fast.dataTypes = nil
+	d.fast.dataTypes, d.fast.viewsOnly = nil, opts.ViewsOnly
 	if opts.DataTypes != nil {
 		d.fast.dataTypes = make(map[string]bool, len(opts.DataTypes))
 		for _, t := range opts.DataTypes {

@@ -220,8 +220,9 @@ func (c *cursor) resource(r *Resource, keep bool, typ string) (has, ok bool) {
 
 // data reads resource.data: a JSON object, copied as it is unless !keep, or null. When it
 // is kept and is one of the shared views (sharedViewOf), the view is read on the way past
-// instead of skipping the object, and returned too; when the view's decoder gives up, the
-// object is skipped, and the typed accessor decides later, as it would have.
+// instead of skipping the object, and returned too (without the copy when the decoder
+// keeps views only); when the view's decoder gives up, the object is skipped and copied,
+// and the typed accessor decides later, as it would have.
 func (c *cursor) data(keep bool, typ string) ([]byte, any, bool) {
 	if c.null() {
 		return []byte("null"), nil, true
@@ -240,8 +241,8 @@ func (c *cursor) data(keep bool, typ string) ([]byte, any, bool) {
 			return nil, nil, false
 		}
 	}
-	if !keep {
-		return nil, nil, true
+	if !keep || view != nil && c.d.viewsOnly {
+		return nil, view, true
 	}
 	return append([]byte(nil), c.b[start:c.i]...), view, true
 }

@@ -354,3 +354,50 @@ func TestViewsReadWithTheAsset(t *testing.T) {
 		break
 	}
 }
+
+// With ViewsOnly, an asset whose shared view was read comes with the view and without its
+// data; the accessor hands on the view, which is what encoding/json makes of the data a
+// whole decode keeps. Other assets keep their data.
+func TestViewsOnlyKeepsTheViewsAlone(t *testing.T) {
+	in := synthExport(t, 300, 7)
+	whole := runDecode(decodeCAI, in, DecodeOptions{})
+	views := runDecode(decodeCAI, in, DecodeOptions{ViewsOnly: true})
+	if whole.err != nil || views.err != nil || len(whole.assets) != len(views.assets) {
+		t.Fatalf("decoding: %v, %v; %d and %d assets", whole.err, views.err, len(whole.assets), len(views.assets))
+	}
+	dropped := 0
+	for i, a := range views.assets {
+		w := whole.assets[i]
+		if a.Resource == nil || a.Resource.view == nil {
+			if !reflect.DeepEqual(withoutView(a), withoutView(w)) {
+				t.Fatalf("%s: decoded %+v without a view, want %+v", a.Name, a, w)
+			}
+			continue
+		}
+		dropped++
+		if a.Resource.Data != nil {
+			t.Fatalf("%s: kept %d bytes of data beside its view", a.Name, len(a.Resource.Data))
+		}
+		w.Resource.view, w.Resource.viewSrc = nil, nil // read from the data again below
+		var got, want any
+		switch a.AssetType {
+		case TypeFirewall:
+			got, _ = a.Firewall()
+			want, _ = w.Firewall()
+		case TypeInstance:
+			got, _ = a.Instance()
+			want, _ = w.Instance()
+		case TypeSubnetwork:
+			got, _ = a.Subnetwork()
+			want, _ = w.Subnetwork()
+		default:
+			t.Fatalf("%s: a %s was given a view", a.Name, a.AssetType)
+		}
+		if got != a.Resource.view || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: the accessor gave %+v, the data reads %+v", a.Name, got, want)
+		}
+	}
+	if dropped == 0 {
+		t.Fatal("no asset was decoded as a view alone")
+	}
+}

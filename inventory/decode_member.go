@@ -44,6 +44,9 @@ type fastDecoder struct {
 	// dataTypes, when not nil, are the asset types whose resource data is kept
 	// (DecodeOptions.DataTypes).
 	dataTypes map[string]bool
+	// viewsOnly drops the data of an asset whose shared view was read
+	// (DecodeOptions.ViewsOnly).
+	viewsOnly bool
 }
 
 // keepsData reports whether the resource data of an asset of type typ is kept; an asset

@@ -265,11 +265,17 @@ func decodeData[T any](a *Asset, wantType string) (*T, error) {
 	if a.AssetType != wantType {
 		return nil, fmt.Errorf("asset %s is a %s, not a %s", a.Name, a.AssetType, wantType)
 	}
-	if a.Resource == nil || len(a.Resource.Data) == 0 {
+	if a.Resource == nil {
 		return nil, ErrNoResource
 	}
+	// A view read with the asset (cursor.data) stands for the data it was read from, or,
+	// read without keeping its data (DecodeOptions.ViewsOnly), for none: it is shared like
+	// the others.
 	if v, ok := a.Resource.view.(*T); ok && a.Resource.viewSrc == unsafe.SliceData(a.Resource.Data) {
-		return v, nil // read with the asset (cursor.data), and shared like the others
+		return v, nil
+	}
+	if len(a.Resource.Data) == 0 {
+		return nil, ErrNoResource
 	}
 	f := getFastDecoder()
 	v, ok := sharedView[T](f, a.Resource.Data)

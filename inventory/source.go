@@ -26,6 +26,8 @@ type ExportSource struct {
 	// DataTypes, when not nil, are the only asset types whose resource data is kept
 	// (DecodeOptions.DataTypes).
 	DataTypes []string
+	// ViewsOnly keeps the shared typed views without their data (DecodeOptions.ViewsOnly).
+	ViewsOnly bool
 }
 
 // DataNarrower is a Source that can leave out the resource data of the asset types its
@@ -33,14 +35,17 @@ type ExportSource struct {
 type DataNarrower interface {
 	Source
 	// NarrowData returns a source that keeps the resource data of types only; the assets
-	// of other types come with a nil Resource.Data.
-	NarrowData(types []string) Source
+	// of other types come with a nil Resource.Data. With viewsOnly, the reader uses the
+	// typed accessors only, and the assets whose shared view was read come with the view
+	// and without their data (DecodeOptions.ViewsOnly).
+	NarrowData(types []string, viewsOnly bool) Source
 }
 
-// NarrowData returns a copy of s that keeps the resource data of types only.
-func (s *ExportSource) NarrowData(types []string) Source {
+// NarrowData returns a copy of s that keeps the resource data of types only, and of
+// those, with viewsOnly, the shared views without their data.
+func (s *ExportSource) NarrowData(types []string, viewsOnly bool) Source {
 	n := *s
-	n.DataTypes = types
+	n.DataTypes, n.ViewsOnly = types, viewsOnly
 	return &n
 }
 
@@ -50,7 +55,7 @@ func (s *ExportSource) Describe() string { return s.Name }
 // Read streams the export; skipped records (with SkipInvalid) become SourceErrors, of
 // which at most MaxSkippedDetails are listed and one more says how many were left out.
 func (s *ExportSource) Read(ctx context.Context, fn func(*Asset) error) ([]SourceError, error) {
-	st, err := DecodeCAI(ctx, s.R, DecodeOptions{Name: s.Name, SkipInvalid: s.SkipInvalid, DataTypes: s.DataTypes}, fn)
+	st, err := DecodeCAI(ctx, s.R, DecodeOptions{Name: s.Name, SkipInvalid: s.SkipInvalid, DataTypes: s.DataTypes, ViewsOnly: s.ViewsOnly}, fn)
 	if err != nil {
 		return nil, err
 	}

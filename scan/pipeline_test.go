@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -127,5 +128,46 @@ func (s *stoppableSource) Read(_ context.Context, fn func(*inventory.Asset) erro
 			s.done <- err
 			return nil, err
 		}
+	}
+}
+
+// wholeSource hides that an export can leave data out (inventory.DataNarrower), so Run
+// reads every asset whole.
+type wholeSource struct{ inventory.Source }
+
+// TestNarrowedReadMatchesWhole: Run keeps only the data the rules read, and of the shared
+// compute views the views alone (no label key asked for); the report is the one a whole
+// read gives, findings, skips and errors alike, on the synthetic mix and on the built-in
+// sandbox's export, whose rules flag every kind of drift.
+func TestNarrowedReadMatchesWhole(t *testing.T) {
+	var export bytes.Buffer
+	if err := synth.Write(&export, 2000, 5); err != nil {
+		t.Fatal(err)
+	}
+	builtin, err := os.ReadFile("../sandbox/scenarios/builtin/assets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string]string{"synthetic": export.String() + "not json\n", "builtin": string(builtin)} {
+		t.Run(name, func(t *testing.T) {
+			src := func() *inventory.ExportSource {
+				return &inventory.ExportSource{Name: "export.json", R: strings.NewReader(in), SkipInvalid: true}
+			}
+			narrowed, err := Run(context.Background(), src(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole, err := Run(context.Background(), wholeSource{src()}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(narrowed, whole) {
+				t.Fatalf("the narrowed read's report differs:\n got %+v, %d findings\nwant %+v, %d findings",
+					narrowed.Summary, len(narrowed.Findings), whole.Summary, len(whole.Findings))
+			}
+			if whole.Summary.Assets == 0 || len(whole.Findings) == 0 {
+				t.Fatalf("the export exercises too little: %+v", whole.Summary)
+			}
+		})
 	}
 }

@@ -323,7 +323,9 @@ func (s *Scanner) projectID(p string) string {
 func Run(ctx context.Context, src inventory.Source, opts Options) (*Report, error) {
 	s := New(opts)
 	if n, ok := src.(inventory.DataNarrower); ok {
-		src = n.NarrowData(s.dataTypes())
+		// The rules read resources through the typed accessors only; the labels of
+		// interest are looked for in the raw data, which then has to be kept.
+		src = n.NarrowData(s.dataTypes(), len(opts.LabelKeys) == 0)
 	}
 	var errs []inventory.SourceError
 	var err error
