@@ -316,20 +316,7 @@ func TestViewsReadWithTheAsset(t *testing.T) {
 			continue
 		}
 		read[a.AssetType]++
-		var v1, v2 any
-		switch a.AssetType {
-		case TypeFirewall:
-			v1, _ = a.Firewall()
-			v2, _ = a.Firewall()
-		case TypeInstance:
-			v1, _ = a.Instance()
-			v2, _ = a.Instance()
-		case TypeSubnetwork:
-			v1, _ = a.Subnetwork()
-			v2, _ = a.Subnetwork()
-		default:
-			t.Fatalf("%s: a %s was given a view", a.Name, a.AssetType)
-		}
+		v1, v2 := sharedViewOf(t, a), sharedViewOf(t, a)
 		if v1 != a.Resource.view || v2 != v1 {
 			t.Fatalf("%s: the accessor did not hand on the view read with the asset", a.Name)
 		}
@@ -379,20 +366,7 @@ func TestViewsOnlyKeepsTheViewsAlone(t *testing.T) {
 			t.Fatalf("%s: kept %d bytes of data beside its view", a.Name, len(a.Resource.Data))
 		}
 		w.Resource.view, w.Resource.viewSrc = nil, nil // read from the data again below
-		var got, want any
-		switch a.AssetType {
-		case TypeFirewall:
-			got, _ = a.Firewall()
-			want, _ = w.Firewall()
-		case TypeInstance:
-			got, _ = a.Instance()
-			want, _ = w.Instance()
-		case TypeSubnetwork:
-			got, _ = a.Subnetwork()
-			want, _ = w.Subnetwork()
-		default:
-			t.Fatalf("%s: a %s was given a view", a.Name, a.AssetType)
-		}
+		got, want := sharedViewOf(t, a), sharedViewOf(t, w)
 		if got != a.Resource.view || !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: the accessor gave %+v, the data reads %+v", a.Name, got, want)
 		}
@@ -400,4 +374,30 @@ func TestViewsOnlyKeepsTheViewsAlone(t *testing.T) {
 	if dropped == 0 {
 		t.Fatal("no asset was decoded as a view alone")
 	}
+}
+
+// sharedViewOf returns what the typed accessor of a's type gives, failing the test for a
+// type the decoder reads no shared view of, or when the accessor fails.
+func sharedViewOf(t *testing.T, a *Asset) any {
+	t.Helper()
+	var (
+		v   any
+		err error
+	)
+	switch a.AssetType {
+	case TypeFirewall:
+		v, err = a.Firewall()
+	case TypeInstance:
+		v, err = a.Instance()
+	case TypeSubnetwork:
+		v, err = a.Subnetwork()
+	case TypeComputeProject:
+		v, err = a.ComputeProject()
+	default:
+		t.Fatalf("%s: a %s was given a view", a.Name, a.AssetType)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", a.Name, err)
+	}
+	return v
 }
