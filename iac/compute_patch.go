@@ -341,10 +341,30 @@ func (p *patcher) shared(r hcl.Range) bool {
 }
 
 // setMapKey sets key = value in the map a value comes from: an object constructor (in the
-// block, or in the local, variable default or variable file it is written in), or the last
-// argument of a merge(...), where a key wins over the earlier arguments' (an object argument
-// gets the key; otherwise { key = value } is appended as a last argument).
+// block, or in the local, variable default or variable file it is written in), or a
+// merge(...).
+//
+// merge(...) is last-wins: a key of a later argument replaces an earlier one's, and null
+// arguments are skipped. The arguments are read from the last (lookupMerged), locals and
+// variables evaluated as everywhere else: when the last argument that has the key sets it to
+// the value, and no argument after that one is beyond evaluation, Terraform already
+// declares the value and the edit reports so with errAlready, as the other edits do (the live
+// resource drifted; terraform apply, not a pull request, restores it). Otherwise the key is
+// set in the last argument, where it wins over every other: the last argument when it is an
+// object written in place (an entry there is changed in place), or a new last argument
+// { key = value }.
+//
+// When an argument that cannot be evaluated (a variable without a default, a local that is a
+// function call or a for expression, ...) comes after every argument known to set the key,
+// whether Terraform already declares the value cannot be told: that argument may set the key
+// to anything. The edit then still sets the key in the last argument, with a warning naming
+// the argument, rather than refusing. That is sound under last-wins whatever the argument
+// holds: the patched Terraform declares the value either way, and at worst the change makes
+// explicit what Terraform already said; refusing would leave a possibly real
+// misconfiguration for a person to find. An earlier argument that sets the value is not
+// taken to settle it, since the later argument may override it.
 func (p *patcher) setMapKey(v *val, label, key, value string) error {
+	set := keyText(key) + " = " + quote(value)
 	switch e := v.expr.(type) {
 	case *hclsyntax.ObjectConsExpr:
 		if v.kind != kMap {
@@ -355,7 +375,7 @@ func (p *patcher) setMapKey(v *val, label, key, value string) error {
 		}
 		if cur, ok := v.get(key); ok {
 			if s, ok := cur.str(); ok && s == value {
-				return fmt.Errorf(errAlready, p.m.Address, "sets "+keyText(key)+" = "+quote(value))
+				return fmt.Errorf(errAlready, p.m.Address, "sets "+set)
 			}
 		}
 		if p.shared(e.SrcRange) {
@@ -366,6 +386,16 @@ func (p *patcher) setMapKey(v *val, label, key, value string) error {
 		if e.Name != "merge" || e.ExpandFinal {
 			break
 		}
+		sc := p.scopeOf(e)
+		got := sc.lookupMerged(e, key, 0)
+		wanted := false
+		if got.v != nil {
+			s, ok := got.v.str()
+			wanted = ok && s == value
+		}
+		if wanted && got.blocked == nil {
+			return fmt.Errorf(errAlready, p.m.Address, fmt.Sprintf("sets %s (from %s, merged into its %s)", set, p.exprOf(got.from), label))
+		}
 		ed, err := p.editorFor(e.Range())
 		if err != nil {
 			return err
@@ -373,29 +403,140 @@ func (p *patcher) setMapKey(v *val, label, key, value string) error {
 		if p.shared(e.Range()) {
 			return fmt.Errorf("iac: %s of %s is written in a block with count or for_each, so every instance shares it; edit it by hand", label, p.m.Address)
 		}
-		if n := len(e.Args); n > 0 {
+		n := len(e.Args)
+		if n > 0 {
+			if obj, ok := e.Args[n-1].(*hclsyntax.ObjectConsExpr); ok && sc.eval(obj).incomplete {
+				return fmt.Errorf("iac: %s of %s has keys that could not be evaluated; edit it by hand", label, p.m.Address)
+			}
+		}
+		switch {
+		case got.blocked != nil && wanted:
+			p.warn("%s sets %s in the %s of %s, but %s, merged after it, could not be evaluated and may override it; "+
+				"the key is set again in the last argument of merge(...), which wins: if %s does not set the key, this only makes the value explicit",
+				p.exprOf(got.from), set, label, p.m.Address, p.exprOf(got.blocked), p.exprOf(got.blocked))
+		case got.blocked != nil:
+			p.warn("the %s of %s merges %s, which could not be evaluated and may already set %s; "+
+				"the key is set in the last argument of merge(...), which wins", label, p.m.Address, p.exprOf(got.blocked), set)
+		}
+		if n > 0 {
 			if obj, ok := e.Args[n-1].(*hclsyntax.ObjectConsExpr); ok {
-				last := p.t.ex.sc.eval(obj)
-				if last.incomplete {
-					return fmt.Errorf("iac: %s of %s has keys that could not be evaluated; edit it by hand", label, p.m.Address)
-				}
-				if cur, ok := last.get(key); ok {
-					if s, ok := cur.str(); ok && s == value {
-						return fmt.Errorf(errAlready, p.m.Address, "sets "+keyText(key)+" = "+quote(value))
-					}
-				}
 				return p.setObjectItems(obj, label, [][2]string{{key, quote(value)}})
 			}
 			end := e.Args[n-1].Range().End.Byte
 			p.checkShared(e.Range(), label)
-			ed.replace(end, end, ", { "+keyText(key)+" = "+quote(value)+" }")
+			ed.replace(end, end, ", { "+set+" }")
 			return nil
 		}
 		p.checkShared(e.Range(), label)
-		ed.replace(e.CloseParenRange.Start.Byte, e.CloseParenRange.Start.Byte, "{ "+keyText(key)+" = "+quote(value)+" }")
+		ed.replace(e.CloseParenRange.Start.Byte, e.CloseParenRange.Start.Byte, "{ "+set+" }")
 		return nil
 	}
 	return fmt.Errorf("iac: %s of %s is %s, not a map written in place or a merge(...); edit it by hand", label, p.m.Address, p.ix.exprText(v))
+}
+
+// exprOf quotes an expression as written, for messages.
+func (p *patcher) exprOf(e hclsyntax.Expression) string {
+	return p.ix.exprText(&val{expr: e})
+}
+
+// scopeOf returns the scope an expression the edited value comes from is evaluated in: the
+// declaration's for an expression in its block, its module instance's for one in a local of
+// the module; otherwise (an input of the module call in the calling module, a variable's
+// default or variable file) a scope that knows no names, so that a reference there is
+// unknown rather than taken for a name of the wrong module.
+func (p *patcher) scopeOf(e hclsyntax.Expression) *scope {
+	r := e.Range()
+	if p.inside(r) {
+		return p.t.ex.sc
+	}
+	for _, a := range p.t.in.mod.locals {
+		if within(r, a.Expr.Range()) {
+			return &scope{in: p.t.in}
+		}
+	}
+	return &scope{}
+}
+
+// mergedKey is what a merge(...) holds for one key.
+type mergedKey struct {
+	// v is the key's value in the last argument that has it, nil when no argument that
+	// could be evaluated has it; from is that argument, as written.
+	v    *val
+	from hclsyntax.Expression
+	// blocked is the last argument after from (anywhere, when v is nil) that could not be
+	// evaluated, or whose keys could not all be: it may set the key too, and then its value
+	// wins over v.
+	blocked hclsyntax.Expression
+}
+
+// lookupMerged looks key up in a merge(...) call evaluated in sc, as Terraform merges: null
+// arguments are skipped, and the last argument that has the key decides. An argument that is
+// itself a merge(...), or a local whose expression is one, is looked into.
+func (sc *scope) lookupMerged(call *hclsyntax.FunctionCallExpr, key string, depth int) mergedKey {
+	var res mergedKey
+	if depth > maxEvalDepth || call.ExpandFinal {
+		res.blocked = call
+		return res
+	}
+	for i := len(call.Args) - 1; i >= 0; i-- {
+		a := call.Args[i]
+		var sub mergedKey
+		if inner, isc := sc.mergeCall(a); inner != nil {
+			sub = isc.lookupMerged(inner, key, depth+1)
+		} else {
+			v := sc.evalDepth(a, depth+1)
+			switch v.kind {
+			case kNull:
+			case kMap:
+				if x, ok := v.get(key); ok {
+					sub.v, sub.from = x, a
+				}
+				if v.incomplete {
+					sub.blocked = a
+				}
+			default:
+				sub.blocked = a
+			}
+		}
+		if res.blocked == nil {
+			res.blocked = sub.blocked
+		}
+		if sub.v != nil {
+			res.v, res.from = sub.v, sub.from
+			return res
+		}
+	}
+	return res
+}
+
+// mergeCall returns the merge(...) call an argument of merge is, directly or as a local of
+// sc's module instance, with the scope to evaluate it in; nil otherwise.
+func (sc *scope) mergeCall(e hclsyntax.Expression) (*hclsyntax.FunctionCallExpr, *scope) {
+	e = unparen(e)
+	if tr, ok := e.(*hclsyntax.ScopeTraversalExpr); ok && sc.in != nil && len(tr.Traversal) == 2 && tr.Traversal.RootName() == "local" {
+		name, ok := tr.Traversal[1].(hcl.TraverseAttr)
+		a := sc.in.mod.locals[name.Name]
+		if !ok || a == nil {
+			return nil, nil
+		}
+		// Locals are evaluated in the module instance (in.local).
+		sc, e = &scope{in: sc.in}, unparen(a.Expr)
+	}
+	if call, ok := e.(*hclsyntax.FunctionCallExpr); ok && call.Name == "merge" {
+		return call, sc
+	}
+	return nil, nil
+}
+
+// unparen strips the parentheses around an expression.
+func unparen(e hclsyntax.Expression) hclsyntax.Expression {
+	for {
+		pe, ok := e.(*hclsyntax.ParenthesesExpr)
+		if !ok {
+			return e
+		}
+		e = pe.Expression
+	}
 }
 
 // ---- remove-external-ip

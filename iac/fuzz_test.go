@@ -108,7 +108,7 @@ func computeRequests(project string) []patchRequest {
 		}
 	}
 	for _, zone := range []string{"z", "europe-west1-b", "europe-west1-c"} {
-		for _, name := range []string{"i", "bastion-1", "web-1", "worker-1"} {
+		for _, name := range []string{"i", "bastion-1", "web-1", "worker-1", "hardened-1", "debug-1", "override-1", "env-1", "env-script-1", "oslogin-1", "combined-1"} {
 			res := instanceName(project, zone, name)
 			out = append(out,
 				patchRequest{inventory.TypeInstance, res, EditSetInstanceMetadata, metadataParam("serial-port-enable", "FALSE"), metadataEv("serial-port-enable")},
@@ -133,7 +133,7 @@ func computeRequests(project string) []patchRequest {
 // never panics, and whenever it succeeds the output parses, every other block is byte for
 // byte the same, and the edit is in place (see checkIntent).
 func FuzzPatchAnyFile(f *testing.F) {
-	for _, name := range []string{"firewall.tf", "module_rules.tf", "variables.tf", "subnet.tf", "compute.tf", "audit.tf", "network.tf"} {
+	for _, name := range []string{"firewall.tf", "module_rules.tf", "variables.tf", "subnet.tf", "compute.tf", "audit.tf", "network.tf", "metadata_merge.tf"} {
 		src, err := os.ReadFile("testdata/patch/" + name)
 		if err != nil {
 			f.Fatal(err)

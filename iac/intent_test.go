@@ -180,8 +180,8 @@ func checkFlowLogs(t testing.TB, m2 Match, req patchRequest, p *Patch) {
 }
 
 // metadataOf evaluates the metadata key of a map written as an object or as a merge(...) of
-// objects and references (the last argument that has the key wins); ok is false when it
-// cannot be told.
+// objects and references (the last argument that has the key wins, null ones are skipped);
+// ok is false when it cannot be told.
 func metadataOf(sc *scope, v *val, key string) (string, bool) {
 	if v == nil {
 		return "", false
@@ -189,6 +189,9 @@ func metadataOf(sc *scope, v *val, key string) (string, bool) {
 	if call, isCall := v.expr.(*hclsyntax.FunctionCallExpr); isCall && call.Name == "merge" {
 		for i := len(call.Args) - 1; i >= 0; i-- {
 			a := sc.eval(call.Args[i])
+			if a.kind == kNull {
+				continue // merge skips null arguments
+			}
 			if a.kind != kMap {
 				return "", false
 			}
