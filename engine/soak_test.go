@@ -33,10 +33,19 @@ import (
 // duplicate pull request, every live change with an outcome, every finding fixed, proposed,
 // reported or exempt with a reason, and retries within the clients' budgets.
 //
+// IAM policies are checked one by one (checkBindings, checkPolicyWrites): on each, no grant
+// lost, none granted from a stale read, the concurrent writer's grant never written over,
+// at most 1+ConflictRetries writes a change, and, where etag conflicts are all that
+// failed, each change ending as the conflicts drawn for its write say. The etag-conflicts
+// profile meets every policy write of the cycle (organization, folder, each project;
+// bindings and audit configs) with its own draw, mostly within the retries and sometimes
+// past them, and each of its runs checks that every policy the cycle writes met it.
+//
 // It makes defaultSoakRuns runs; ZERODRIFT_SOAK_RUNS=200 makes the nightly soak. A run is a
 // subtest named NNN-PROFILE-seedS, so one run can be repeated alone with -run.
 // TestFaultSoakAuditConfigConflicts (soak_audit_test.go) makes runs with the same checks,
-// its etag conflicts aimed at iam.setAuditConfig, which the profiles do not reach.
+// its etag conflicts aimed at iam.setAuditConfig alone, to check the audit configs each
+// outcome leaves.
 
 const (
 	soakRunsEnv     = "ZERODRIFT_SOAK_RUNS"
@@ -90,6 +99,10 @@ func TestFaultSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the fault soak runs the cycle many times")
 	}
+	if soakSettings.ConflictRetries != sandbox.ProfileConflictRetries {
+		t.Fatalf("the actions retry %d etag conflicts; the etag-conflicts profile draws its conflicts around %d",
+			soakSettings.ConflictRetries, sandbox.ProfileConflictRetries)
+	}
 	start := time.Now()
 	runs := soakRuns(t, defaultSoakRuns)
 	sc := cycleScenario(t)
@@ -106,8 +119,12 @@ func TestFaultSoak(t *testing.T) {
 		if baselines[key] == nil {
 			baselines[key] = runBaseline(t, sc, key)
 		}
+		var extra soakChecks
+		if name == etagConflictsProfile {
+			extra.underFaults = checkEveryPolicyConflicted(baselines[key])
+		}
 		t.Run(fmt.Sprintf("%03d-%s-seed%d", i, name, seed), func(t *testing.T) {
-			soakOnce(t, newSoakFixture(t, sc, nil), p, baselines[key], fig, soakChecks{})
+			soakOnce(t, newSoakFixture(t, sc), p, baselines[key], fig, extra)
 		})
 	}
 	fig.report(t, time.Since(start))
@@ -121,20 +138,13 @@ type soakFixture struct {
 	fixRetries *retryCounter
 }
 
-// newSoakFixture wires the engine for the soak. wrap, when set, wraps the live actions'
-// transports inside the retry counter, next to the sandbox.
-func newSoakFixture(t *testing.T, sc *sandbox.Scenario, wrap inventory.TransportWrapper) *soakFixture {
+// newSoakFixture wires the engine for the soak.
+func newSoakFixture(t *testing.T, sc *sandbox.Scenario) *soakFixture {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	rc := &retryCounter{}
-	wrapAll := rc.wrap
-	if wrap != nil {
-		wrapAll = func(service string, next http.RoundTripper) http.RoundTripper {
-			return rc.wrap(service, wrap(service, next))
-		}
-	}
 	f := newFixtureOpts(t, sc, soakConfig, fixtureOptions{prs: true, log: zap.New(core), settings: soakSettings,
-		retry: soakRetry, wrap: wrapAll, github: &http.Client{Timeout: soakGitHubTimeout}})
+		retry: soakRetry, wrap: rc.wrap, github: &http.Client{Timeout: soakGitHubTimeout}})
 	return &soakFixture{fixture: f, logs: logs, fixRetries: rc}
 }
 
@@ -161,12 +171,13 @@ type baselineKey struct {
 	polls     int
 }
 
-// soakBaseline is the cycle without faults: the calls of its applying run and the policies
-// it writes audit configs to, and where the cycle ends: the decisions of a second applying
-// run (which has nothing left to change), its scan errors and the findings with an open
-// pull request.
+// soakBaseline is the cycle without faults: the calls of its applying run, the IAM policy
+// writes it makes and the policies it writes audit configs to, and where the cycle ends:
+// the decisions of a second applying run (which has nothing left to change), its scan
+// errors and the findings with an open pull request.
 type soakBaseline struct {
 	calls      map[string]int
+	policies   map[policyWriteKey]int     // its IAM policy writes, by policy and fields
 	audited    []string                   // the resources of its iam.setAuditConfig changes, sorted
 	final      map[string]engine.Decision // by finding
 	scanErrors []string
@@ -175,7 +186,7 @@ type soakBaseline struct {
 
 func runBaseline(t *testing.T, sc *sandbox.Scenario, key baselineKey) *soakBaseline {
 	t.Helper()
-	f := newSoakFixture(t, sc, nil)
+	f := newSoakFixture(t, sc)
 	p := sandbox.Profile{Name: "baseline", Faults: sandbox.Faults{PendingOperationPolls: key.polls}}
 	if key.truncated {
 		p.TreeLimit = 1
@@ -184,10 +195,14 @@ func runBaseline(t *testing.T, sc *sandbox.Scenario, key baselineKey) *soakBasel
 		t.Fatal(err)
 	}
 	f.srv.ResetCalls()
+	f.srv.ResetInjectedFaults()
 	if _, err := f.apply(); err != nil {
 		t.Fatalf("baseline %+v: %v", key, err)
 	}
-	b := &soakBaseline{calls: callTotals(f.srv.Calls()), final: map[string]engine.Decision{}}
+	b := &soakBaseline{calls: callTotals(f.srv.Calls()), policies: map[policyWriteKey]int{}, final: map[string]engine.Decision{}}
+	for _, w := range f.srv.PolicyWrites() {
+		b.policies[policyWriteKey{w.Policy, w.Fields}]++
+	}
 	for _, c := range f.changes() {
 		if c.Action == iampolicy.ActionSetAuditConfig {
 			b.audited = append(b.audited, c.Resource)
@@ -292,6 +307,7 @@ func soakOnce(t *testing.T, f *soakFixture, p sandbox.Profile, base *soakBaselin
 		t.Logf("the run under faults ended with an error (allowed): %v", runErr)
 	}
 	calls, injected, writes := f.srv.Calls(), f.srv.InjectedFaults(), f.srv.ConcurrentWrites()
+	policyWrites, faultyChanges := f.srv.PolicyWrites(), runChanges(f.changes(), faulty.RunID)
 	after := f.liveStats()
 	scan := inventory.ServiceStats{Attempts: after.Attempts - stats.Attempts, Retries: after.Retries - stats.Retries,
 		GaveUp: after.GaveUp - stats.GaveUp}
@@ -302,6 +318,11 @@ func soakOnce(t *testing.T, f *soakFixture, p sandbox.Profile, base *soakBaselin
 	f.checkReasons(t, underFaults, faulty)
 	retries := checkBudgets(t, calls, injected, scan, logs, base)
 	retries["actions"] = f.fixRetries.take()
+	// The writes' outcomes follow from the conflicts drawn for each (Faults.PolicyConflicts),
+	// not from Faults.EtagConflicts' first calls, when nothing else fails on Google's APIs.
+	drawn := onlyEtagConflicts(injected) && p.Faults.EtagConflicts == 0
+	checkPolicyWrites(t, underFaults, policyWrites, faultyChanges, drawn)
+	fig.addPolicyWrites(p.Name, policyWrites, logs, faultyChanges)
 	if extra.underFaults != nil {
 		extra.underFaults(t, f, faulty)
 	}
@@ -325,6 +346,18 @@ func soakOnce(t *testing.T, f *soakFixture, p sandbox.Profile, base *soakBaselin
 	}
 
 	fig.add(p.Name, injected, retries, scan.GaveUp, runErr != nil, faulty, settled, f.changes())
+	fig.addSettledPolicyChanges(p.Name, runChanges(f.changes(), settled.RunID))
+}
+
+// runChanges returns the changes of one run.
+func runChanges(changes []ledger.Change, runID string) []ledger.Change {
+	var out []ledger.Change
+	for _, c := range changes {
+		if c.RunID == runID {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // bindingPair is one member's grant of one role (under one condition) on one resource.
@@ -361,10 +394,18 @@ func policyPairs(assets []*inventory.Asset) map[bindingPair]bool {
 	return out
 }
 
-// removedByChanges lists the grants that the ledger's IAM changes set out to remove.
-func removedByChanges(t *testing.T, changes []ledger.Change) map[bindingPair]bool {
+// changedPairs are the grants the ledger's IAM changes set out to remove and to grant,
+// and those that verified changes removed.
+type changedPairs struct {
+	removed, granted, removedVerified map[bindingPair]bool
+}
+
+// pairsOfChanges reads the plans of the ledger's iam.removeBinding changes: the grants
+// each sets out to remove (in its bindings before, not after) and to grant (after, not
+// before).
+func pairsOfChanges(t *testing.T, changes []ledger.Change) changedPairs {
 	t.Helper()
-	out := map[bindingPair]bool{}
+	out := changedPairs{removed: map[bindingPair]bool{}, granted: map[bindingPair]bool{}, removedVerified: map[bindingPair]bool{}}
 	for _, c := range changes {
 		if c.Action != iampolicy.ActionRemoveBinding {
 			continue
@@ -387,28 +428,51 @@ func removedByChanges(t *testing.T, changes []ledger.Change) map[bindingPair]boo
 		pairsOf(plan.Resource, is.Bindings, after)
 		for p := range before {
 			if !after[p] {
-				out[p] = true
+				out.removed[p] = true
+				if c.Status == ledger.StatusVerified {
+					out.removedVerified[p] = true
+				}
+			}
+		}
+		for p := range after {
+			if !before[p] {
+				out.granted[p] = true
 			}
 		}
 	}
 	return out
 }
 
-// checkBindings fails the test for every grant held before the run that is gone and that
-// no change set out to remove, and for every policy the concurrent writer changed that
-// lacks the writer's grant.
+// checkBindings checks every IAM policy's grants against what was granted before the run,
+// what zerodrift's changes set out to remove and grant, and what the concurrent writer
+// granted (the policies it changed, writes). It fails the test for a grant held before
+// that is gone though no change set out to remove it; for one the concurrent writer made
+// that is gone; for one granted now that nobody granted (written back from a stale read);
+// and for one a verified change removed that is granted again though no change granted it.
 func (f *soakFixture) checkBindings(t *testing.T, when string, before map[bindingPair]bool, writes []string) {
 	t.Helper()
 	now := policyPairs(f.srv.Assets())
-	meant := removedByChanges(t, f.changes())
+	changed := pairsOfChanges(t, f.changes())
+	writer := map[bindingPair]bool{}
+	for _, name := range writes {
+		p := bindingPair{name, sandbox.ConcurrentWriterRole, sandbox.ConcurrentWriterMember, ""}
+		writer[p] = true
+		if !now[p] {
+			t.Errorf("%s: the concurrent writer's binding was lost: %s", when, p)
+		}
+	}
 	for p := range before {
-		if !now[p] && !meant[p] {
+		if !now[p] && !changed.removed[p] {
 			t.Errorf("%s: IAM binding lost: %s was granted before and no change meant to remove it", when, p)
 		}
 	}
-	for _, name := range writes {
-		if p := (bindingPair{name, sandbox.ConcurrentWriterRole, sandbox.ConcurrentWriterMember, ""}); !now[p] {
-			t.Errorf("%s: the concurrent writer's binding was lost: %s", when, p)
+	for p := range now {
+		switch {
+		case changed.granted[p] || writer[p]:
+		case !before[p]:
+			t.Errorf("%s: IAM binding %s is granted; nobody granted it: not before the run, nor a change, nor the concurrent writer", when, p)
+		case changed.removedVerified[p]:
+			t.Errorf("%s: IAM binding %s is granted again; a verified change removed it and no change granted it since", when, p)
 		}
 	}
 }
@@ -628,6 +692,159 @@ func checkBudgets(t *testing.T, calls []sandbox.CallCount, injected []sandbox.Fa
 	return retries
 }
 
+// etagConflictsProfile is the sandbox's profile that puts a concurrent writer in front of
+// every IAM policy write.
+const etagConflictsProfile = "etag-conflicts"
+
+// policyWriteKey names the IAM policy writes of one policy and fields (sandbox.PolicyWrite
+// without its ordinal).
+type policyWriteKey struct{ policy, fields string }
+
+func (k policyWriteKey) String() string { return k.fields + " of " + k.policy }
+
+// actionFields are the policy fields each IAM action writes.
+var actionFields = map[string]string{
+	iampolicy.ActionRemoveBinding:  sandbox.PolicyBindings,
+	iampolicy.ActionSetAuditConfig: sandbox.PolicyAuditConfigs,
+}
+
+// onlyEtagConflicts reports whether the Google APIs met no fault but etag conflicts: then
+// nothing but the conflicts decides how an IAM change ends.
+func onlyEtagConflicts(injected []sandbox.FaultCount) bool {
+	for _, fc := range injected {
+		if fc.Kind != sandbox.FaultEtagConflict && fc.Service != sandbox.ServiceGitHub {
+			return false
+		}
+	}
+	return true
+}
+
+// checkPolicyWrites checks the IAM policy writes of one run, policy by policy and fields by
+// fields, against the run's IAM changes of them (actionFields): no policy written without
+// such a change, at most 1+ConflictRetries calls a change, and no write that took away the
+// concurrent writer's grant unless a change set out to remove it (written over the
+// writer's change: a later conflict on the same policy grants it again, so the policy at
+// the end cannot tell). When nothing but etag
+// conflicts was injected (onlyEtagConflicts), it checks besides how each write ended by the
+// conflicts the profile drew for it (sandbox.PolicyWriteCount.Planned): within the retries,
+// one call a conflict and one more, served; past them, 1+ConflictRetries calls, every one
+// refused (a later write of the same fields continues it, meeting what is left, and is
+// served); and that the changes that failed are those past the retries, saying why.
+func checkPolicyWrites(t *testing.T, when string, writes []sandbox.PolicyWriteCount, changes []ledger.Change, onlyConflicts bool) {
+	t.Helper()
+	budget := 1 + soakSettings.ConflictRetries
+	meant := pairsOfChanges(t, changes).removed
+	byKey := map[policyWriteKey][]sandbox.PolicyWriteCount{}
+	for _, w := range writes {
+		k := policyWriteKey{w.Policy, w.Fields}
+		byKey[k] = append(byKey[k], w)
+		if p := (bindingPair{w.Policy, sandbox.ConcurrentWriterRole, sandbox.ConcurrentWriterMember, ""}); w.WriterGrantRemoved && !meant[p] {
+			t.Errorf("%s: write %d of the %s (%d calls, %d conflicts met) took away the concurrent writer's grant: written over its change",
+				when, w.Ordinal, k, w.Calls, w.Conflicts)
+		}
+	}
+	changed := map[policyWriteKey][]ledger.Change{}
+	for _, c := range changes {
+		if fields, ok := actionFields[c.Action]; ok {
+			k := policyWriteKey{c.Resource, fields}
+			changed[k] = append(changed[k], c)
+		}
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(byKey), func(a, b policyWriteKey) int { return strings.Compare(a.String(), b.String()) }) {
+		ws, cs := byKey[k], changed[k]
+		calls, past := 0, 0
+		for _, w := range ws {
+			calls += w.Calls
+			if w.Planned > soakSettings.ConflictRetries {
+				past++
+			}
+		}
+		if len(cs) == 0 {
+			t.Errorf("%s: %d setIamPolicy calls wrote the %s; no change of the run writes it", when, calls, k)
+			continue
+		}
+		if calls > budget*len(cs) {
+			t.Errorf("%s: %d setIamPolicy calls wrote the %s, over the budget of %d (%d changes × 1 + %d conflict retries)",
+				when, calls, k, budget*len(cs), len(cs), soakSettings.ConflictRetries)
+		}
+		if !onlyConflicts {
+			continue
+		}
+		for _, w := range ws {
+			switch {
+			case w.Planned <= soakSettings.ConflictRetries:
+				if w.Conflicts != w.Planned || w.Calls != w.Planned+1 || !w.Served {
+					t.Errorf("%s: write %d of the %s, %d conflicts drawn (within the %d retries): %d calls, %d conflicts met, served %v; want one call a conflict and one more, served",
+						when, w.Ordinal, k, w.Planned, soakSettings.ConflictRetries, w.Calls, w.Conflicts, w.Served)
+				}
+			case w.Served && (w.Calls != w.Planned+1 || w.Conflicts != w.Planned),
+				!w.Served && (w.Calls != budget || w.Conflicts != budget):
+				t.Errorf("%s: write %d of the %s, %d conflicts drawn (past the %d retries): %d calls, %d conflicts met, served %v; want %d calls refused, and the rest met by the next write",
+					when, w.Ordinal, k, w.Planned, soakSettings.ConflictRetries, w.Calls, w.Conflicts, w.Served, budget)
+			}
+		}
+		failed := 0
+		for _, c := range cs {
+			switch c.Status {
+			case ledger.StatusFailed:
+				failed++
+				if !strings.Contains(c.Detail, "concurrent") {
+					t.Errorf("%s: change %s (%s on %s) failed without saying the policy kept changing: %s", when, c.ID, c.Action, c.Resource, c.Detail)
+				}
+			case ledger.StatusVerified:
+			default:
+				t.Errorf("%s: change %s (%s on %s) is %s (%s); etag conflicts end a change verified or failed", when, c.ID, c.Action, c.Resource, c.Status, c.Detail)
+			}
+		}
+		if failed != past {
+			t.Errorf("%s: %d of %d changes to the %s failed; %d of its writes were drawn past the %d retries",
+				when, failed, len(cs), k, past, soakSettings.ConflictRetries)
+		}
+	}
+}
+
+// checkEveryPolicyConflicted returns the etag-conflicts profile's check of a run: every
+// IAM policy write the cycle makes without faults (organization, folder, each project;
+// bindings and audit configs) was made and met the concurrent writer.
+func checkEveryPolicyConflicted(base *soakBaseline) func(t *testing.T, f *soakFixture, res *engine.Result) {
+	return func(t *testing.T, f *soakFixture, _ *engine.Result) {
+		t.Helper()
+		met := map[policyWriteKey]int{}
+		for _, w := range f.srv.PolicyWrites() {
+			met[policyWriteKey{w.Policy, w.Fields}] += w.Conflicts
+		}
+		if len(base.policies) == 0 {
+			t.Error("the cycle without faults writes no IAM policy: the etag-conflicts profile has nothing to meet")
+		}
+		for _, k := range slices.SortedFunc(maps.Keys(base.policies), func(a, b policyWriteKey) int { return strings.Compare(a.String(), b.String()) }) {
+			if met[k] == 0 {
+				t.Errorf("after the run under faults: the %s met no etag conflict; the profile puts one in front of every policy write", k)
+			}
+		}
+	}
+}
+
+// policyKind names the kind of an IAM policy (organization, folder, project, service
+// account) by its full resource name or its relative one.
+func policyKind(name string) string {
+	parts := strings.Split(strings.TrimPrefix(name, "//"), "/")
+	if len(parts) < 2 {
+		return "other"
+	}
+	switch c := parts[len(parts)-2]; c {
+	case "organizations":
+		return "organization"
+	case "folders":
+		return "folder"
+	case "projects":
+		return "project"
+	case "serviceAccounts":
+		return "service account"
+	default:
+		return c
+	}
+}
+
 // budgetShares lists, by method, the methods whose calls without faults its budget counts
 // too: those it stands in for, or undoes. Ensure moves a branch it finds already created;
 // a live action that fails part way re-creates the firewall rules it deleted and deletes
@@ -714,19 +931,84 @@ func dumpLogs(t *testing.T, logs []observer.LoggedEntry) {
 
 // soakFigures are what the soak did, summed over its runs.
 type soakFigures struct {
-	runs      map[string]int // by profile
-	faults    map[string]int // injected, by kind
-	retries   map[string]int // by client
-	gaveUp    int64          // calls the live source gave up
-	runErrors int            // runs under faults that ended with an error
-	faulty    map[string]int // decisions of the runs under faults, by action
-	settled   map[string]int // decisions of the runs without, by action
-	changes   map[string]int // ledger changes, by final status
+	runs      map[string]int            // by profile
+	faults    map[string]int            // injected, by kind
+	retries   map[string]int            // by client
+	gaveUp    int64                     // calls the live source gave up
+	runErrors int                       // runs under faults that ended with an error
+	faulty    map[string]int            // decisions of the runs under faults, by action
+	settled   map[string]int            // decisions of the runs without, by action
+	changes   map[string]int            // ledger changes, by final status
+	policies  map[string]*policyFigures // by profile
 }
 
 func newSoakFigures() *soakFigures {
 	return &soakFigures{runs: map[string]int{}, faults: map[string]int{}, retries: map[string]int{},
-		faulty: map[string]int{}, settled: map[string]int{}, changes: map[string]int{}}
+		faulty: map[string]int{}, settled: map[string]int{}, changes: map[string]int{}, policies: map[string]*policyFigures{}}
+}
+
+// policyFigures are what the etag conflicts of one profile did to the IAM policy writes,
+// summed over its runs under faults (and the changes of the runs that settle).
+type policyFigures struct {
+	runs      int
+	conflicts map[string]int // met, by kind of policy (policyKind)
+	byFields  map[string]int // met, by the fields written
+	perWrite  map[string]int // writes, by the conflicts they met
+	past      int            // writes drawn past the retries (sandbox.PolicyWriteCount.Planned)
+	calls     map[string]int // setIamPolicy calls handled, by kind of policy
+	retries   map[string]int // writes made again after a conflict, by kind of policy
+	faulty    map[string]int // the runs' IAM changes (actionFields), by status
+	settled   map[string]int // the IAM changes of the runs that settle, by status
+}
+
+func (fg *soakFigures) policy(profile string) *policyFigures {
+	pf := fg.policies[profile]
+	if pf == nil {
+		pf = &policyFigures{conflicts: map[string]int{}, byFields: map[string]int{}, perWrite: map[string]int{},
+			calls: map[string]int{}, retries: map[string]int{}, faulty: map[string]int{}, settled: map[string]int{}}
+		fg.policies[profile] = pf
+	}
+	return pf
+}
+
+// addPolicyWrites counts a run's IAM policy writes under faults, the IAM actions' retries
+// its logs tell and its IAM changes.
+func (fg *soakFigures) addPolicyWrites(profile string, writes []sandbox.PolicyWriteCount, logs []observer.LoggedEntry, changes []ledger.Change) {
+	pf := fg.policy(profile)
+	pf.runs++
+	for _, w := range writes {
+		kind := policyKind(w.Policy)
+		pf.calls[kind] += w.Calls
+		if w.Conflicts > 0 {
+			pf.conflicts[kind] += w.Conflicts
+			pf.byFields[w.Fields] += w.Conflicts
+		}
+		pf.perWrite[fmt.Sprintf("%d", w.Conflicts)]++
+		if w.Planned > soakSettings.ConflictRetries {
+			pf.past++
+		}
+	}
+	for _, e := range logs {
+		if e.Message == "IAM policy changed concurrently; reading it again" {
+			resource, _ := e.ContextMap()["resource"].(string)
+			pf.retries[policyKind(resource)]++
+		}
+	}
+	for _, c := range changes {
+		if _, ok := actionFields[c.Action]; ok {
+			pf.faulty[string(c.Status)]++
+		}
+	}
+}
+
+// addSettledPolicyChanges counts the IAM changes of a run that settles.
+func (fg *soakFigures) addSettledPolicyChanges(profile string, changes []ledger.Change) {
+	pf := fg.policy(profile)
+	for _, c := range changes {
+		if _, ok := actionFields[c.Action]; ok {
+			pf.settled[string(c.Status)]++
+		}
+	}
 }
 
 func (fg *soakFigures) add(profile string, injected []sandbox.FaultCount, retries map[string]int, gaveUp int64, runErr bool,
@@ -765,6 +1047,16 @@ func (fg *soakFigures) report(t *testing.T, took time.Duration) {
 	t.Logf("under faults:         %s; %d runs ended with an error", counts(fg.faulty), fg.runErrors)
 	t.Logf("after settling:       %s", counts(fg.settled))
 	t.Logf("changes by outcome:   %s", counts(fg.changes))
+	for _, profile := range slices.Sorted(maps.Keys(fg.policies)) {
+		pf := fg.policies[profile]
+		if len(pf.conflicts) == 0 {
+			continue
+		}
+		t.Logf("IAM policies, %s: %d runs; etag conflicts met %s, by write %s; writes by conflicts met %s, %d drawn past the %d retries; "+
+			"setIamPolicy calls %s; retries %s; IAM changes under faults %s, after settling %s",
+			profile, pf.runs, counts(pf.conflicts), counts(pf.byFields), counts(pf.perWrite), pf.past, soakSettings.ConflictRetries,
+			counts(pf.calls), counts(pf.retries), counts(pf.faulty), counts(pf.settled))
+	}
 	t.Logf("soak: %d runs in %v; faults %s; retries %s; decisions under faults %s, after settling %s; changes %s",
 		runs, took.Round(time.Millisecond), counts(fg.faults), counts(fg.retries), counts(fg.faulty), counts(fg.settled), counts(fg.changes))
 }

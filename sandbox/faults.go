@@ -47,6 +47,16 @@ type Faults struct {
 	// concurrent writer grant ConcurrentWriterRole to ConcurrentWriterMember, so that a call
 	// carrying the etag it read fails with 409 ABORTED. It counts down as conflicts happen.
 	EtagConflicts int
+	// PolicyConflicts, when set, aims the concurrent writer at IAM policy writes one by one
+	// (PolicyWrite: the calls on one policy writing the same fields, until one is served):
+	// the first matched call of a write asks it how many of the write's calls meet the
+	// writer, and that many do, this one first; the calls after them are served as usual.
+	// It is asked once a write, so its answer may depend on the write's policy, fields and
+	// ordinal only, for the same writes to meet the same conflicts on every run. A client
+	// that gives up before meeting them all leaves the rest to the next write of the same
+	// policy and fields: for the sandbox, that is still the same write. It must not call
+	// the Server. It works besides EtagConflicts, which its conflicts do not count down.
+	PolicyConflicts func(w PolicyWrite) int
 	// FailOperations is the number of upcoming matched compute writes (insert, patch, update,
 	// delete, setCommonInstanceMetadata, setMetadata, deleteAccessConfig, addAccessConfig,
 	// setPrivateIpGoogleAccess) and Cloud Asset Inventory exports (exportAssets) whose long-running operation
@@ -139,7 +149,8 @@ type faultInjector struct {
 	f        Faults
 	rng      *rand.Rand
 	injected map[faultKey]int
-	written  map[string]bool // the policies the concurrent writer changed, by full name
+	written  map[string]bool  // the policies the concurrent writer changed, by full name
+	policies policyWriteState // the IAM policy writes (faults_policy.go)
 }
 
 // SetFaults replaces the faults in force, from the next call on, and reseeds the generator.
@@ -152,6 +163,7 @@ func (s *Server) SetFaults(f Faults) error {
 	defer s.faults.mu.Unlock()
 	s.faults.f = f
 	s.faults.rng = rand.New(rand.NewPCG(uint64(f.Seed), uint64(f.Seed)^0x9e3779b97f4a7c15))
+	s.faults.resetPolicyWrites()
 	return nil
 }
 
@@ -191,12 +203,16 @@ func (s *Server) ConcurrentWrites() []string {
 	return out
 }
 
-// ResetInjectedFaults forgets the faults injected and the concurrent writes so far.
+// ResetInjectedFaults forgets the faults injected, the concurrent writes and the policy
+// writes so far (see PolicyWrites). A policy write in progress is forgotten with the
+// conflicts it had left: the next call on its policy and fields begins another.
 func (s *Server) ResetInjectedFaults() {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	clear(s.faults.injected)
 	clear(s.faults.written)
+	clear(s.faults.policies.open)
+	s.faults.policies.writes = nil
 }
 
 // record counts one injected fault. The caller holds fi.mu.
@@ -304,12 +320,19 @@ func (fi *faultInjector) takeEtagConflict(service, method, resource string) bool
 		return false
 	}
 	fi.f.EtagConflicts--
+	fi.noteConcurrentWrite(service, method, resource)
+	return true
+}
+
+// noteConcurrentWrite counts one etag conflict injected into a setIamPolicy call on the
+// policy named resource, and the policy as one the concurrent writer changed. The caller
+// holds fi.mu.
+func (fi *faultInjector) noteConcurrentWrite(service, method, resource string) {
 	fi.record(FaultEtagConflict, service, method)
 	if fi.written == nil {
 		fi.written = map[string]bool{}
 	}
 	fi.written[resource] = true
-	return true
 }
 
 // defaultOperationError is the message Google gives an operation that failed inside.

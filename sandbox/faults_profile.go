@@ -39,6 +39,12 @@ const (
 	ProfileRetryAfter = time.Second
 )
 
+// ProfileConflictRetries is the etag conflicts after which a client of the etag-conflicts
+// profile is expected to give up a policy write: 5, the retries zerodrift makes by default
+// (remediators.DefaultConflictRetries). The profile draws most writes' conflicts within
+// them and some past them.
+const ProfileConflictRetries = 5
+
 // profileBuilder adds one kind of fault to a profile, drawing its parameters from r, and
 // returns what it added, in words.
 type profileBuilder func(r *rand.Rand, p *Profile) string
@@ -81,8 +87,13 @@ func FaultProfiles() []string {
 //   - rate-limited: 1 to 4 calls answered 429 with Retry-After ProfileRetryAfter, starting
 //     after up to 200 calls, on every Google API or on one;
 //   - timeouts: 1 to 4 calls, spread over the run, delayed by ProfileSlowLatency;
-//   - etag-conflicts: 1 to 8 setIamPolicy calls meet a concurrent writer who grants
-//     ConcurrentWriterRole to ConcurrentWriterMember, so that their etag is stale (409);
+//   - etag-conflicts: every IAM policy write (PolicyWrite: the organization's, a folder's,
+//     a project's, bindings and audit configs apart) meets a concurrent writer who grants
+//     ConcurrentWriterRole to ConcurrentWriterMember, so that the write's etag is stale
+//     (409): 1 to ProfileConflictRetries times, within the retries of a client that makes
+//     ProfileConflictRetries, and for one write in 5 to 10 (drawn from the seed) more, up to
+//     ProfileConflictRetries+3, past them. Each write's conflicts are drawn from the seed,
+//     its policy, fields and ordinal, not from the order of the writes;
 //   - failing-operations: 1 to 3 compute writes whose operation ends in an error, and
 //     operations polled twice before they are done, or not;
 //   - github-secondary-rate-limit: one or two GitHub routes answered 403 (a secondary rate
@@ -188,9 +199,28 @@ func timeouts(r *rand.Rand, p *Profile) string {
 	return fmt.Sprintf("%d calls to %s (each with chance %v) delayed by %v", f.SlowCalls, target, f.SlowRate, f.SlowLatency)
 }
 
+// etagConflicts puts the concurrent writer in front of every IAM policy write, through
+// Faults.PolicyConflicts: the seed draws how rarely a write goes past the retries and the
+// salt of each write's own draw (policyConflicts).
 func etagConflicts(r *rand.Rand, p *Profile) string {
-	p.Faults.EtagConflicts = between(r, 1, 8)
-	return fmt.Sprintf("%d setIamPolicy calls meet a concurrent writer", p.Faults.EtagConflicts)
+	past := between(r, 5, 10)
+	salt := r.Uint64()
+	p.Faults.PolicyConflicts = func(w PolicyWrite) int { return policyConflicts(salt, past, w) }
+	return fmt.Sprintf("every IAM policy write meets a concurrent writer 1 to %d times, one write in %d %d to %d times (past the retries)",
+		ProfileConflictRetries, past, ProfileConflictRetries+1, ProfileConflictRetries+3)
+}
+
+// policyConflicts draws the etag conflicts one policy write meets, from salt and the write
+// alone: past the retries (ProfileConflictRetries) with chance 1/past, within them
+// otherwise.
+func policyConflicts(salt uint64, past int, w PolicyWrite) int {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s\x00%d", w.Policy, w.Fields, w.Ordinal)
+	r := rand.New(rand.NewPCG(salt, h.Sum64()))
+	if r.IntN(past) == 0 {
+		return between(r, ProfileConflictRetries+1, ProfileConflictRetries+3)
+	}
+	return between(r, 1, ProfileConflictRetries)
 }
 
 func failingOperations(r *rand.Rand, p *Profile) string {

@@ -15,8 +15,8 @@ import (
 	"github.com/zerodrift/zerodrift/inventory"
 )
 
-// The binding a concurrent writer adds when Faults.EtagConflicts makes a setIamPolicy see
-// a concurrent change.
+// The binding a concurrent writer adds when Faults.EtagConflicts or Faults.PolicyConflicts
+// makes a setIamPolicy see a concurrent change.
 const (
 	ConcurrentWriterRole   = "roles/viewer"
 	ConcurrentWriterMember = "user:concurrent-writer@sandbox.zerodrift.invalid"
@@ -116,14 +116,40 @@ func (l *logType) UnmarshalJSON(b []byte) error {
 // writePolicy answers setIamPolicy: read-modify-write guarded by the etag. A request whose
 // etag is set and is not the current one is refused with 409 ABORTED; one without an etag
 // overwrites, as Google allows.
+//
+// The call is counted in its policy write (PolicyWrites), and meets the concurrent writer
+// first when the faults say so (Faults.EtagConflicts, Faults.PolicyConflicts).
 func (s *Server) writePolicy(e *entry, c *call) response {
-	if s.faults.takeEtagConflict(c.route.service, c.route.method, e.name) {
-		s.concurrentWrite(e)
-	}
 	var req setPolicyRequest
 	if aerr := decodeBody(c.body, &req); aerr != nil {
 		return fail(aerr)
 	}
+	rec, conflict := s.faults.policyCall(c.route.service, c.route.method, e.name, policyFields(req.UpdateMask))
+	if conflict {
+		s.concurrentWrite(e)
+	}
+	writer := hasWriterGrant(e.policy)
+	resp := s.setPolicy(e, &req)
+	s.faults.endPolicyCall(rec, conflict, resp.err == nil, writer && !hasWriterGrant(e.policy))
+	return resp
+}
+
+// hasWriterGrant reports whether p grants ConcurrentWriterRole to ConcurrentWriterMember
+// (unconditionally, as the concurrent writer grants it).
+func hasWriterGrant(p *inventory.Policy) bool {
+	if p == nil {
+		return false
+	}
+	for _, b := range p.Bindings {
+		if b.Role == ConcurrentWriterRole && b.Condition == nil && slices.Contains(b.Members, ConcurrentWriterMember) {
+			return true
+		}
+	}
+	return false
+}
+
+// setPolicy is writePolicy's read-modify-write, once the faults had their turn.
+func (s *Server) setPolicy(e *entry, req *setPolicyRequest) response {
 	in := req.Policy
 	if in == nil {
 		return fail(errStatus(http.StatusBadRequest, "Request contains an invalid argument: policy is required."))
