@@ -1,14 +1,18 @@
 package engine_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/zerodrift/zerodrift/engine"
+	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/sandbox"
 )
 
@@ -33,9 +37,9 @@ func TestPullRequestsForDeclaredResources(t *testing.T) {
 	}
 	res := f.run(true, -1)
 	prs := openPRs(f)
-	if len(prs) != 6 || res.Summary.ByAction[engine.ActionPR] != 6 {
-		t.Fatalf("%d open PRs, %d pr decisions; want 6 (allow-ssh-world's sources and its logging, allow-rdp-split, deployer editor, "+
-			"bob SA user, sre group viewer)",
+	if len(prs) != 7 || res.Summary.ByAction[engine.ActionPR] != 7 {
+		t.Fatalf("%d open PRs, %d pr decisions; want 7 (allow-ssh-world's sources and its logging, allow-rdp-split, deployer editor, "+
+			"bob SA user, sre group viewer, jane's outside account on acme-analytics)",
 			len(prs), res.Summary.ByAction[engine.ActionPR])
 	}
 	// A group's basic role declared in a module's bindings: the PR takes the group out of
@@ -49,6 +53,24 @@ func TestPullRequestsForDeclaredResources(t *testing.T) {
 	if len(viewer) != 1 || len(viewer[0].Files) != 1 || viewer[0].Files[0].Path != "envs/prod/iam.tf" ||
 		!strings.Contains(viewer[0].Files[0].Patch, `-      "group:sre@acme.example",`) {
 		t.Errorf("sre's viewer role: PRs %+v", viewer)
+	}
+	// An account from outside the organization whose every grant on the policy is declared
+	// (jane's one role on acme-analytics, a google_project_iam_member of the prod root): the
+	// PR deletes that resource, nothing else, and the policy is not changed live.
+	outside := decisionFor(t, res, analyticsIAM, "iam-non-org-member")
+	if outside.Action != engine.ActionPR || outside.PR == nil || outside.PR.Address != "google_project_iam_member.jane_exports_viewer" {
+		t.Fatalf("jane's outside account: decision %+v, want a pull request on google_project_iam_member.jane_exports_viewer", outside)
+	}
+	if op, ok := prs[outside.PR.Branch]; !ok || !strings.HasPrefix(outside.PR.Branch, "zerodrift/iam-non-org-member/") ||
+		len(op.Files) != 1 || op.Files[0].Path != "envs/prod/iam.tf" ||
+		!strings.Contains(op.Files[0].Patch, `-resource "google_project_iam_member" "jane_exports_viewer" {`) ||
+		!strings.Contains(op.Files[0].Patch, `-  member  = "user:jane.freelance@gmail.com"`) ||
+		op.Files[0].Additions != 0 || removesOtherAccounts(op.Files[0].Patch, "user:jane.freelance@gmail.com") {
+		t.Errorf("jane's outside account: PR %+v", op)
+	}
+	if !slices.Equal(liveMembers(t, f, "acme-analytics", "roles/bigquery.dataViewer"), []string{"group:analysts@acme.example", "user:jane.freelance@gmail.com"}) {
+		t.Errorf("a Terraform-managed grant was changed live: roles/bigquery.dataViewer on acme-analytics has %v",
+			liveMembers(t, f, "acme-analytics", "roles/bigquery.dataViewer"))
 	}
 	// Two findings on one declared firewall are two pull requests, each its own edit.
 	logging := decisionFor(t, res, sshWorld, "firewall-logging-disabled")
@@ -80,7 +102,7 @@ func TestPullRequestsForDeclaredResources(t *testing.T) {
 	// Second run: nothing new, nothing edited.
 	writes := f.srv.GitHubWrites()
 	res = f.run(true, -1)
-	if got := f.srv.GitHubWrites(); got != writes || len(openPRs(f)) != 6 {
+	if got := f.srv.GitHubWrites(); got != writes || len(openPRs(f)) != 7 {
 		t.Errorf("a second run made %d GitHub writes and left %d PRs open", got-writes, len(openPRs(f)))
 	}
 	if d := decisionFor(t, res, sshWorld, "firewall-open-ingress"); d.PR == nil || d.PR.Outcome != "unchanged" {
@@ -139,8 +161,53 @@ func TestPullRequestsForDeclaredResources(t *testing.T) {
 	}
 }
 
+// analyticsIAM is acme-analytics, whose policy grants roles to jane.freelance@gmail.com, an
+// account from outside the organization.
+const analyticsIAM = "//cloudresourcemanager.googleapis.com/projects/100000000004"
+
+// liveMembers reads a project's IAM policy from the sandbox and returns the members of its
+// unconditional binding of role.
+func liveMembers(t *testing.T, f *fixture, project, role string) []string {
+	t.Helper()
+	resp, err := http.Post(f.url+"/v3/projects/"+project+":getIamPolicy", "application/json", strings.NewReader(`{"options":{"requestedPolicyVersion":3}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var pol inventory.Policy
+	if err := json.NewDecoder(resp.Body).Decode(&pol); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("reading the policy of %s: %d %v", project, resp.StatusCode, err)
+	}
+	for _, b := range pol.Bindings {
+		if b.Role == role && b.Condition == nil {
+			return slices.Sorted(slices.Values(b.Members))
+		}
+	}
+	return nil
+}
+
+// removesOtherAccounts reports whether a unified diff removes a line that names an account
+// (an @) other than member's.
+func removesOtherAccounts(patch, member string) bool {
+	email := member[strings.IndexByte(member, ':')+1:]
+	for _, l := range strings.Split(patch, "\n") {
+		if strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---") && strings.Contains(l, "@") && !strings.Contains(l, email) {
+			return true
+		}
+	}
+	return false
+}
+
 // builtinWithIaC is the built-in scenario with extra Terraform files in its iac/ tree.
 func builtinWithIaC(t *testing.T, extra map[string]string) *sandbox.Scenario {
+	t.Helper()
+	return builtinWithIaCAndAssets(t, extra, nil)
+}
+
+// builtinWithIaCAndAssets is the built-in scenario with extra (or replaced) Terraform files
+// in its iac/ tree and, when editAssets is set, its assets.json as editAssets rewrites it
+// (builtinWith edits the assets of a scenario without Terraform).
+func builtinWithIaCAndAssets(t *testing.T, extra map[string]string, editAssets func([]byte) []byte) *sandbox.Scenario {
 	t.Helper()
 	fsys := fstest.MapFS{}
 	err := fs.WalkDir(sandbox.BuiltinFS(), sandbox.BuiltinDir, func(p string, d fs.DirEntry, err error) error {
@@ -163,6 +230,9 @@ func builtinWithIaC(t *testing.T, extra map[string]string) *sandbox.Scenario {
 			name = "iac/" + name
 		}
 		fsys["s/"+name] = &fstest.MapFile{Data: []byte(text)}
+	}
+	if editAssets != nil {
+		fsys["s/assets.json"].Data = editAssets(fsys["s/assets.json"].Data)
 	}
 	sc, err := sandbox.LoadScenario(fsys, "s")
 	if err != nil {
@@ -274,4 +344,124 @@ func TestTerraformStateFromConfiguredBackendAndWorkspace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// janeDataViewer is jane's binding in the built-in scenario's acme-analytics policy, and
+// janeJobUser a second role for her, beside the analysts group, so she can run queries too.
+const (
+	janeDataViewer = `{"role":"roles/bigquery.dataViewer","members":["group:analysts@acme.example","user:jane.freelance@gmail.com"]}`
+	janeJobUser    = `{"role":"roles/bigquery.jobUser","members":["group:analysts@acme.example","user:jane.freelance@gmail.com"]}`
+)
+
+// janeJobUserTF declares janeJobUser: an authoritative binding of the role on acme-analytics.
+const janeJobUserTF = `
+# Who may run BigQuery jobs in acme-analytics.
+resource "google_project_iam_binding" "analytics_job_users" {
+  project = "acme-analytics"
+  role    = "roles/bigquery.jobUser"
+  members = [
+    "group:analysts@acme.example",
+    "user:jane.freelance@gmail.com",
+  ]
+}
+`
+
+// An account from outside the organization that holds several roles on a policy is one
+// finding, and when Terraform declares every one of its grants, one pull request that
+// removes it from each (here a google_project_iam_member deleted and a binding's member
+// taken out, in one file); the live policy is left to the merge. Declared only in part, the
+// finding is reported, with neither a pull request nor a live change: a PR would be half
+// the fix.
+func TestOutsideMemberPullRequestRemovesEveryDeclaredRole(t *testing.T) {
+	jobUser := func(b []byte) []byte {
+		if bytes.Count(b, []byte(janeDataViewer)) != 1 {
+			t.Fatalf("the built-in scenario's assets hold jane's binding %d times, want once", bytes.Count(b, []byte(janeDataViewer)))
+		}
+		return bytes.Replace(b, []byte(janeDataViewer), []byte(janeDataViewer+","+janeJobUser), 1)
+	}
+	iamTF, err := fs.ReadFile(sandbox.BuiltinFS(), sandbox.BuiltinDir+"/iac/envs/prod/iam.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLive := []string{"group:analysts@acme.example", "user:jane.freelance@gmail.com"}
+
+	t.Run("every role declared", func(t *testing.T) {
+		f := newFixtureWith(t, builtinWithIaCAndAssets(t, map[string]string{"envs/prod/iam.tf": string(iamTF) + janeJobUserTF}, jobUser), "maxChanges: 50\n", true)
+		res := f.run(true, -1)
+		var findings int
+		for _, x := range res.Findings {
+			if x.Rule == "iam-non-org-member" && x.Resource == analyticsIAM {
+				findings++
+				if roles, _ := x.Evidence["roles"].([]string); !slices.Equal(roles, []string{"roles/bigquery.dataViewer", "roles/bigquery.jobUser"}) {
+					t.Errorf("jane's finding lists roles %v, want both", x.Evidence["roles"])
+				}
+			}
+		}
+		if findings != 1 {
+			t.Fatalf("%d iam-non-org-member findings on acme-analytics, want one for jane", findings)
+		}
+		d := decisionFor(t, res, analyticsIAM, "iam-non-org-member")
+		if d.Action != engine.ActionPR || d.PR == nil ||
+			d.PR.Address != "google_project_iam_member.jane_exports_viewer, google_project_iam_binding.analytics_job_users" {
+			t.Fatalf("jane's two roles: decision %+v (PR %+v), want one pull request on both declarations", d, d.PR)
+		}
+		var mine []sandbox.GitHubPullRequest
+		for branch, p := range openPRs(f) {
+			if strings.HasPrefix(branch, "zerodrift/iam-non-org-member/") {
+				mine = append(mine, p)
+			}
+		}
+		if len(mine) != 1 || mine[0].Head != d.PR.Branch || len(mine[0].Files) != 1 || mine[0].Files[0].Path != "envs/prod/iam.tf" {
+			t.Fatalf("jane's two roles: pull requests %+v, want one, editing envs/prod/iam.tf", mine)
+		}
+		patch := mine[0].Files[0].Patch
+		for _, want := range []string{
+			// roles/bigquery.dataViewer: its google_project_iam_member is deleted...
+			`-resource "google_project_iam_member" "jane_exports_viewer" {`,
+			`-  role    = "roles/bigquery.dataViewer"`,
+			`-  member  = "user:jane.freelance@gmail.com"`,
+			// ...and roles/bigquery.jobUser: she leaves the binding's members.
+			`-    "user:jane.freelance@gmail.com",`,
+		} {
+			if !strings.Contains(patch, want) {
+				t.Errorf("jane's PR diff lacks %q:\n%s", want, patch)
+			}
+		}
+		if mine[0].Files[0].Additions != 0 || removesOtherAccounts(patch, "user:jane.freelance@gmail.com") {
+			t.Errorf("jane's PR diff changes more than her grants:\n%s", patch)
+		}
+		// Merged, the branch's Terraform grants jane nothing and keeps the rest.
+		after, err := f.srv.GitHubFile(d.PR.Branch, "envs/prod/iam.tf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(after), "jane.freelance") || !strings.Contains(string(after), `"group:analysts@acme.example",`) ||
+			!strings.Contains(string(after), `resource "google_project_iam_member" "bob_sa_user"`) {
+			t.Errorf("envs/prod/iam.tf on %s:\n%s", d.PR.Branch, after)
+		}
+		for _, role := range []string{"roles/bigquery.dataViewer", "roles/bigquery.jobUser"} {
+			if got := liveMembers(t, f, "acme-analytics", role); !slices.Equal(got, wantLive) {
+				t.Errorf("a Terraform-managed grant was changed live: %s on acme-analytics has %v", role, got)
+			}
+		}
+	})
+
+	t.Run("one role declared", func(t *testing.T) {
+		f := newFixtureWith(t, builtinWithIaCAndAssets(t, nil, jobUser), "maxChanges: 50\n", true)
+		res := f.run(true, -1)
+		d := decisionFor(t, res, analyticsIAM, "iam-non-org-member")
+		if d.Action != engine.ActionReport || d.PR != nil || d.ChangeID != "" || !strings.Contains(d.Reason, "only some of the member's grants are declared") {
+			t.Errorf("jane's roles declared in part: decision %+v, want a report naming the grants made outside Terraform", d)
+		}
+		for branch := range openPRs(f) {
+			if strings.HasPrefix(branch, "zerodrift/iam-non-org-member/") {
+				t.Errorf("a pull request %s for grants declared in part", branch)
+			}
+		}
+		for _, role := range []string{"roles/bigquery.dataViewer", "roles/bigquery.jobUser"} {
+			if got := liveMembers(t, f, "acme-analytics", role); !slices.Equal(got, wantLive) {
+				t.Errorf("%s on acme-analytics changed live to %v", role, got)
+			}
+		}
+	})
 }

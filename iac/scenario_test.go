@@ -196,6 +196,9 @@ func TestScenarioOwnership(t *testing.T) {
 		"iam acme-prod roles/viewer serviceAccount:monitoring@acme-prod.iam.gserviceaccount.com": "envs/prod/iam.tf:17 module.project_iam.bindings[\"roles/viewer\"]",
 		"iam acme-prod roles/viewer group:sre@acme.example":                                      "envs/prod/iam.tf:18 module.project_iam.bindings[\"roles/viewer\"]",
 		"iam acme-prod roles/iam.serviceAccountUser user:bob@acme.example":                       "envs/prod/iam.tf:24 google_project_iam_member.bob_sa_user",
+		// Declared in the prod root with an explicit project: the only grant of acme-analytics
+		// the Terraform declares.
+		"iam acme-analytics roles/bigquery.dataViewer user:jane.freelance@gmail.com": "envs/prod/iam.tf:32 google_project_iam_member.jane_exports_viewer",
 	}
 	seen := map[string]bool{}
 	for _, q := range scenarioQueries(t) {
@@ -234,12 +237,16 @@ func TestScenarioFindings(t *testing.T) {
 		"iam-primitive-role-user roles/viewer group:sre@acme.example":                          true,
 		"sa-user-managed-key 0a1b2c3d4e5f60718293a4b5c6d7e8f901234567":                         true,
 		"sa-key-not-rotated 0a1b2c3d4e5f60718293a4b5c6d7e8f901234567":                          true,
+		// jane.freelance@gmail.com on acme-analytics: her one role, roles/bigquery.dataViewer,
+		// is declared (google_project_iam_member.jane_exports_viewer), so all of her grants are.
+		"iam-non-org-member 100000000004": true,
 	}
 	// Findings zerodrift does not map to Terraform: those on a project, folder or
 	// organization that name no role (nor list of roles) and member and are not about its
 	// audit configuration (a project's networks). Subnetworks, instances, compute projects,
 	// audit configurations and a member's roles (sa-role-separation, iam-non-org-member) are
-	// mapped: none of the scenario's is declared, so they are unmanaged.
+	// mapped: of these, only jane.freelance@gmail.com's roles on acme-analytics are declared
+	// (above); the rest are unmanaged.
 	unresolved := map[string]bool{
 		"network-too-many 100000000001": true,
 	}

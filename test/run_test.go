@@ -206,6 +206,7 @@ func TestRunSandboxOpensPullRequestsForDeclaredResources(t *testing.T) {
 		}
 	}
 	const sshWorldLogging = "//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-world firewall-logging-disabled"
+	const janeOutside = "//cloudresourcemanager.googleapis.com/projects/100000000004 iam-non-org-member"
 	want := map[string]string{
 		"//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-ssh-world firewall-open-ingress": "google_compute_firewall.ssh_world",
 		"//compute.googleapis.com/projects/acme-prod/global/firewalls/allow-rdp-split firewall-open-ingress": "module.firewall_rules.rules[1]",
@@ -219,6 +220,11 @@ func TestRunSandboxOpensPullRequestsForDeclaredResources(t *testing.T) {
 		// unattended, proposes its enable-firewall-logging edit instead of a live fix. The
 		// scenario's other declared rules log already.
 		sshWorldLogging: "google_compute_firewall.ssh_world",
+		// jane.freelance@gmail.com, outside the organization's domains, holds one role on
+		// acme-analytics, roles/bigquery.dataViewer, which the prod root declares with an
+		// explicit project: all of her grants are declared, so iam-remove-outside-member's
+		// remove-iam-member edit is proposed instead of the live removal.
+		janeOutside: "google_project_iam_member.jane_exports_viewer",
 	}
 	if len(opened) != len(want) {
 		t.Errorf("opened %v, want %v", opened, want)
@@ -232,6 +238,13 @@ func TestRunSandboxOpensPullRequestsForDeclaredResources(t *testing.T) {
 	if d := diffs[sshWorldLogging]; !strings.Contains(d, "+  log_config {") || !strings.Contains(d, `+    metadata = "INCLUDE_ALL_METADATA"`) ||
 		strings.Contains(d, "\n-") {
 		t.Errorf("%s: diff\n%s\nwant only a log_config block with INCLUDE_ALL_METADATA added", sshWorldLogging, d)
+	}
+	// Jane's PR deletes the one resource that grants her a role, and adds nothing (the only
+	// line starting with "+" is the "+++ b/" header).
+	if d := diffs[janeOutside]; !strings.Contains(d, `-resource "google_project_iam_member" "jane_exports_viewer" {`) ||
+		!strings.Contains(d, `-  member  = "user:jane.freelance@gmail.com"`) || strings.Count(d, "\n+") != 1 ||
+		strings.Contains(d, "-  member  = \"user:bob") {
+		t.Errorf("%s: diff\n%s\nwant only google_project_iam_member.jane_exports_viewer removed", janeOutside, d)
 	}
 	table := zerodrift(t, "", "run", "--sandbox", "--now", exp.Now)
 	if !strings.Contains(table.stdout, "Pull requests on the IaC repository:") || !strings.Contains(table.stdout, "+  source_ranges = [\"35.235.240.0/20\"]") {

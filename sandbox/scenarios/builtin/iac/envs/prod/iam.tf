@@ -1,4 +1,4 @@
-# Project-level IAM of acme-prod.
+# Project-level IAM of acme-prod, and the access to its exports in acme-analytics.
 
 module "project_iam" {
   source  = "terraform-google-modules/iam/google//modules/projects_iam"
@@ -25,4 +25,12 @@ resource "google_project_iam_member" "bob_sa_user" {
   project = var.project_id
   role    = "roles/iam.serviceAccountUser"
   member  = "user:bob@acme.example"
+}
+
+# Jane, a contractor at Northwind Analytics, reads the prod exports that land in
+# acme-analytics for the churn study (DATA-231); Northwind has no acme.example accounts.
+resource "google_project_iam_member" "jane_exports_viewer" {
+  project = "acme-analytics"
+  role    = "roles/bigquery.dataViewer"
+  member  = "user:jane.freelance@gmail.com"
 }
