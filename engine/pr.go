@@ -268,19 +268,48 @@ func (e *Engine) ensurePR(ctx context.Context, log *zap.Logger, runID string, st
 	}
 }
 
-// planEffect says what terraform plan should show for the patch.
+// planEffect says what terraform plan should show for the patch: the resources it destroys
+// and creates, and the declarations it updates in place.
 func planEffect(fix Fix, patch *iac.Patch) string {
-	effect := "an in-place update of the declaration: " + patch.Summary
+	var parts []string
+	if len(patch.Destroys) > 0 {
+		parts = append(parts, "a destroy of "+andList(patch.Destroys))
+	}
+	if len(patch.Creates) > 0 {
+		parts = append(parts, "a create of "+andList(patch.Creates))
+	}
+	var effect string
+	switch {
+	case len(parts) > 0:
+		if len(patch.Updates) > 0 {
+			parts = append(parts, "an in-place update of "+andList(patch.Updates))
+		}
+		effect = parts[0]
+		if n := len(parts); n > 1 {
+			effect = strings.Join(parts[:n-1], ", ") + ", and " + parts[n-1]
+		}
+		effect += ": " + patch.Summary
+	case fix.TerraformEdit == iac.EditRemoveResource:
+		// An element of a module call's list: the module destroys what it declared for it.
+		effect = "a destroy of the declared resource: " + patch.Summary
+	default:
+		effect = "an in-place update of the declaration: " + patch.Summary
+	}
 	for _, w := range patch.Warnings {
 		effect += ". Reviewer, note: " + w
-	}
-	if fix.TerraformEdit == iac.EditRemoveResource {
-		effect = "a destroy of the declared resource: " + patch.Summary
 	}
 	if fix.TerraformDescription != "" {
 		effect += " (" + fix.TerraformDescription + ")"
 	}
 	return effect
+}
+
+// andList joins items as prose: "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 // closeObsolete closes zerodrift's pull requests whose finding is gone. A finding missing

@@ -42,6 +42,31 @@ func TestPullRequestsForDeclaredResources(t *testing.T) {
 			"bob SA user, sre group viewer, jane's outside account on acme-analytics)",
 			len(prs), res.Summary.ByAction[engine.ActionPR])
 	}
+	// The expected plan effect names what terraform plan shows: deleting an iam_member
+	// block destroys that resource; taking a member out of a binding's list updates in place.
+	planEffect := func(p sandbox.GitHubPullRequest) string {
+		_, rest, _ := strings.Cut(p.Body, "Expected plan effect")
+		rest, _, _ = strings.Cut(rest, "####")
+		return strings.ReplaceAll(rest, `\`, "")
+	}
+	for prefix, want := range map[string]string{
+		"zerodrift/sa-user-project-level/":   "a destroy of google_project_iam_member.bob_sa_user: Remove",
+		"zerodrift/iam-non-org-member/":      "a destroy of google_project_iam_member.jane_exports_viewer: Remove",
+		"zerodrift/iam-primitive-role-user/": "an in-place update of the declaration: Remove",
+	} {
+		n := 0
+		for branch, p := range prs {
+			if strings.HasPrefix(branch, prefix) {
+				n++
+				if got := planEffect(p); !strings.Contains(got, want) || strings.Contains(got, "in-place") == strings.Contains(want, "destroy") {
+					t.Errorf("%s: expected plan effect %q, want %q", branch, got, want)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d PRs on %s*, want 1", n, prefix)
+		}
+	}
 	// A group's basic role declared in a module's bindings: the PR takes the group out of
 	// that role's members, nothing else.
 	var viewer []sandbox.GitHubPullRequest

@@ -764,6 +764,7 @@ func (p *patcher) addEgressDeny(params map[string]any) error {
 		return err
 	}
 	insertBlockAfter(ed, t.b.b, text)
+	p.creates = append(p.creates, t.in.prefix+KindFirewall+"."+label)
 	p.summary = fmt.Sprintf("Add the egress deny rule %s (priority %d, to 0.0.0.0/0) next to %s", quote(name), prio, p.where())
 	return nil
 }
@@ -809,6 +810,7 @@ func (p *patcher) addBlock(comment string, attrs [][2]string, nested string) err
 		return err
 	}
 	insertBlockAfter(ed, t.b.b, comment+"\n"+blockText(t.newType, t.name, t.newProvider, all, nested))
+	p.creates = append(p.creates, p.m.Address)
 	return nil
 }
 

@@ -204,7 +204,7 @@ func (ix *Index) patchRoles(m Match, name string, params map[string]any) (*Patch
 	}
 	var file string
 	var before, src []byte
-	var summaries, warnings []string
+	var summaries, warnings, creates, destroys, updates []string
 	for i, g := range m.grants {
 		cur, gm := ix, g.m
 		if i > 0 {
@@ -244,6 +244,7 @@ func (ix *Index) patchRoles(m Match, name string, params map[string]any) (*Patch
 				warnings = append(warnings, w)
 			}
 		}
+		creates, destroys, updates = appendNew(creates, p.Creates...), appendNew(destroys, p.Destroys...), appendNew(updates, p.Updates...)
 	}
 	return &Patch{
 		File:     file,
@@ -252,8 +253,21 @@ func (ix *Index) patchRoles(m Match, name string, params map[string]any) (*Patch
 		Summary:  strings.Join(summaries, "; "),
 		Diff:     unifiedDiff(file, before, src),
 		Warnings: warnings,
+		Creates:  creates,
+		Destroys: destroys,
+		Updates:  updates,
 		edits:    lineEdits(before, src),
 	}, nil
+}
+
+// appendNew appends the elements of add that s does not hold yet.
+func appendNew(s []string, add ...string) []string {
+	for _, a := range add {
+		if !slices.Contains(s, a) {
+			s = append(s, a)
+		}
+	}
+	return s
 }
 
 // lineEdits are the edits that turn before into after, one per run of changed lines.

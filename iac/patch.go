@@ -58,6 +58,17 @@ type Patch struct {
 	// Warnings are what a reviewer must know: an edit in a local or a variable shared with
 	// other declarations, a module instantiated more than once, remaining references.
 	Warnings []string `json:"warnings,omitempty"`
+	// Creates and Destroys are the Terraform addresses of the resources the patch adds and
+	// deletes, spelled as Match.Address spells them (module.base.google_compute_firewall.x,
+	// google_project_iam_member.sa_user["user:bob@x"]): a whole resource block added or
+	// removed, or one instance of a for_each collection removed. An edit of a module call's
+	// input (a rule of a firewall module's list, an entry of an IAM module's bindings) is not
+	// listed, since what the module declares for it is not known here: it is in Updates.
+	Creates  []string `json:"creates,omitempty"`
+	Destroys []string `json:"destroys,omitempty"`
+	// Updates are the addresses of the declarations the patch changes in place (an
+	// attribute, a nested block, a list element, a module call's input).
+	Updates []string `json:"updates,omitempty"`
 
 	// edits are the replaced byte ranges of Before, for tests.
 	edits []edit
@@ -141,6 +152,9 @@ type patcher struct {
 	ed       *editor
 	summary  string
 	warnings []string
+	// creates and destroys are the addresses of the resources the edit adds and deletes;
+	// an edit that does neither changes p.m.Address in place.
+	creates, destroys []string
 }
 
 // editorFor returns the editor of the file holding r; a patch edits one file.
@@ -191,6 +205,10 @@ func (p *patcher) finish() (*Patch, error) {
 	if p.t.in.mod.instances > 1 && strings.HasPrefix(p.ed.f.path, p.t.in.mod.dir+"/") {
 		p.warn("%s is instantiated %d times; the change applies to every instance", p.t.in.mod.dir, p.t.in.mod.instances)
 	}
+	var updates []string
+	if len(p.creates) == 0 && len(p.destroys) == 0 {
+		updates = []string{p.m.Address}
+	}
 	return &Patch{
 		File:     p.ed.f.path,
 		Before:   slices.Clone(p.ed.f.src),
@@ -198,6 +216,9 @@ func (p *patcher) finish() (*Patch, error) {
 		Summary:  p.summary,
 		Diff:     unifiedDiff(p.ed.f.path, p.ed.f.src, after),
 		Warnings: p.warnings,
+		Creates:  p.creates,
+		Destroys: p.destroys,
+		Updates:  updates,
 		edits:    slices.Clone(p.ed.edits),
 	}, nil
 }
@@ -824,6 +845,7 @@ func (p *patcher) removeMember() error {
 				return false
 			}
 			removeBlock(ed, t.b.b, 0)
+			p.destroys = append(p.destroys, p.m.Address)
 			return true
 		})
 	case tIAMPolicy:
@@ -955,7 +977,11 @@ func (p *patcher) removeInstance() error {
 				return err
 			}
 			p.checkShared(x.SrcRange, "the for_each collection")
-			return replaceSeq(ed, x.SrcRange, tupleItems(x), seqEdit{remove: map[int]bool{j: true}, insertAt: -1, tuple: true})
+			if err := replaceSeq(ed, x.SrcRange, tupleItems(x), seqEdit{remove: map[int]bool{j: true}, insertAt: -1, tuple: true}); err != nil {
+				return err
+			}
+			p.destroys = append(p.destroys, p.m.Address)
+			return nil
 		case *hclsyntax.ObjectConsExpr:
 			it := coll.items[t.ex.at]
 			j := slices.IndexFunc(x.Items, func(o hclsyntax.ObjectConsItem) bool { return it.site != nil && o.KeyExpr == it.site.KeyExpr })
@@ -967,7 +993,11 @@ func (p *patcher) removeInstance() error {
 				return err
 			}
 			p.checkShared(x.SrcRange, "the for_each collection")
-			return replaceSeq(ed, x.SrcRange, objectItems(x), seqEdit{remove: map[int]bool{j: true}, insertAt: -1})
+			if err := replaceSeq(ed, x.SrcRange, objectItems(x), seqEdit{remove: map[int]bool{j: true}, insertAt: -1}); err != nil {
+				return err
+			}
+			p.destroys = append(p.destroys, p.m.Address)
+			return nil
 		}
 		return fmt.Errorf("iac: the for_each of %s is not written as a list or a map; edit it by hand", p.m.Address)
 	}
@@ -979,6 +1009,7 @@ func (p *patcher) removeInstance() error {
 		return err
 	}
 	removeBlock(ed, t.b.b, 0)
+	p.destroys = append(p.destroys, p.m.Address)
 	return nil
 }
 
@@ -1202,6 +1233,7 @@ func (p *patcher) addDeny(params, evidence map[string]any) error {
 			return err
 		}
 		insertBlockAfter(ed, t.b.b, b.String())
+		p.creates = append(p.creates, t.in.prefix+t.b.typ+"."+label)
 		p.summary = fmt.Sprintf("Add the deny rule %s (priority %d) next to %s", quote(name), prio-offset, p.where())
 		return nil
 	case tFirewallRule:

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -33,6 +34,9 @@ type patchCase struct {
 	// blocks is how many top-level blocks the patch may change (0: one); a finding that
 	// lists several roles may have its grants declared in several.
 	blocks int
+	// creates and destroys are the patch's Creates and Destroys; updates, when set, its
+	// Updates (unset: the matched declaration alone when it creates and destroys nothing).
+	creates, destroys, updates []string
 }
 
 // iap returns the parameters of replace-world-source-ranges with IAP's range.
@@ -62,12 +66,12 @@ func patchCases() []patchCase {
 		{name: "fw_logging_legacy", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-legacy-logging"),
 			edit: EditEnableFirewallLogging, params: map[string]any{"metadata": "EXCLUDE_ALL_METADATA"}, warning: "enable_logging is deprecated"},
 		{name: "fw_add_deny", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-implied"),
-			edit: EditAddDenyFirewall, params: map[string]any{"ports": []string{"3389", "udp:3389"}}},
+			edit: EditAddDenyFirewall, creates: []string{`google_compute_firewall.implied_deny_world`}, params: map[string]any{"ports": []string{"3389", "udp:3389"}}},
 		{name: "fw_add_deny_evidence", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-legacy-logging"),
 			evidence: map[string]any{"exposed": []map[string]any{{"protocol": "all", "ports": "all"}}},
-			edit:     EditAddDenyFirewall, params: map[string]any{"priorityOffset": 10}},
+			edit:     EditAddDenyFirewall, creates: []string{`google_compute_firewall.legacy_logging_deny_world`}, params: map[string]any{"priorityOffset": 10}},
 		{name: "fw_remove", file: "firewall.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-ssh"),
-			edit: EditRemoveResource},
+			edit: EditRemoveResource, destroys: []string{`google_compute_firewall.ssh`}},
 		{name: "var_replace", file: "variables.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-admin"),
 			edit: EditReplaceWorldSourceRanges, params: iap()},
 		{name: "mod_replace", file: "module_rules.tf", assetType: inventory.TypeFirewall, resource: fw("acme-prod", "allow-rdp-split"),
@@ -89,15 +93,15 @@ func patchCases() []patchCase {
 			evidence: map[string]any{"exposed": []any{map[string]any{"protocol": "tcp", "ports": []any{"3389"}}}},
 			edit:     EditAddDenyFirewall},
 		{name: "iam_foreach_remove", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
-			evidence: prod("roles/iam.serviceAccountUser", "user:carol@acme.example"), edit: EditRemoveIAMMember},
+			evidence: prod("roles/iam.serviceAccountUser", "user:carol@acme.example"), edit: EditRemoveIAMMember, destroys: []string{`google_project_iam_member.impersonators["user:carol@acme.example"]`}},
 		{name: "iam_member_remove", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
-			evidence: prod("roles/iam.serviceAccountUser", "user:bob@acme.example"), edit: EditRemoveIAMMember},
+			evidence: prod("roles/iam.serviceAccountUser", "user:bob@acme.example"), edit: EditRemoveIAMMember, destroys: []string{`google_project_iam_member.bob`}},
 		{name: "iam_binding_remove", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
 			evidence: prod("roles/compute.admin", "user:ivan@acme.example"), edit: EditRemoveIAMMember},
 		{name: "iam_binding_remove_commented", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
 			evidence: prod("roles/compute.admin", "group:netops@acme.example"), edit: EditRemoveIAMMember},
 		{name: "iam_binding_last", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
-			evidence: prod("roles/iam.securityAdmin", "serviceAccount:secbot@acme-prod.iam.gserviceaccount.com"), edit: EditRemoveIAMMember},
+			evidence: prod("roles/iam.securityAdmin", "serviceAccount:secbot@acme-prod.iam.gserviceaccount.com"), edit: EditRemoveIAMMember, destroys: []string{`google_project_iam_binding.security_admin`}},
 		{name: "iam_binding_inline", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
 			evidence: prod("roles/logging.admin", "user:kim@acme.example"), edit: EditRemoveIAMMember},
 		{name: "iam_module_entry", file: "iam.tf", assetType: inventory.TypeProject, resource: prodIAM,
@@ -116,19 +120,19 @@ func patchCases() []patchCase {
 			evidence: map[string]any{"role": "roles/viewer", "member": "user:pat@acme.example"}, edit: EditRemoveIAMMember},
 		{name: "outside_members", file: "outside.tf", assetType: inventory.TypeProject, resource: dataIAM,
 			evidence: outsideEv("user:jane.freelance@gmail.com", "roles/bigquery.dataViewer", "roles/logging.viewer", "roles/viewer"),
-			edit:     EditRemoveIAMMember, blocks: 3},
+			edit:     EditRemoveIAMMember, updates: []string{`google_project_iam_binding.bq_viewers`}, destroys: []string{`google_project_iam_member.jane_viewer`, `google_project_iam_member.jane_logs`}, blocks: 3},
 		{name: "outside_for_each", file: "outside.tf", assetType: inventory.TypeProject, resource: dataIAM,
-			evidence: outsideEv("user:max@googlemail.com", "roles/storage.objectViewer", "roles/monitoring.viewer"), edit: EditRemoveIAMMember},
+			evidence: outsideEv("user:max@googlemail.com", "roles/storage.objectViewer", "roles/monitoring.viewer"), edit: EditRemoveIAMMember, destroys: []string{`google_project_iam_member.max["roles/monitoring.viewer"]`, `google_project_iam_member.max["roles/storage.objectViewer"]`}},
 		{name: "outside_module", file: "outside.tf", assetType: inventory.TypeProject, resource: dataIAM,
 			evidence: withConditions(outsideEv("user:sam@gmail.com", "roles/bigquery.jobUser", "roles/bigquery.user", "roles/browser", "roles/storage.admin"),
 				map[string]string{"role": "roles/storage.admin", "title": "expires", "expression": "request.time < timestamp(\"2027-01-01T00:00:00Z\")"}),
-			edit: EditRemoveIAMMember},
+			edit: EditRemoveIAMMember, updates: []string{`module.data_iam.bindings["roles/bigquery.jobUser"]`, `module.data_iam.bindings["roles/bigquery.user"]`, `module.data_iam.bindings["roles/browser"]`, `module.data_iam.conditional_bindings[0]`}},
 		{name: "network_remove", file: "network.tf", assetType: inventory.TypeNetwork,
-			resource: "//compute.googleapis.com/projects/acme-dev/global/networks/default", edit: EditRemoveResource,
+			resource: "//compute.googleapis.com/projects/acme-dev/global/networks/default", edit: EditRemoveResource, destroys: []string{`google_compute_network.default`},
 			warning: "still refers to google_compute_network.default"},
 		{name: "key_remove", file: "network.tf", assetType: inventory.TypeServiceAccountKey,
 			resource: "//iam.googleapis.com/projects/acme-dev/serviceAccounts/ci@acme-dev.iam.gserviceaccount.com/keys/abc",
-			edit:     EditRemoveResource},
+			edit:     EditRemoveResource, destroys: []string{`google_service_account_key.ci`}},
 
 		{name: "subnet_flow_logs", file: "subnet.tf", assetType: inventory.TypeSubnetwork, resource: subnetName("acme-net", "europe-west1", "app-ew1"),
 			evidence: subnetEv("app-ew1", "europe-west1", "shared-vpc"), edit: EditEnableSubnetFlowLogs, params: flowLogs()},
@@ -150,9 +154,9 @@ func patchCases() []patchCase {
 			edit: EditEnableSubnetFlowLogs, params: map[string]any{"flowSampling": "0.25"}},
 		{name: "network_egress_deny", file: "subnet.tf", assetType: inventory.TypeNetwork, resource: fwPrefix + "acme-net/global/networks/shared-vpc",
 			evidence: map[string]any{"network": "shared-vpc", "project": "acme-net", "egressDenyRules": []string{}},
-			edit:     EditAddEgressDeny, params: map[string]any{"priority": 65535}},
+			edit:     EditAddEgressDeny, creates: []string{`google_compute_firewall.shared_deny_all_egress`}, params: map[string]any{"priority": 65535}},
 		{name: "network_egress_deny_named", file: "network.tf", assetType: inventory.TypeNetwork, resource: fwPrefix + "acme-dev/global/networks/default",
-			edit: EditAddEgressDeny, params: map[string]any{"name": "deny-all-egress", "priority": 65000}},
+			edit: EditAddEgressDeny, creates: []string{`google_compute_firewall.default_deny_all_egress`}, params: map[string]any{"name": "deny-all-egress", "priority": 65000}},
 
 		{name: "instance_serial_port", file: "compute.tf", assetType: inventory.TypeInstance, resource: instanceName("acme-prod", "europe-west1-b", "bastion-1"),
 			evidence: metadataEv("serial-port-enable"), edit: EditSetInstanceMetadata, params: metadataParam("serial-port-enable", "FALSE")},
@@ -175,7 +179,7 @@ func patchCases() []patchCase {
 		{name: "project_metadata_item", file: "compute.tf", assetType: inventory.TypeComputeProject, resource: computeProject("acme-prod"),
 			evidence: projectMetadataEv("acme-prod", "enable-oslogin"), edit: EditSetInstanceMetadata, params: metadataParam("enable-oslogin", "TRUE")},
 		{name: "project_metadata_new", file: "compute.tf", assetType: inventory.TypeComputeProject, resource: computeProject("acme-prod"),
-			evidence: projectMetadataEv("acme-prod", "serial-port-enable"), edit: EditSetInstanceMetadata, params: metadataParam("serial-port-enable", "FALSE")},
+			evidence: projectMetadataEv("acme-prod", "serial-port-enable"), edit: EditSetInstanceMetadata, creates: []string{`google_compute_project_metadata_item.acme_prod_serial_port_enable`}, params: metadataParam("serial-port-enable", "FALSE")},
 		{name: "project_metadata_map", file: "compute.tf", assetType: inventory.TypeComputeProject, resource: computeProject("acme-legacy"),
 			evidence: projectMetadataEv("acme-legacy", "serial-port-enable"), edit: EditSetInstanceMetadata, params: metadataParam("serial-port-enable", "FALSE")},
 		// metadata = merge(...): last-wins (see metadata_merge_test.go for what is already set).
@@ -199,9 +203,9 @@ func patchCases() []patchCase {
 			evidence: auditEv("acme-prod", []string{"DATA_WRITE"}, []string{"DATA_READ serviceAccount:scanner@acme-prod.iam.gserviceaccount.com"}),
 			edit:     EditSetAuditConfig, params: auditParams()},
 		{name: "audit_new_iam", file: "audit.tf", assetType: inventory.TypeProject, resource: "//cloudresourcemanager.googleapis.com/projects/acme-dev",
-			evidence: auditEv("", []string{"ADMIN_READ", "DATA_READ", "DATA_WRITE"}, nil), edit: EditSetAuditConfig, params: auditParams()},
+			evidence: auditEv("", []string{"ADMIN_READ", "DATA_READ", "DATA_WRITE"}, nil), edit: EditSetAuditConfig, creates: []string{`google_project_iam_audit_config.acme_dev_all_services`}, params: auditParams()},
 		{name: "audit_new_project", file: "audit.tf", assetType: inventory.TypeProject, resource: "//cloudresourcemanager.googleapis.com/projects/acme-sandbox",
-			evidence: auditEv("", []string{"DATA_READ"}, nil), edit: EditSetAuditConfig, params: map[string]any{"logTypes": []any{"DATA_READ", "DATA_WRITE", "ADMIN_READ"}}},
+			evidence: auditEv("", []string{"DATA_READ"}, nil), edit: EditSetAuditConfig, creates: []string{`google_project_iam_audit_config.acme_sandbox_all_services`}, params: map[string]any{"logTypes": []any{"DATA_READ", "DATA_WRITE", "ADMIN_READ"}}},
 	}
 }
 
@@ -327,6 +331,13 @@ func TestPatchGolden(t *testing.T) {
 			}
 			if tc.warning == "" && len(p.Warnings) > 0 {
 				t.Errorf("unexpected warnings %q", p.Warnings)
+			}
+			updates := tc.updates
+			if updates == nil && tc.creates == nil && tc.destroys == nil {
+				updates = []string{m.Address}
+			}
+			if !slices.Equal(p.Creates, tc.creates) || !slices.Equal(p.Destroys, tc.destroys) || !slices.Equal(p.Updates, updates) {
+				t.Errorf("creates %q, destroys %q, updates %q; want %q, %q, %q", p.Creates, p.Destroys, p.Updates, tc.creates, tc.destroys, updates)
 			}
 		})
 	}
