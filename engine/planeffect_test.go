@@ -21,7 +21,9 @@ func TestPlanEffect(t *testing.T) {
 			`a destroy of google_project_iam_member.a and google_project_iam_member.b["x"], and an in-place update of google_project_iam_binding.c: Remove them. Reviewer, note: w`},
 		{iac.EditAddDenyFirewall, iac.Patch{Summary: "Add", Creates: []string{"google_compute_firewall.a_deny_world"}},
 			"a create of google_compute_firewall.a_deny_world: Add"},
-		{iac.EditRemoveResource, iac.Patch{Summary: "Remove the rule", Updates: []string{"module.fw.rules[1]"}, Warnings: []string{"w"}},
+		{iac.EditRemoveIAMMember, iac.Patch{Summary: "Remove sre", ModuleInputs: []string{`module.iam.bindings["roles/viewer"]`}},
+			`a change of the module input module.iam.bindings["roles/viewer"], which terraform plan shows as what the module declares for it: Remove sre`},
+		{iac.EditRemoveResource, iac.Patch{Summary: "Remove the rule", ModuleInputs: []string{"module.fw.rules[1]"}, Warnings: []string{"w"}},
 			"a destroy of the declared resource: Remove the rule. Reviewer, note: w"},
 	} {
 		if got := planEffect(Fix{TerraformEdit: tc.edit}, &tc.patch); got != tc.want {

@@ -284,6 +284,9 @@ func planEffect(fix Fix, patch *iac.Patch) string {
 		if len(patch.Updates) > 0 {
 			parts = append(parts, "an in-place update of "+andList(patch.Updates))
 		}
+		if len(patch.ModuleInputs) > 0 {
+			parts = append(parts, "a change of the module input "+andList(patch.ModuleInputs))
+		}
 		effect = parts[0]
 		if n := len(parts); n > 1 {
 			effect = strings.Join(parts[:n-1], ", ") + ", and " + parts[n-1]
@@ -292,6 +295,11 @@ func planEffect(fix Fix, patch *iac.Patch) string {
 	case fix.TerraformEdit == iac.EditRemoveResource:
 		// An element of a module call's list: the module destroys what it declared for it.
 		effect = "a destroy of the declared resource: " + patch.Summary
+	case len(patch.ModuleInputs) > 0:
+		// What the module declares for its input is not known here: it may update, replace
+		// or destroy a resource (a binding left without members, say).
+		effect = "a change of the module input " + andList(patch.ModuleInputs) +
+			", which terraform plan shows as what the module declares for it: " + patch.Summary
 	default:
 		effect = "an in-place update of the declaration: " + patch.Summary
 	}

@@ -204,7 +204,7 @@ func (ix *Index) patchRoles(m Match, name string, params map[string]any) (*Patch
 	}
 	var file string
 	var before, src []byte
-	var summaries, warnings, creates, destroys, updates []string
+	var summaries, warnings, creates, destroys, updates, inputs []string
 	for i, g := range m.grants {
 		cur, gm := ix, g.m
 		if i > 0 {
@@ -245,6 +245,7 @@ func (ix *Index) patchRoles(m Match, name string, params map[string]any) (*Patch
 			}
 		}
 		creates, destroys, updates = appendNew(creates, p.Creates...), appendNew(destroys, p.Destroys...), appendNew(updates, p.Updates...)
+		inputs = appendNew(inputs, p.ModuleInputs...)
 	}
 	return &Patch{
 		File:     file,
@@ -257,6 +258,8 @@ func (ix *Index) patchRoles(m Match, name string, params map[string]any) (*Patch
 		Destroys: destroys,
 		Updates:  updates,
 		edits:    lineEdits(before, src),
+
+		ModuleInputs: inputs,
 	}, nil
 }
 

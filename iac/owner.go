@@ -126,6 +126,16 @@ const (
 	tNewBlock
 )
 
+// moduleInput reports whether a target of this kind is a module call's input rather than a
+// resource the configuration declares itself.
+func (k targetKind) moduleInput() bool {
+	switch k {
+	case tFirewallRule, tSubnetModule, tIAMModule, tIAMModuleConditional:
+		return true
+	}
+	return false
+}
+
 // target is what Patch needs to find the declaration again.
 type target struct {
 	kind targetKind

@@ -67,8 +67,13 @@ type Patch struct {
 	Creates  []string `json:"creates,omitempty"`
 	Destroys []string `json:"destroys,omitempty"`
 	// Updates are the addresses of the declarations the patch changes in place (an
-	// attribute, a nested block, a list element, a module call's input).
+	// attribute, a nested block, a list element).
 	Updates []string `json:"updates,omitempty"`
+	// ModuleInputs are the addresses of the module call inputs the patch changes (a rule
+	// of a firewall-rules module's list, a subnet of a network module's, an entry of an IAM
+	// module's bindings): what terraform plan shows for them depends on what the module
+	// declares, which is not known here.
+	ModuleInputs []string `json:"moduleInputs,omitempty"`
 
 	// edits are the replaced byte ranges of Before, for tests.
 	edits []edit
@@ -205,8 +210,12 @@ func (p *patcher) finish() (*Patch, error) {
 	if p.t.in.mod.instances > 1 && strings.HasPrefix(p.ed.f.path, p.t.in.mod.dir+"/") {
 		p.warn("%s is instantiated %d times; the change applies to every instance", p.t.in.mod.dir, p.t.in.mod.instances)
 	}
-	var updates []string
-	if len(p.creates) == 0 && len(p.destroys) == 0 {
+	var updates, inputs []string
+	switch {
+	case len(p.creates) > 0 || len(p.destroys) > 0:
+	case p.t.kind.moduleInput():
+		inputs = []string{p.m.Address}
+	default:
 		updates = []string{p.m.Address}
 	}
 	return &Patch{
@@ -220,6 +229,8 @@ func (p *patcher) finish() (*Patch, error) {
 		Destroys: p.destroys,
 		Updates:  updates,
 		edits:    slices.Clone(p.ed.edits),
+
+		ModuleInputs: inputs,
 	}, nil
 }
 

@@ -37,6 +37,7 @@ type patchCase struct {
 	// creates and destroys are the patch's Creates and Destroys; updates, when set, its
 	// Updates (unset: the matched declaration alone when it creates and destroys nothing).
 	creates, destroys, updates []string
+	inputs                     []string // module call inputs changed
 }
 
 // iap returns the parameters of replace-world-source-ranges with IAP's range.
@@ -126,7 +127,7 @@ func patchCases() []patchCase {
 		{name: "outside_module", file: "outside.tf", assetType: inventory.TypeProject, resource: dataIAM,
 			evidence: withConditions(outsideEv("user:sam@gmail.com", "roles/bigquery.jobUser", "roles/bigquery.user", "roles/browser", "roles/storage.admin"),
 				map[string]string{"role": "roles/storage.admin", "title": "expires", "expression": "request.time < timestamp(\"2027-01-01T00:00:00Z\")"}),
-			edit: EditRemoveIAMMember, updates: []string{`module.data_iam.bindings["roles/bigquery.jobUser"]`, `module.data_iam.bindings["roles/bigquery.user"]`, `module.data_iam.bindings["roles/browser"]`, `module.data_iam.conditional_bindings[0]`}},
+			edit: EditRemoveIAMMember, inputs: []string{`module.data_iam.bindings["roles/bigquery.jobUser"]`, `module.data_iam.bindings["roles/bigquery.user"]`, `module.data_iam.bindings["roles/browser"]`, `module.data_iam.conditional_bindings[0]`}},
 		{name: "network_remove", file: "network.tf", assetType: inventory.TypeNetwork,
 			resource: "//compute.googleapis.com/projects/acme-dev/global/networks/default", edit: EditRemoveResource, destroys: []string{`google_compute_network.default`},
 			warning: "still refers to google_compute_network.default"},
@@ -332,12 +333,20 @@ func TestPatchGolden(t *testing.T) {
 			if tc.warning == "" && len(p.Warnings) > 0 {
 				t.Errorf("unexpected warnings %q", p.Warnings)
 			}
-			updates := tc.updates
-			if updates == nil && tc.creates == nil && tc.destroys == nil {
-				updates = []string{m.Address}
+			// By default the match's declaration changes in place: a module call's input
+			// (module.NAME.INPUT..., no resource type in the address) or a resource.
+			updates, inputs := tc.updates, tc.inputs
+			if updates == nil && inputs == nil && tc.creates == nil && tc.destroys == nil {
+				if isModuleInputAddress(m.Address) {
+					inputs = []string{m.Address}
+				} else {
+					updates = []string{m.Address}
+				}
 			}
-			if !slices.Equal(p.Creates, tc.creates) || !slices.Equal(p.Destroys, tc.destroys) || !slices.Equal(p.Updates, updates) {
-				t.Errorf("creates %q, destroys %q, updates %q; want %q, %q, %q", p.Creates, p.Destroys, p.Updates, tc.creates, tc.destroys, updates)
+			if !slices.Equal(p.Creates, tc.creates) || !slices.Equal(p.Destroys, tc.destroys) || !slices.Equal(p.Updates, updates) ||
+				!slices.Equal(p.ModuleInputs, inputs) {
+				t.Errorf("creates %q, destroys %q, updates %q, module inputs %q; want %q, %q, %q, %q",
+					p.Creates, p.Destroys, p.Updates, p.ModuleInputs, tc.creates, tc.destroys, updates, inputs)
 			}
 		})
 	}
@@ -573,4 +582,16 @@ func TestEveryEditIsPatched(t *testing.T) {
 	if _, err := ix.Patch(m, "no-such-edit", nil, nil); err == nil || !strings.Contains(err.Error(), "unknown Terraform edit") {
 		t.Errorf("an unknown edit: %v", err)
 	}
+}
+
+// isModuleInputAddress reports whether addr names a module call's input
+// (module.NAME.INPUT or module.NAME.INPUT[KEY]) rather than a resource (whose type, after
+// the module path, starts with the provider's name).
+func isModuleInputAddress(addr string) bool {
+	rest, ok := strings.CutPrefix(addr, "module.")
+	if !ok {
+		return false
+	}
+	_, after, ok := strings.Cut(rest, ".")
+	return ok && !strings.HasPrefix(after, "google_") && !strings.HasPrefix(after, "module.")
 }
