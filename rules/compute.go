@@ -99,14 +99,6 @@ func metadataEvidence(level, key, value string, b metaBool) map[string]any {
 	return ev
 }
 
-// instanceMetadataEvidence describes a boolean setting of the instance's own metadata, as
-// metadataEvidence does, with the instance's name and zone.
-func instanceMetadataEvidence(inst *inventory.Instance, a *inventory.Asset, key, value string, b metaBool) map[string]any {
-	ev := metadataEvidence("instance", key, value, b)
-	maps.Copy(ev, instanceEvidence(inst, a))
-	return ev
-}
-
 // instanceName is the instance's name, from its data or else its asset name.
 func instanceName(inst *inventory.Instance, a *inventory.Asset) string {
 	return cmp.Or(inst.Name, a.ShortName())
@@ -394,38 +386,12 @@ func newComputeOSLoginDisabled() *computeOSLoginDisabled {
 func (r *computeOSLoginDisabled) Meta() *Meta { return &r.meta }
 
 func (r *computeOSLoginDisabled) Evaluate(env *Env, a *inventory.Asset, out *Results) error {
-	if err := checkInput(&r.meta, env, a, out); err != nil {
-		return err
-	}
-	if a.AssetType == inventory.TypeComputeProject {
-		p, err := viewOf(r.meta.ID, a, (*inventory.Asset).ComputeProject)
-		if err != nil || p == nil {
-			return err
-		}
-		v, b := metadataBool(p.CommonInstanceMetadata, metadataOSLogin)
-		if b == metaTrue {
-			return nil
-		}
-		ev := metadataEvidence("project", metadataOSLogin, v, b)
-		ev["project"] = cmp.Or(p.Name, a.Project())
-		out.Findings = append(out.Findings, NewFinding(&r.meta, a, metadataOSLogin, ev))
-		return nil
-	}
-
-	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
-	if err != nil || inst == nil {
-		return err
-	}
-	v, b := metadataBool(inst.Metadata, metadataOSLogin)
-	if b != metaFalse {
-		return nil
-	}
-	if skipGKENode(&r.meta, a, inst, "set enable-oslogin in the node pool's metadata instead", out) {
-		return nil
-	}
-	ev := instanceMetadataEvidence(inst, a, metadataOSLogin, v, b)
-	out.Findings = append(out.Findings, NewFinding(&r.meta, a, metadataOSLogin, ev))
-	return nil
+	return judgeMetadataKey(&r.meta, env, a, out, metadataJudge{
+		key:            metadataOSLogin,
+		projectDrifts:  func(b metaBool) bool { return b != metaTrue },
+		instanceDrifts: func(_ *inventory.Instance, b metaBool) bool { return b == metaFalse },
+		gkeHint:        "set enable-oslogin in the node pool's metadata instead",
+	})
 }
 
 // computeSerialPortEnabled finds instances and projects that enable interactive access to
@@ -456,35 +422,12 @@ func newComputeSerialPortEnabled() *computeSerialPortEnabled {
 func (r *computeSerialPortEnabled) Meta() *Meta { return &r.meta }
 
 func (r *computeSerialPortEnabled) Evaluate(env *Env, a *inventory.Asset, out *Results) error {
-	if err := checkInput(&r.meta, env, a, out); err != nil {
-		return err
-	}
-	if a.AssetType == inventory.TypeComputeProject {
-		p, err := viewOf(r.meta.ID, a, (*inventory.Asset).ComputeProject)
-		if err != nil || p == nil {
-			return err
-		}
-		v, b := metadataBool(p.CommonInstanceMetadata, metadataSerialPort)
-		if b != metaTrue {
-			return nil
-		}
-		ev := metadataEvidence("project", metadataSerialPort, v, b)
-		ev["project"] = cmp.Or(p.Name, a.Project())
-		out.Findings = append(out.Findings, NewFinding(&r.meta, a, metadataSerialPort, ev))
-		return nil
-	}
-
-	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
-	if err != nil || inst == nil {
-		return err
-	}
-	v, b := metadataBool(inst.Metadata, metadataSerialPort)
-	if b != metaTrue {
-		return nil
-	}
-	ev := instanceMetadataEvidence(inst, a, metadataSerialPort, v, b)
-	out.Findings = append(out.Findings, NewFinding(&r.meta, a, metadataSerialPort, ev))
-	return nil
+	// GKE nodes are judged like any instance: no gkeHint.
+	return judgeMetadataKey(&r.meta, env, a, out, metadataJudge{
+		key:            metadataSerialPort,
+		projectDrifts:  func(b metaBool) bool { return b == metaTrue },
+		instanceDrifts: func(_ *inventory.Instance, b metaBool) bool { return b == metaTrue },
+	})
 }
 
 // computeProjectSSHKeysAllowed finds instances that accept the SSH keys of their project's
@@ -517,25 +460,64 @@ func newComputeProjectSSHKeysAllowed() *computeProjectSSHKeysAllowed {
 func (r *computeProjectSSHKeysAllowed) Meta() *Meta { return &r.meta }
 
 func (r *computeProjectSSHKeysAllowed) Evaluate(env *Env, a *inventory.Asset, out *Results) error {
-	if err := checkInput(&r.meta, env, a, out); err != nil {
+	return judgeMetadataKey(&r.meta, env, a, out, metadataJudge{
+		key: metadataBlockProjectKeys,
+		// With OS Login on, metadata SSH keys are ignored: project-wide keys grant nothing.
+		instanceDrifts: func(inst *inventory.Instance, b metaBool) bool {
+			_, osLogin := metadataBool(inst.Metadata, metadataOSLogin)
+			return b != metaTrue && osLogin != metaTrue
+		},
+		gkeHint: "set block-project-ssh-keys in the node pool's metadata instead",
+	})
+}
+
+// metadataJudge says how a rule judges one boolean metadata key.
+type metadataJudge struct {
+	key string
+	// projectDrifts judges the key in a compute project's common instance metadata; nil
+	// for a rule that reads instances only.
+	projectDrifts func(b metaBool) bool
+	// instanceDrifts judges the key in an instance's own metadata.
+	instanceDrifts func(inst *inventory.Instance, b metaBool) bool
+	// gkeHint, when set, lists a drifting GKE node as skipped with what to do instead;
+	// when empty, GKE nodes are judged like any instance.
+	gkeHint string
+}
+
+// judgeMetadataKey flags a compute project or an instance whose metadata key drifts as j
+// says, with the metadata evidence of the project or the instance.
+func judgeMetadataKey(m *Meta, env *Env, a *inventory.Asset, out *Results, j metadataJudge) error {
+	if err := checkInput(m, env, a, out); err != nil {
 		return err
 	}
-	inst, err := viewOf(r.meta.ID, a, (*inventory.Asset).Instance)
+	if a.AssetType == inventory.TypeComputeProject {
+		p, err := viewOf(m.ID, a, (*inventory.Asset).ComputeProject)
+		if err != nil || p == nil || j.projectDrifts == nil {
+			return err
+		}
+		v, b := metadataBool(p.CommonInstanceMetadata, j.key)
+		if !j.projectDrifts(b) {
+			return nil
+		}
+		ev := metadataEvidence("project", j.key, v, b)
+		ev["project"] = cmp.Or(p.Name, a.Project())
+		out.Findings = append(out.Findings, NewFinding(m, a, j.key, ev))
+		return nil
+	}
+	inst, err := viewOf(m.ID, a, (*inventory.Asset).Instance)
 	if err != nil || inst == nil {
 		return err
 	}
-	v, b := metadataBool(inst.Metadata, metadataBlockProjectKeys)
-	if b == metaTrue {
+	v, b := metadataBool(inst.Metadata, j.key)
+	if !j.instanceDrifts(inst, b) {
 		return nil
 	}
-	if _, osLogin := metadataBool(inst.Metadata, metadataOSLogin); osLogin == metaTrue {
+	if j.gkeHint != "" && skipGKENode(m, a, inst, j.gkeHint, out) {
 		return nil
 	}
-	if skipGKENode(&r.meta, a, inst, "set block-project-ssh-keys in the node pool's metadata instead", out) {
-		return nil
-	}
-	ev := instanceMetadataEvidence(inst, a, metadataBlockProjectKeys, v, b)
-	out.Findings = append(out.Findings, NewFinding(&r.meta, a, metadataBlockProjectKeys, ev))
+	ev := metadataEvidence("instance", j.key, v, b)
+	maps.Copy(ev, instanceEvidence(inst, a))
+	out.Findings = append(out.Findings, NewFinding(m, a, j.key, ev))
 	return nil
 }
 
