@@ -340,24 +340,29 @@ func (a *removeBinding) plan(t target, p *inventory.Policy, rq request) (change,
 	return change{after: after, removed: removed, added: added}, nil
 }
 
-// bindingsView is what Plan.Before and Plan.After hold.
-type bindingsView struct {
-	Bindings []inventory.Binding `json:"bindings"`
-}
-
-func viewJSON(bs []inventory.Binding) json.RawMessage {
-	if bs == nil {
-		bs = []inventory.Binding{}
-	}
-	return gcputil.MustJSON(bindingsView{Bindings: bs})
-}
+// viewJSON is the bindings as Plan.Before and Plan.After hold them.
+func viewJSON(bs []inventory.Binding) json.RawMessage { return planView("bindings", bs) }
 
 func readView(raw json.RawMessage, what string) ([]inventory.Binding, error) {
-	var v bindingsView
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, fmt.Errorf("%w: reading the plan's %s bindings: %w", remediators.ErrInvalidRequest, what, err)
+	return readPlanView[inventory.Binding](raw, "bindings", what)
+}
+
+// planView is one part of a policy as Plan.Before and Plan.After hold it: {"FIELD": [...]},
+// an empty list rather than null.
+func planView[T any](field string, items []T) json.RawMessage {
+	if items == nil {
+		items = []T{}
 	}
-	return v.Bindings, nil
+	return gcputil.MustJSON(map[string][]T{field: items})
+}
+
+// readPlanView reads back what planView wrote; what says which of the plan's views it is.
+func readPlanView[T any](raw json.RawMessage, field, what string) ([]T, error) {
+	var v map[string][]T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("%w: reading the plan's %s %s: %w", remediators.ErrInvalidRequest, what, field, err)
+	}
+	return v[field], nil
 }
 
 func decodePolicy(snap *remediators.Snapshot) (*inventory.Policy, error) {

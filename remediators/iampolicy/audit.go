@@ -159,24 +159,11 @@ func planAudit(cur []inventory.AuditConfig, types []string) (auditChange, error)
 	return ch, nil
 }
 
-// auditView is what Plan.Before and Plan.After hold.
-type auditView struct {
-	AuditConfigs []inventory.AuditConfig `json:"auditConfigs"`
-}
-
-func auditJSON(acs []inventory.AuditConfig) json.RawMessage {
-	if acs == nil {
-		acs = []inventory.AuditConfig{}
-	}
-	return gcputil.MustJSON(auditView{AuditConfigs: acs})
-}
+// auditJSON is the audit configs as Plan.Before and Plan.After hold them.
+func auditJSON(acs []inventory.AuditConfig) json.RawMessage { return planView("auditConfigs", acs) }
 
 func readAuditView(raw json.RawMessage, what string) ([]inventory.AuditConfig, error) {
-	var v auditView
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, fmt.Errorf("%w: reading the plan's %s audit configs: %w", remediators.ErrInvalidRequest, what, err)
-	}
-	return v.AuditConfigs, nil
+	return readPlanView[inventory.AuditConfig](raw, "auditConfigs", what)
 }
 
 func (a *setAuditConfig) Plan(_ context.Context, snap *remediators.Snapshot, req remediators.Request) (*remediators.Plan, error) {
