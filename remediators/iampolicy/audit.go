@@ -8,9 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"cloud.google.com/go/iam/apiv1/iampb"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/remediators"
@@ -186,29 +184,6 @@ func (a *setAuditConfig) Plan(_ context.Context, snap *remediators.Snapshot, req
 	return &remediators.Plan{Action: ActionSetAuditConfig, Resource: snap.Resource, Request: req,
 		Summary: ch.String() + "; every binding and every other service's audit config kept",
 		Before:  auditJSON(p.AuditConfigs), After: auditJSON(ch.after)}, nil
-}
-
-// writeMasked writes a policy with the etag it carries and the update mask paths: only the
-// fields the mask names are changed.
-func (r *Remediator) writeMasked(ctx context.Context, t target, p *inventory.Policy, paths []string) (*inventory.Policy, error) {
-	pb, err := toProto(p)
-	if err != nil {
-		return nil, fmt.Errorf("writing the IAM policy of %s: %w", t.name, err)
-	}
-	req := &iampb.SetIamPolicyRequest{Resource: t.name, Policy: pb, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}}
-	var out *iampb.Policy
-	switch t.kind {
-	case kindFolder:
-		out, err = r.folders.SetIamPolicy(ctx, req)
-	case kindOrganization:
-		out, err = r.orgs.SetIamPolicy(ctx, req)
-	default:
-		out, err = r.projects.SetIamPolicy(ctx, req)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("writing the audit configs of the IAM policy of %s: %w", t.name, gcputil.Gone(err))
-	}
-	return fromProto(out), nil
 }
 
 // retry handles a failed write as iam.removeBinding does: a conflict within the retry budget

@@ -22,6 +22,7 @@ import (
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
 	"go.uber.org/zap"
 	"google.golang.org/api/option"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/remediators"
@@ -166,11 +167,25 @@ func (r *Remediator) read(ctx context.Context, t target) (*inventory.Policy, err
 
 // write writes a policy with the etag it carries.
 func (r *Remediator) write(ctx context.Context, t target, p *inventory.Policy) (*inventory.Policy, error) {
+	return r.writeMasked(ctx, t, p, nil)
+}
+
+// writeMasked writes a policy with the etag it carries and, when paths are given, the
+// update mask: only the fields it names change (without, Google's default: bindings and
+// etag).
+func (r *Remediator) writeMasked(ctx context.Context, t target, p *inventory.Policy, paths []string) (*inventory.Policy, error) {
+	what := "the IAM policy of " + t.name
+	if len(paths) > 0 {
+		what = strings.Join(paths, ", ") + " of " + what
+	}
 	pb, err := toProto(p)
 	if err != nil {
-		return nil, fmt.Errorf("writing the IAM policy of %s: %w", t.name, err)
+		return nil, fmt.Errorf("writing %s: %w", what, err)
 	}
 	req := &iampb.SetIamPolicyRequest{Resource: t.name, Policy: pb}
+	if len(paths) > 0 {
+		req.UpdateMask = &fieldmaskpb.FieldMask{Paths: paths}
+	}
 	var out *iampb.Policy
 	switch t.kind {
 	case kindFolder:
@@ -181,7 +196,7 @@ func (r *Remediator) write(ctx context.Context, t target, p *inventory.Policy) (
 		out, err = r.projects.SetIamPolicy(ctx, req)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("writing the IAM policy of %s: %w", t.name, gcputil.Gone(err))
+		return nil, fmt.Errorf("writing %s: %w", what, gcputil.Gone(err))
 	}
 	return fromProto(out), nil
 }
