@@ -93,6 +93,7 @@ func (d *fastDecoder) asset(b []byte, i int) (*Asset, int, bool) {
 			goto done
 		case 0: // name
 			name, ok = c.uniqueStr()
+			c.assetName = name
 		case 1: // asset_type
 			typ, ok = it.str()
 		case 2: // assetType
@@ -254,24 +255,31 @@ func (c *cursor) data(keep bool, typ string) ([]byte, any, bool) {
 func (c *cursor) sharedViewOf(typ string) any {
 	switch typ {
 	case TypeFirewall:
-		return readView(c, (*cursor).firewall)
+		return readView(c.firewall)
 	case TypeInstance:
-		return readView(c, (*cursor).instance)
+		return readView(c.instance)
 	case TypeSubnetwork:
-		return readView(c, (*cursor).subnetwork)
+		return readView(c.subnetwork)
 	case TypeComputeProject:
-		return readView(c, (*cursor).computeProject)
+		return readView(c.computeProject)
 	}
 	return nil
 }
 
-// readView reads a view of type T with read, or returns nil when read gives up.
-func readView[T any](c *cursor, read func(*cursor, *T) bool) any {
-	v := new(T)
-	if !read(c, v) {
+// viewBox is a view and the spare storage it points into, allocated together.
+type viewBox[T, S any] struct {
+	view  T
+	spare S
+}
+
+// readView reads a view of type T with read, or returns nil when read gives up. read is
+// a bound method, as for listOf, so that the cursor does not escape.
+func readView[T, S any](read func(*T, *S) bool) any {
+	b := new(viewBox[T, S])
+	if !read(&b.view, &b.spare) {
 		return nil
 	}
-	return v
+	return &b.view
 }
 
 // policy reads an IAM policy object, or null (as nil).

@@ -4,12 +4,30 @@ import "strconv"
 
 // Fast decoders of the compute views the instance and subnetwork rules read; like the
 // others in decode_data.go they give up on anything unusual and leave it to encoding/json.
+//
+// A view's reader takes spare storage for the objects the view points to (a log config,
+// metadata), allocated with the view (viewBox), or nil to allocate each on its own
+// (orNew).
 
-func (c *cursor) subnetwork(s *Subnetwork) bool {
+// orNew returns p, or a new T when p is nil.
+func orNew[T any](p *T) *T {
+	if p == nil {
+		return new(T)
+	}
+	return p
+}
+
+// instanceSpare is the storage an instance view points into.
+type instanceSpare struct {
+	metadata Metadata
+	shielded ShieldedInstanceConfig
+}
+
+func (c *cursor) subnetwork(s *Subnetwork, spare *SubnetworkLogConfig) bool {
 	return c.members(kindSubnetwork, func(id int) (ok bool) {
 		switch id {
 		case 0:
-			s.Name, ok = c.uniqueStr()
+			s.Name, ok = c.nameStr()
 		case 1:
 			s.Network, ok = c.memberStr()
 		case 2:
@@ -25,17 +43,17 @@ func (c *cursor) subnetwork(s *Subnetwork) bool {
 		case 7:
 			s.EnableFlowLogs, ok = c.boolPtr()
 		case 8:
-			s.LogConfig, ok = c.subnetworkLogConfig()
+			s.LogConfig, ok = c.subnetworkLogConfig(spare)
 		}
 		return ok
 	})
 }
 
-func (c *cursor) subnetworkLogConfig() (*SubnetworkLogConfig, bool) {
+func (c *cursor) subnetworkLogConfig(lc *SubnetworkLogConfig) (*SubnetworkLogConfig, bool) {
 	if c.null() {
 		return nil, true
 	}
-	lc := new(SubnetworkLogConfig)
+	lc = orNew(lc)
 	ok := c.members(kindSubnetworkLogConfig, func(id int) (ok bool) {
 		switch id {
 		case 0:
@@ -52,11 +70,16 @@ func (c *cursor) subnetworkLogConfig() (*SubnetworkLogConfig, bool) {
 	return lc, ok
 }
 
-func (c *cursor) instance(in *Instance) bool {
+func (c *cursor) instance(in *Instance, spare *instanceSpare) bool {
+	var md *Metadata
+	var sc *ShieldedInstanceConfig
+	if spare != nil {
+		md, sc = &spare.metadata, &spare.shielded
+	}
 	return c.members(kindInstance, func(id int) (ok bool) {
 		switch id {
 		case 0:
-			in.Name, ok = c.uniqueStr()
+			in.Name, ok = c.nameStr()
 		case 1:
 			in.Zone, ok = c.memberStr()
 		case 2:
@@ -64,13 +87,13 @@ func (c *cursor) instance(in *Instance) bool {
 		case 3:
 			in.CanIPForward, ok = c.boolean()
 		case 4:
-			in.NetworkInterfaces, ok = listOf(c, (*cursor).networkInterface)
+			in.NetworkInterfaces, ok = listOf(c, c.networkInterface)
 		case 5:
-			in.ServiceAccounts, ok = listOf(c, (*cursor).instanceSA)
+			in.ServiceAccounts, ok = listOf(c, c.instanceSA)
 		case 6:
-			in.Metadata, ok = c.metadata()
+			in.Metadata, ok = c.metadata(md)
 		case 7:
-			in.ShieldedInstanceConfig, ok = c.shieldedConfig()
+			in.ShieldedInstanceConfig, ok = c.shieldedConfig(sc)
 		case 8:
 			in.Labels, ok = c.stringMap()
 		}
@@ -79,16 +102,16 @@ func (c *cursor) instance(in *Instance) bool {
 }
 
 // listOf reads an array of objects with read, or null as nil; a null element is the
-// zero value, as encoding/json leaves it.
-func listOf[T any](c *cursor, read func(*cursor, *T) bool) ([]T, bool) {
+// zero value, as encoding/json leaves it. read decodes into the element in place. It is a
+// bound method (c.networkInterface) rather than a method expression, which keeps the
+// cursor off the heap: the compiler assumes an indirect call's arguments escape, and
+// read's only one is an element of the list, on the heap anyway.
+func listOf[T any](c *cursor, read func(*T) bool) ([]T, bool) {
 	var out []T
 	set, ok := c.elements(func() bool {
-		var v T
-		if !c.null() && !read(c, &v) {
-			return false
-		}
-		out = append(out, v)
-		return true
+		var zero T
+		out = append(out, zero)
+		return c.null() || read(&out[len(out)-1])
 	})
 	if set && out == nil {
 		out = []T{}
@@ -108,9 +131,9 @@ func (c *cursor) networkInterface(n *NetworkInterface) bool {
 		case 3:
 			n.NetworkIP, ok = c.uniqueStr()
 		case 4:
-			n.AccessConfigs, ok = listOf(c, (*cursor).accessConfig)
+			n.AccessConfigs, ok = listOf(c, c.accessConfig)
 		case 5:
-			n.IPv6AccessConfigs, ok = listOf(c, (*cursor).accessConfig)
+			n.IPv6AccessConfigs, ok = listOf(c, c.accessConfig)
 		}
 		return ok
 	})
@@ -144,11 +167,11 @@ func (c *cursor) instanceSA(sa *InstanceSA) bool {
 	})
 }
 
-func (c *cursor) shieldedConfig() (*ShieldedInstanceConfig, bool) {
+func (c *cursor) shieldedConfig(sc *ShieldedInstanceConfig) (*ShieldedInstanceConfig, bool) {
 	if c.null() {
 		return nil, true
 	}
-	sc := new(ShieldedInstanceConfig)
+	sc = orNew(sc)
 	ok := c.members(kindShieldedConfig, func(id int) (ok bool) {
 		switch id {
 		case 0:
@@ -163,17 +186,17 @@ func (c *cursor) shieldedConfig() (*ShieldedInstanceConfig, bool) {
 	return sc, ok
 }
 
-func (c *cursor) metadata() (*Metadata, bool) {
+func (c *cursor) metadata(m *Metadata) (*Metadata, bool) {
 	if c.null() {
 		return nil, true
 	}
-	m := new(Metadata)
+	m = orNew(m)
 	ok := c.members(kindMetadata, func(id int) (ok bool) {
 		switch id {
 		case 0:
 			m.Fingerprint, ok = c.uniqueStr()
 		case 1:
-			m.Items, ok = listOf(c, (*cursor).metadataItem)
+			m.Items, ok = listOf(c, c.metadataItem)
 		}
 		return ok
 	})
@@ -191,20 +214,20 @@ func (c *cursor) metadataItem(it *MetadataItem) bool {
 				break
 			}
 			var v string
-			v, ok = c.uniqueStr()
-			it.Value = &v
+			v, ok = c.shortStr()
+			it.Value = c.d.boxStr(v)
 		}
 		return ok
 	})
 }
 
-func (c *cursor) computeProject(p *ComputeProject) bool {
+func (c *cursor) computeProject(p *ComputeProject, spare *Metadata) bool {
 	return c.members(kindComputeProject, func(id int) (ok bool) {
 		switch id {
 		case 0:
 			p.Name, ok = c.memberStr()
 		case 1:
-			p.CommonInstanceMetadata, ok = c.metadata()
+			p.CommonInstanceMetadata, ok = c.metadata(spare)
 		case 2:
 			p.DefaultServiceAccount, ok = c.memberStr()
 		case 3:
@@ -253,7 +276,7 @@ func (c *cursor) stringMap() (map[string]string, bool) {
 		if !ok {
 			return nil, false
 		}
-		key := string(k)
+		key := c.d.in.str(k)
 		if i = skipSpace(b, c.i); i >= len(b) || b[i] != ':' {
 			return nil, false
 		}
@@ -261,7 +284,7 @@ func (c *cursor) stringMap() (map[string]string, bool) {
 		if c.i < len(b) && b[c.i] != '"' && b[c.i] != 'n' {
 			return nil, false // not a string: encoding/json words the error
 		}
-		v, ok := c.uniqueStr()
+		v, ok := c.shortStr()
 		if !ok {
 			return nil, false
 		}

@@ -44,7 +44,7 @@ func (f *fastDecoder) decodeView(data []byte, v any) bool {
 	var ok bool
 	switch v := v.(type) {
 	case *Firewall:
-		ok = c.firewall(v)
+		ok = c.firewall(v, nil)
 	case *Network:
 		ok = c.network(v)
 	case *ServiceAccount:
@@ -54,11 +54,11 @@ func (f *fastDecoder) decodeView(data []byte, v any) bool {
 	case *ProjectData:
 		ok = c.projectData(v)
 	case *Subnetwork:
-		ok = c.subnetwork(v)
+		ok = c.subnetwork(v, nil)
 	case *Instance:
-		ok = c.instance(v)
+		ok = c.instance(v, nil)
 	case *ComputeProject:
-		ok = c.computeProject(v)
+		ok = c.computeProject(v, nil)
 	}
 	ok = ok && skipSpace(data, c.i) == len(data)
 	if ok {
@@ -156,8 +156,13 @@ func (m *viewMemo) remember(data []byte, v any) {
 // firewall reads a firewall rule. Its string lists share one allocation, and so do its
 // allowed and denied entries; each list is capped, so appending to one cannot overwrite
 // another.
-func (c *cursor) firewall(fw *Firewall) bool {
+func (c *cursor) firewall(fw *Firewall, spare *firewallSpare) bool {
 	d := c.d
+	var priority *int64
+	var logConfig *FirewallLogConfig
+	if spare != nil {
+		priority, logConfig = &spare.priority, &spare.logConfig
+	}
 	strs, rules, ports := d.fwStrs[:0], d.fwRules[:0], d.fwPorts[:0]
 	defer func() {
 		clear(strs)
@@ -169,13 +174,13 @@ func (c *cursor) firewall(fw *Firewall) bool {
 	ok := c.members(kindFirewall, func(id int) (ok bool) {
 		switch id {
 		case 0:
-			fw.Name, ok = c.uniqueStr()
+			fw.Name, ok = c.nameStr()
 		case 1:
 			fw.Network, ok = c.memberStr()
 		case 2:
 			fw.Direction, ok = c.memberStr()
 		case 3:
-			fw.Priority, ok = c.intPtr()
+			fw.Priority, ok = c.intInto(priority)
 		case 4:
 			fw.Disabled, ok = c.boolean()
 		case 5, 6, 7, 8, 9, 10:
@@ -187,7 +192,7 @@ func (c *cursor) firewall(fw *Firewall) bool {
 		case 13:
 			fw.Description, ok = c.memberStr()
 		case 14:
-			fw.LogConfig, ok = c.firewallLogConfig()
+			fw.LogConfig, ok = c.firewallLogConfig(logConfig)
 		}
 		return ok
 	})
@@ -222,12 +227,18 @@ func (c *cursor) firewall(fw *Firewall) bool {
 	return true
 }
 
-// firewallLogConfig reads a firewall's logConfig, or null as nil.
-func (c *cursor) firewallLogConfig() (*FirewallLogConfig, bool) {
+// firewallSpare is the storage a firewall view points into.
+type firewallSpare struct {
+	priority  int64
+	logConfig FirewallLogConfig
+}
+
+// firewallLogConfig reads a firewall's logConfig into lc (orNew), or null as nil.
+func (c *cursor) firewallLogConfig(lc *FirewallLogConfig) (*FirewallLogConfig, bool) {
 	if c.null() {
 		return nil, true
 	}
-	lc := new(FirewallLogConfig)
+	lc = orNew(lc)
 	ok := c.members(kindFirewallLogConfig, func(id int) (ok bool) {
 		switch id {
 		case 0:
@@ -339,8 +350,8 @@ func (c *cursor) projectData(p *ProjectData) bool {
 	})
 }
 
-// intPtr reads an integer into a new int64, or null as nil.
-func (c *cursor) intPtr() (*int64, bool) {
+// intInto reads an integer into *n (orNew) and returns n, or null as nil.
+func (c *cursor) intInto(n *int64) (*int64, bool) {
 	if c.null() {
 		return nil, true
 	}
@@ -348,12 +359,14 @@ func (c *cursor) intPtr() (*int64, bool) {
 	if end < 0 {
 		return nil, false
 	}
-	n, ok := parseInt(c.b[c.i:end])
+	v, ok := parseInt(c.b[c.i:end])
 	c.i = end
 	if !ok {
 		return nil, false
 	}
-	return &n, true
+	n = orNew(n)
+	*n = v
+	return n, true
 }
 
 // boolPtr reads true or false into a new bool, or null as nil.

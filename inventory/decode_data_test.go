@@ -401,3 +401,48 @@ func sharedViewOf(t *testing.T, a *Asset) any {
 	}
 	return v
 }
+
+// A view's name read with its asset is the data's name, whether or not the asset's name
+// ends with it (the decoder shares the asset name's bytes when it does), and whichever of
+// the two comes first. The metadata values and labels read through the interner are the
+// data's too.
+func TestViewNamesAndValuesReadWithTheAsset(t *testing.T) {
+	const fw = `"asset_type":"compute.googleapis.com/Firewall","resource":{"data":{"name":%q,"network":"n"}}`
+	const vm = `"asset_type":"compute.googleapis.com/Instance","resource":{"data":{"name":"vm","metadata":{"items":[{"key":"enable-oslogin","value":"TRUE"},{"key":"k","value":%q}]},"labels":{"env":"prod","team":%q}}}`
+	long := strings.Repeat("x", shortMaxLen+1)
+	lines := []struct{ line, want string }{
+		{`{"name":"//compute.googleapis.com/projects/p/global/firewalls/allow-ssh",` + fmt.Sprintf(fw, "allow-ssh") + `}`, "allow-ssh"},
+		{`{"name":"//compute.googleapis.com/projects/p/global/firewalls/other",` + fmt.Sprintf(fw, "renamed") + `}`, "renamed"},
+		{`{"name":"//compute.googleapis.com/projects/p/global/firewalls/xssh",` + fmt.Sprintf(fw, "ssh") + `}`, "ssh"},
+		{`{` + fmt.Sprintf(fw, "first") + `,"name":"//compute.googleapis.com/projects/p/global/firewalls/first"}`, "first"},
+		{`{"name":"//compute.googleapis.com/projects/p/global/firewalls/esc\u00e9",` + fmt.Sprintf(fw, "esc\u00e9") + `}`, "esc\u00e9"},
+	}
+	var in strings.Builder
+	for _, l := range lines {
+		in.WriteString(l.line + "\n")
+	}
+	for _, v := range []string{"short", long} {
+		in.WriteString(`{"name":"//compute.googleapis.com/projects/p/zones/z/instances/vm",` + fmt.Sprintf(vm, v, v) + "}\n")
+	}
+	got := runDecode(decodeCAI, []byte(in.String()), DecodeOptions{ViewsOnly: true})
+	if got.err != nil || len(got.assets) != len(lines)+2 {
+		t.Fatalf("decoding: %v, %d assets", got.err, len(got.assets))
+	}
+	for i, l := range lines {
+		f, err := got.assets[i].Firewall()
+		if err != nil || f.Name != l.want {
+			t.Errorf("line %d: firewall %+v, %v; want the name %q", i+1, f, err, l.want)
+		}
+	}
+	for i, v := range []string{"short", long} {
+		vmv, err := got.assets[len(lines)+i].Instance()
+		if err != nil {
+			t.Fatal(err)
+		}
+		osLogin, _ := vmv.Metadata.Get("enable-oslogin")
+		k, _ := vmv.Metadata.Get("k")
+		if vmv.Name != "vm" || osLogin != "TRUE" || k != v || vmv.Labels["env"] != "prod" || vmv.Labels["team"] != v {
+			t.Errorf("instance %d: %+v; want its name, metadata and labels as written", i, vmv)
+		}
+	}
+}

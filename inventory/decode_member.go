@@ -26,6 +26,7 @@ type fastDecoder struct {
 	buf   []byte    // unquoted strings
 	strs  []string  // elements of the string array being read
 	binds []Binding // bindings of the policy being read
+	box   []string  // strings pointed to by the views (boxStr)
 	// The firewall being read: its string lists and its allowed and denied entries,
 	// gathered to be allocated together.
 	fwStrs  []string
@@ -49,6 +50,17 @@ type fastDecoder struct {
 	viewsOnly bool
 }
 
+// boxStr returns a pointer to a copy of s. The copies are allocated a block at a time: a
+// view's *string (a metadata value) costs no allocation of its own, and a block stays
+// alive only while a pointer into it does.
+func (d *fastDecoder) boxStr(s string) *string {
+	if len(d.box) == cap(d.box) {
+		d.box = make([]string, 0, 64)
+	}
+	d.box = append(d.box, s)
+	return &d.box[len(d.box)-1]
+}
+
 // keepsData reports whether the resource data of an asset of type typ is kept; an asset
 // whose type is not known yet (its type comes after its resource) keeps it.
 func (d *fastDecoder) keepsData(typ string) bool {
@@ -64,6 +76,9 @@ type cursor struct {
 	// there, for memberStr.
 	cache *memberCache
 	entry int
+	// assetName is the name of the asset being read, when it came before its resource:
+	// a view's name is usually its last segment (nameStr).
+	assetName string
 }
 
 // objectKind describes the members of one shape of object: its keys, indexed by the ids
@@ -370,6 +385,37 @@ func (c *cursor) uniqueStr() (string, bool) {
 	s, ok := c.strBytes()
 	return string(s), ok
 }
+
+// nameStr reads a resource's name: the end of the asset's name when it is that (a
+// firewall "allow-ssh" of the asset ".../firewalls/allow-ssh"), shared instead of copied,
+// and otherwise a string of its own.
+func (c *cursor) nameStr() (string, bool) {
+	s, ok := c.strBytes()
+	if !ok {
+		return "", false
+	}
+	n := c.assetName
+	if tail := len(n) - len(s); tail > 0 && n[tail-1] == '/' && n[tail:] == string(s) {
+		return n[tail:], true
+	}
+	return string(s), true
+}
+
+// shortStr reads a string that is often one of a few values (a label or metadata value:
+// "prod", "TRUE"), through the interner when it is short, and unshared otherwise.
+func (c *cursor) shortStr() (string, bool) {
+	s, ok := c.strBytes()
+	if !ok {
+		return "", false
+	}
+	if len(s) <= shortMaxLen {
+		return c.d.in.str(s), true
+	}
+	return string(s), true
+}
+
+// shortMaxLen is the longest string shortStr interns.
+const shortMaxLen = 32
 
 // strs reads an array of strings, or null as nil. A null element is an empty string.
 func (c *cursor) strs() ([]string, bool) {
