@@ -128,6 +128,13 @@ func TestFaultSoak(t *testing.T) {
 		})
 	}
 	fig.report(t, time.Since(start))
+	// A profile whose faults never met the cycle soaked nothing: its seeds draw them past
+	// the calls the cycle makes, or on methods it does not call.
+	for _, name := range slices.Sorted(maps.Keys(fig.runs)) {
+		if fig.byProfile[name] == 0 {
+			t.Errorf("profile %s injected no fault in its %d runs", name, fig.runs[name])
+		}
+	}
 }
 
 // soakFixture is the engine fixture with what the soak reads besides: the logs (at debug
@@ -933,6 +940,7 @@ func dumpLogs(t *testing.T, logs []observer.LoggedEntry) {
 type soakFigures struct {
 	runs      map[string]int            // by profile
 	faults    map[string]int            // injected, by kind
+	byProfile map[string]int            // injected, by profile
 	retries   map[string]int            // by client
 	gaveUp    int64                     // calls the live source gave up
 	runErrors int                       // runs under faults that ended with an error
@@ -943,7 +951,7 @@ type soakFigures struct {
 }
 
 func newSoakFigures() *soakFigures {
-	return &soakFigures{runs: map[string]int{}, faults: map[string]int{}, retries: map[string]int{},
+	return &soakFigures{runs: map[string]int{}, faults: map[string]int{}, byProfile: map[string]int{}, retries: map[string]int{},
 		faulty: map[string]int{}, settled: map[string]int{}, changes: map[string]int{}, policies: map[string]*policyFigures{}}
 }
 
@@ -1014,9 +1022,12 @@ func (fg *soakFigures) addSettledPolicyChanges(profile string, changes []ledger.
 func (fg *soakFigures) add(profile string, injected []sandbox.FaultCount, retries map[string]int, gaveUp int64, runErr bool,
 	faulty, settled *engine.Result, changes []ledger.Change) {
 	fg.runs[profile]++
+	n := 0
 	for _, fc := range injected {
 		fg.faults[fc.Kind] += fc.Count
+		n += fc.Count
 	}
+	fg.byProfile[profile] += n
 	for client, n := range retries {
 		fg.retries[client] += n
 	}
@@ -1042,7 +1053,7 @@ func (fg *soakFigures) report(t *testing.T, took time.Duration) {
 		runs += n
 	}
 	t.Logf("runs by profile:      %s", counts(fg.runs))
-	t.Logf("faults injected:      %s", counts(fg.faults))
+	t.Logf("faults injected:      %s; by profile %s", counts(fg.faults), counts(fg.byProfile))
 	t.Logf("retries by client:    %s; calls the live source gave up: %d", counts(fg.retries), fg.gaveUp)
 	t.Logf("under faults:         %s; %d runs ended with an error", counts(fg.faulty), fg.runErrors)
 	t.Logf("after settling:       %s", counts(fg.settled))

@@ -128,12 +128,15 @@ const (
 	// FaultLostAnswer is a GitHub request served, and its change made, whose answer was
 	// replaced by an injected failure (GitHubFault.AfterServing).
 	FaultLostAnswer = "lost-answer"
+	// FaultTruncatedTree is a recursive tree listing cut short by a fault profile's
+	// TreeLimit (not by GitHubOptions.TreeLimit, the emulator's own setting).
+	FaultTruncatedTree = "truncated-tree"
 )
 
 // FaultCount counts the faults of one kind injected into one method.
 type FaultCount struct {
 	// Kind is FaultError, FaultSlow, FaultTimeout, FaultEtagConflict, FaultOperation,
-	// FaultGitHub or FaultLostAnswer.
+	// FaultGitHub, FaultLostAnswer or FaultTruncatedTree.
 	Kind string
 	// Service and Method name the method as CallCount does.
 	Service string

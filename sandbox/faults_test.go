@@ -349,6 +349,11 @@ func TestSetFaultProfile(t *testing.T) {
 	if err != nil || !tree.GetTruncated() || len(tree.Entries) != 2 {
 		t.Fatalf("tree under the profile = %v, %v", tree, err)
 	}
+	// The truncation is counted as a fault, for the soak's figures.
+	truncatedTree := []FaultCount{{Kind: FaultTruncatedTree, Service: ServiceGitHub, Method: "git.getTree", Count: 1}}
+	if got := srv.InjectedFaults(); !slices.Equal(got, truncatedTree) {
+		t.Errorf("injected faults %+v, want %+v", got, truncatedTree)
+	}
 	if srv.PendingGitHubFaults() != 1 || srv.Faults().EtagConflicts != 1 {
 		t.Errorf("pending GitHub faults %d, faults %+v", srv.PendingGitHubFaults(), srv.Faults())
 	}
@@ -359,6 +364,9 @@ func TestSetFaultProfile(t *testing.T) {
 	tree, _, err = gh.Git.GetTree(ctx, "acme", "infra", "main", true)
 	if err != nil || tree.GetTruncated() {
 		t.Fatalf("tree after the profile = %v, %v", tree, err)
+	}
+	if got := srv.InjectedFaults(); !slices.Equal(got, truncatedTree) {
+		t.Errorf("after the profile, injected faults %+v, want still %+v", got, truncatedTree)
 	}
 	if _, _, err := gh.Repositories.Get(ctx, "acme", "infra"); err != nil || srv.Faults().EtagConflicts != 0 {
 		t.Errorf("after the zero profile: %v, faults %+v", err, srv.Faults())

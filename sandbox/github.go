@@ -329,6 +329,9 @@ type ghCall struct {
 	login  string
 	base   string // http://host/api/v3
 	web    string // http://host
+	// faultTruncated is set by a handler whose answer a fault profile's tree limit cut
+	// short, for the fault to be counted (FaultTruncatedTree).
+	faultTruncated bool
 }
 
 // ghResp is what a GitHub method answers.
@@ -487,6 +490,9 @@ func (g *ghServer) serve(s *Server, w http.ResponseWriter, r *http.Request, rec 
 	g.mu.Lock()
 	resp := rt.handle(g, c)
 	g.mu.Unlock()
+	if c.faultTruncated {
+		s.faults.note(FaultTruncatedTree, ServiceGitHub, rt.name)
+	}
 	if fault != nil {
 		s.faults.note(FaultLostAnswer, ServiceGitHub, rt.name)
 		return writeGitHub(w, ghFail(fault))

@@ -382,6 +382,7 @@ func (g *ghServer) treeJSON(c *ghCall, sha string, recursive bool) map[string]an
 		}
 	}
 	walk(sha, "")
+	c.faultTruncated = c.faultTruncated || truncated && g.faultTreeLimit > 0
 	if entries == nil {
 		entries = []map[string]any{}
 	}

@@ -360,6 +360,9 @@ func TestGitHubTreeTruncatedAndRedirect(t *testing.T) {
 	if err != nil || !tree.GetTruncated() || len(tree.Entries) != 2 {
 		t.Fatalf("tree = %v, %v", tree, err)
 	}
+	if got := srv.InjectedFaults(); len(got) != 0 {
+		t.Errorf("the emulator's own tree limit counted as faults: %+v", got)
+	}
 	u, _ := url.Parse(base)
 	other := "http://localhost:" + u.Port()
 	if err := srv.RedirectGitHub("/api/v3/repos/acme/infra", other+"/api/v3/repos/acme/infra"); err != nil {
