@@ -333,7 +333,7 @@ func TestCrashAtEveryFailpointIsRecovered(t *testing.T) {
 			}
 		}
 	}
-	for _, tc := range []struct {
+	cases := []struct {
 		at      failpoint.Name
 		update  bool // crash while updating the pull request an earlier run opened
 		atCrash check
@@ -351,7 +351,16 @@ func TestCrashAtEveryFailpointIsRecovered(t *testing.T) {
 		{at: failpoint.PRAfterCreate, atCrash: repoAt(1, 1, false)},
 		{at: failpoint.PRUpdateAfterCommit, update: true, atCrash: onBase(false)},
 		{at: failpoint.PRUpdateAfterPush, update: true, atCrash: onBase(true)},
-	} {
+	}
+	// Every failpoint, so that one added to the product cannot go untested.
+	var tested []failpoint.Name
+	for _, tc := range cases {
+		tested = append(tested, tc.at)
+	}
+	if !slices.Equal(tested, failpoint.Names()) {
+		t.Fatalf("the cases crash at %v; the failpoints are %v", tested, failpoint.Names())
+	}
+	for _, tc := range cases {
 		t.Run(string(tc.at), func(t *testing.T) {
 			t.Parallel()
 			c := newCrashEnv(t)
