@@ -133,6 +133,9 @@ func ParseGlobalName(full, plural string) (project, name string, err error) {
 		return "", "", fmt.Errorf("%w: %q is not %sprojects/PROJECT/global/%s/NAME",
 			remediators.ErrInvalidRequest, full, ComputePrefix, plural)
 	}
+	if err := checkNames(full, segs[1], segs[4]); err != nil {
+		return "", "", err
+	}
 	return segs[1], segs[4], nil
 }
 

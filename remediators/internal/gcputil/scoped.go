@@ -43,6 +43,9 @@ func parseScoped(full, kind, plural string) (ScopedRef, error) {
 		return ScopedRef{}, fmt.Errorf("%w: %q is not %sprojects/PROJECT/%s/%s/%s/NAME",
 			remediators.ErrInvalidRequest, full, ComputePrefix, kind, strings.ToUpper(strings.TrimSuffix(kind, "s")), plural)
 	}
+	if err := checkNames(full, segs[1], segs[3], segs[5]); err != nil {
+		return ScopedRef{}, err
+	}
 	return ScopedRef{Project: segs[1], Kind: kind, Scope: segs[3], Plural: plural, Name: segs[5]}, nil
 }
 
@@ -52,6 +55,9 @@ func ParseProjectName(full string) (string, error) {
 	rest, ok := strings.CutPrefix(full, ComputePrefix+"projects/")
 	if !ok || rest == "" || strings.Contains(rest, "/") {
 		return "", fmt.Errorf("%w: %q is not %sprojects/PROJECT", remediators.ErrInvalidRequest, full, ComputePrefix)
+	}
+	if err := checkNames(full, rest); err != nil {
+		return "", err
 	}
 	return rest, nil
 }
