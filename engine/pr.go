@@ -176,7 +176,8 @@ func (e *Engine) routeIaC(ctx context.Context, log *zap.Logger, runID string, st
 	patch, err := st.index.Patch(m, fix.TerraformEdit, params, f.Evidence)
 	if err != nil {
 		d.Action = ActionReport
-		d.Reason = fmt.Sprintf("declared in Terraform at %s:%d (%s), but the %s edit could not be written: %v", m.File, m.Line, m.Address, fix.TerraformEdit, err)
+		// Patch's error names the edit, the address and the file:line.
+		d.Reason = fmt.Sprintf("declared in Terraform, but the fix could not be written in code: %v", err)
 		return true
 	}
 	d.Playbook = fix.Playbook
@@ -241,9 +242,8 @@ func (e *Engine) ensurePR(ctx context.Context, log *zap.Logger, runID string, st
 			"(github.coolOffDays) if the drift is still there; add an exemption to keep it longer.", *cfg.GitHub.CoolOffDays),
 		CoolOffNote: fmt.Sprintf("%d days have passed", *cfg.GitHub.CoolOffDays),
 	})
-	title := fmt.Sprintf("zerodrift: %s (%s %s)", f.Title, f.Rule, f.Resource[strings.LastIndexByte(f.Resource, '/')+1:])
 	out, err := e.d.PRs.Ensure(ctx, pullrequest.Proposal{FindingID: f.ID, Rule: f.Rule, Resource: f.Resource, Project: f.Project,
-		Title: pullrequest.SanitizeTitle(title), Body: body, Files: map[string][]byte{patch.File: patch.After}, BaseSHA: st.baseSHA, Resume: resume})
+		Title: pullrequest.Title(f.Title, f.Rule, titleSubject(f.Resource, m.Address)), Body: body, Files: map[string][]byte{patch.File: patch.After}, BaseSHA: st.baseSHA, Resume: resume})
 	if err != nil {
 		d.Action, d.Reason = ActionReport, fmt.Sprintf("declared in Terraform at %s:%d, but the pull request could not be opened: %v", m.File, m.Line, err)
 		return
@@ -344,4 +344,26 @@ func (e *Engine) closeObsolete(ctx context.Context, log *zap.Logger, findings []
 		return fmt.Errorf("closing obsolete pull requests: %w", err)
 	}
 	return err
+}
+
+// titleSubject names the resource in a pull request title: its short name when that is a
+// plain cloud name (letters, digits and ".", "_", "-", ":", "@" inside, as project numbers
+// and service account e-mails are), else the Terraform address the repository gives it. A
+// title renders "#12" as a link to an issue and "@team" as a mention, and a name from the
+// cloud is not trusted to say either.
+func titleSubject(resource, address string) string {
+	short := resource[strings.LastIndexByte(resource, '/')+1:]
+	if len(short) == 0 || len(short) > 100 || !isAlnum(short[0]) {
+		return address
+	}
+	for i := 0; i < len(short); i++ {
+		if c := short[i]; !isAlnum(c) && !strings.ContainsRune("._-:@", rune(c)) {
+			return address
+		}
+	}
+	return short
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }

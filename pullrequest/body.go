@@ -109,6 +109,20 @@ func SanitizeTitle(s string) string {
 	return s
 }
 
+// Title is the pull request title of a finding: "zerodrift: <finding title> (<rule>
+// <subject>)", sanitized as SanitizeTitle does. When it is too long, the finding's title is
+// shortened rather than the end cut off, so that pull requests for one rule still say which
+// resource each is about.
+func Title(findingTitle, rule, subject string) string {
+	const prefix = "zerodrift: "
+	suffix := " (" + SanitizeTitle(rule) + " " + SanitizeTitle(subject) + ")"
+	findingTitle = SanitizeTitle(findingTitle)
+	if room := maxTitleRunes - utf8.RuneCountInString(prefix+suffix); utf8.RuneCountInString(findingTitle) > room {
+		findingTitle = string([]rune(findingTitle)[:max(room-1, 0)]) + "…"
+	}
+	return SanitizeTitle(prefix + findingTitle + suffix)
+}
+
 // RenderMarker renders the hidden marker line. JSON encoding escapes <, > and &, so the
 // values can never close the HTML comment.
 func RenderMarker(m Marker) string {

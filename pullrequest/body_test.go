@@ -51,6 +51,22 @@ func TestSanitizeTitle(t *testing.T) {
 	}
 }
 
+// A long finding title gives way to the rule and the resource, which tell one pull request
+// from the next.
+func TestTitleKeepsTheSubject(t *testing.T) {
+	short := Title("Firewall rule allows SSH", "firewall-open-ingress", "allow-ssh")
+	if short != "zerodrift: Firewall rule allows SSH (firewall-open-ingress allow-ssh)" {
+		t.Errorf("Title = %q", short)
+	}
+	long := Title(strings.Repeat("Firewall rule allows ingress ", 10), "firewall-open-ingress", "google_compute_firewall.hostile_md")
+	if n := len([]rune(long)); n != maxTitleRunes || !strings.HasSuffix(long, "… (firewall-open-ingress google_compute_firewall.hostile_md)") {
+		t.Errorf("Title = %q (%d runes)", long, n)
+	}
+	if got := Title("T\nitle", "r", strings.Repeat("s", 300)); len([]rune(got)) > maxTitleRunes || strings.Contains(got, "\n") {
+		t.Errorf("Title with a long subject = %q", got)
+	}
+}
+
 func TestMarker(t *testing.T) {
 	m := Marker{Finding: "0123456789abcdef", Patch: "p1"}
 	body := "hello\n\n" + RenderMarker(m) + "\n"
