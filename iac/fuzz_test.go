@@ -1,6 +1,8 @@
 package iac
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -53,10 +55,39 @@ func buildFirewallFile(name, elems string, multiline bool, comment string) strin
 		"# " + comment + "\nresource \"google_compute_network\" \"n\" {\n  name = \"n\"\n}\n"
 }
 
+// checkRejection fails unless err, Patch's refusal to make edit in the declaration m, says
+// where and why: it starts with the edit, the declaration's address and its file:line in the
+// .tf file, and goes on with a reason of a few words, none of it a formatting slip, and no
+// internal error (an edit the patcher built and then could not apply is a patcher bug).
+func checkRejection(t testing.TB, m Match, edit string, err error) {
+	t.Helper()
+	msg := err.Error()
+	if !strings.HasSuffix(m.File, ".tf") || m.Line < 1 || m.Address == "" {
+		t.Fatalf("the Managed match of %s %s has no place: %q", m.Kind, m.Address, m.File+":"+fmt.Sprint(m.Line))
+	}
+	if errors.Is(err, ErrNotManaged) {
+		t.Fatalf("%s of the Managed match %s: %v", edit, m.Address, err)
+	}
+	place := fmt.Sprintf("iac: %s of %s (%s:%d): ", edit, m.Address, m.File, m.Line)
+	reason, ok := strings.CutPrefix(msg, place)
+	if !ok {
+		t.Fatalf("%s of %s (%s:%d) failed with %q, which does not start with that place", edit, m.Address, m.File, m.Line, msg)
+	}
+	if len(strings.Fields(reason)) < 3 {
+		t.Fatalf("%s of %s failed with %q, which gives no reason", edit, m.Address, msg)
+	}
+	for _, slip := range []string{"%!", "<nil>", "internal error"} {
+		if strings.Contains(msg, slip) {
+			t.Fatalf("%s of %s failed with %q (%s)", edit, m.Address, msg, slip)
+		}
+	}
+}
+
 // FuzzPatchReplaceWorld patches generated firewalls with generated trusted ranges: whenever
 // Patch succeeds, the output parses, every other block is byte for byte the same, and the
 // firewall's source ranges are what the edit promises (see checkIntent): the world ranges
-// out, the trusted ones in, and the internet no longer covered.
+// out, the trusted ones in, and the internet no longer covered. Whenever it refuses, the
+// error names the place and the reason (see checkRejection).
 func FuzzPatchReplaceWorld(f *testing.F) {
 	f.Add("allow-ssh", "0.0.0.0/0", false, "c", "35.235.240.0/20")
 	f.Add("allow-ssh", "10.0.0.0/8,0.0.0.0/0,::/0", true, "comment", "35.235.240.0/20,2001:db8::/32")
@@ -88,6 +119,7 @@ func FuzzPatchReplaceWorld(f *testing.F) {
 		}
 		p, err := ix.Patch(m, req.edit, req.params, req.evidence)
 		if err != nil {
+			checkRejection(t, m, req.edit, err)
 			return
 		}
 		checkPatch(t, p)
@@ -131,7 +163,8 @@ func computeRequests(project string) []patchRequest {
 // FuzzPatchAnyFile makes every edit on whatever file the fuzzer writes that declares one of
 // a few firewalls, subnetworks, instances, networks, or a project's metadata or IAM: Patch
 // never panics, and whenever it succeeds the output parses, every other block is byte for
-// byte the same, and the edit is in place (see checkIntent).
+// byte the same, and the edit is in place (see checkIntent); whenever it refuses, the error
+// names the place and the reason (see checkRejection).
 func FuzzPatchAnyFile(f *testing.F) {
 	for _, name := range []string{"firewall.tf", "module_rules.tf", "variables.tf", "subnet.tf", "compute.tf", "audit.tf", "network.tf", "metadata_merge.tf"} {
 		src, err := os.ReadFile("testdata/patch/" + name)
@@ -163,10 +196,13 @@ func FuzzPatchAnyFile(f *testing.F) {
 				if m.Status != Managed {
 					continue
 				}
-				if p, err := ix.Patch(m, req.edit, req.params, req.evidence); err == nil {
-					checkPatch(t, p)
-					checkIntent(t, m, req, p)
+				p, err := ix.Patch(m, req.edit, req.params, req.evidence)
+				if err != nil {
+					checkRejection(t, m, req.edit, err)
+					continue
 				}
+				checkPatch(t, p)
+				checkIntent(t, m, req, p)
 			}
 		}
 		for _, project := range []string{"p", "acme-prod"} {
@@ -183,10 +219,13 @@ func FuzzPatchAnyFile(f *testing.F) {
 					req := patchRequest{assetType: inventory.TypeFirewall, resource: fwName(project, name), edit: edit,
 						params:   map[string]any{"ranges": []string{"10.0.0.0/8"}, "metadata": "EXCLUDE_ALL_METADATA", "ports": []string{"22", "udp:53"}},
 						evidence: map[string]any{"worldRanges": world}}
-					if p, err := ix.Patch(m, edit, req.params, req.evidence); err == nil {
-						checkPatch(t, p)
-						checkIntent(t, m, req, p)
+					p, err := ix.Patch(m, edit, req.params, req.evidence)
+					if err != nil {
+						checkRejection(t, m, edit, err)
+						continue
 					}
+					checkPatch(t, p)
+					checkIntent(t, m, req, p)
 				}
 			}
 		}

@@ -35,6 +35,11 @@ func hostileStrings() []string {
 		"${",
 		"unicode é ✓ 🚀",
 		"bad utf8 \xff\xfe",
+		"..",
+		".",
+		"../../etc/passwd",
+		strings.Repeat("<b>`x`</b>${a}%{b}", 500),
+		strings.Repeat("${x}`@eve #1 [l](javascript:x)", 300),
 	}
 }
 

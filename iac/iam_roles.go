@@ -226,7 +226,7 @@ func (ix *Index) patchRoles(m Match, name string, params map[string]any) (*Patch
 		}
 		p, err := cur.Patch(gm, name, params, g.evidence)
 		if err != nil {
-			return nil, fmt.Errorf("iac: removing the member from %s: %w", g.label, err)
+			return nil, err // Patch names the grant's declaration and the edit
 		}
 		switch {
 		case i == 0:

@@ -99,10 +99,41 @@ var ErrNotManaged = errors.New("iac: the resource is not managed by exactly one 
 //
 // Only the edited expression (or the added or removed block) changes; every other byte of the
 // file is kept, and the result is checked to parse.
+//
+// An error other than ErrNotManaged names the edit and the declaration (its address, file
+// and line) before the reason, so that whoever reads it, in a report or a log, can open the
+// file at the place Patch refused to edit.
 func (ix *Index) Patch(m Match, edit string, params, evidence map[string]any) (*Patch, error) {
 	if m.Status != Managed {
 		return nil, fmt.Errorf("%w: %s is %s", ErrNotManaged, cmp.Or(m.Address, "the resource"), m.Status)
 	}
+	p, err := ix.patch(m, edit, params, evidence)
+	if err != nil {
+		if pe := (*patchError)(nil); errors.As(err, &pe) {
+			return nil, err // one grant's edit of a several-grant match, which names that grant
+		}
+		return nil, &patchError{edit: edit, address: m.Address, file: m.File, line: m.Line, err: err}
+	}
+	return p, nil
+}
+
+// patchError is a rejection by Patch, located at the declaration it was asked to edit.
+type patchError struct {
+	edit, address, file string
+	line                int
+	err                 error
+}
+
+func (e *patchError) Error() string {
+	// The reasons start with the package's "iac: " as errors of their own; the place
+	// already says it.
+	return fmt.Sprintf("iac: %s of %s (%s:%d): %s", e.edit, e.address, e.file, e.line, strings.TrimPrefix(e.err.Error(), "iac: "))
+}
+
+func (e *patchError) Unwrap() error { return e.err }
+
+// patch is Patch for a Managed match; its errors say why, and Patch says where.
+func (ix *Index) patch(m Match, edit string, params, evidence map[string]any) (*Patch, error) {
 	if len(m.grants) > 0 {
 		if m.grants[0].m.target == nil || m.grants[0].m.target.in.ix != ix {
 			return nil, errors.New("iac: the match was not made by this index")
@@ -141,7 +172,7 @@ func (ix *Index) Patch(m Match, edit string, params, evidence map[string]any) (*
 	case EditRemoveExternalIP:
 		err = p.removeExternalIP(evidence)
 	default:
-		err = fmt.Errorf("iac: unknown Terraform edit %q", edit)
+		err = fmt.Errorf("iac: unknown Terraform edit %q (a playbook's spec.terraform.edit): want one of %s", edit, strings.Join(Edits(), ", "))
 	}
 	if err != nil {
 		return nil, err

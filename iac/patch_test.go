@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path"
 	"slices"
@@ -535,6 +536,11 @@ func TestPatchErrors(t *testing.T) {
 			_, err := tc.ix.Patch(tc.m, tc.edit, tc.params, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error mentioning %q", err, tc.want)
+			}
+			// A refusal to edit a declaration says which edit of which declaration, where.
+			if place := fmt.Sprintf("iac: %s of %s (%s:%d): ", tc.edit, tc.m.Address, tc.m.File, tc.m.Line); err != nil &&
+				tc.m.Status == Managed && !strings.HasPrefix(err.Error(), place) {
+				t.Errorf("got %q, want it to start with %q", err, place)
 			}
 		})
 	}
