@@ -173,6 +173,9 @@ type GitHub struct {
 	// CoolOffDays is how long a pull request closed unmerged (a human "no") keeps its finding
 	// declined before zerodrift proposes the fix again (default 30).
 	CoolOffDays *int `yaml:"coolOffDays"`
+	// WriteInterval is the least time between two write requests (default 1s, as GitHub asks
+	// of integrations that write much; 0s for a GitHub Enterprise server without that limit).
+	WriteInterval *time.Duration `yaml:"writeInterval"`
 }
 
 // GitHubApp authenticates as a GitHub App installation.
@@ -499,6 +502,9 @@ func (v *validator) validate(c *Config) {
 	}
 	if n := c.GitHub.CoolOffDays; n != nil && *n < 0 {
 		v.add("github.coolOffDays", "must be 0 or more, got %d", *n)
+	}
+	if d := c.GitHub.WriteInterval; d != nil && *d < 0 {
+		v.add("github.writeInterval", "must be 0s or more, got %v", *d)
 	}
 	if c.GitHub.TokenEnv != "" && !isEnvName(c.GitHub.TokenEnv) {
 		// Not quoted: a token pasted here by mistake must not reach a log.

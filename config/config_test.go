@@ -306,3 +306,23 @@ func TestMisplacedSecretsAreNotEchoed(t *testing.T) {
 		t.Errorf("Token with the variable unset: %v, want it named", err)
 	}
 }
+
+// github.writeInterval paces pull request writes; 0s turns the pause off, and a negative or
+// unreadable one is an error at its line.
+func TestGitHubWriteInterval(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("github:\n  writeInterval: 0s\n"))
+	if err != nil || c.GitHub.WriteInterval == nil || *c.GitHub.WriteInterval != 0 {
+		t.Fatalf("writeInterval: 0s gave %v, %v", c.GitHub.WriteInterval, err)
+	}
+	if c, err := Parse("c.yaml", nil); err != nil || c.GitHub.WriteInterval != nil {
+		t.Fatalf("no writeInterval gave %v, %v, want it left to the client's default", c.GitHub.WriteInterval, err)
+	}
+	_, err = Parse("c.yaml", []byte("github:\n  writeInterval: -1s\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:2: github.writeInterval: must be 0s or more") {
+		t.Errorf("writeInterval: -1s gave %v", err)
+	}
+	_, err = Parse("c.yaml", []byte("github:\n  writeInterval: soon\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:2:") {
+		t.Errorf("writeInterval: soon gave %v, want an error at line 2", err)
+	}
+}

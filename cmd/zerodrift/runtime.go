@@ -228,6 +228,12 @@ func (r *runtime) pullRequestConfig() (pullrequest.Config, bool, error) {
 	c := pullrequest.Config{Repository: gh.Repository, BaseBranch: gh.BaseBranch, APIURL: gh.APIURL, Labels: gh.Labels,
 		Reviewers: gh.Reviewers, TeamReviewers: gh.TeamReviewers, Draft: gh.Draft, MaxPRsPerRun: *gh.MaxPRsPerRun,
 		CoolOff: time.Duration(*gh.CoolOffDays) * 24 * time.Hour}
+	if d := gh.WriteInterval; d != nil {
+		c.WriteInterval = *d
+		if *d == 0 {
+			c.WriteInterval = -1 // pullrequest reads 0 as its default
+		}
+	}
 	switch {
 	case r.sandbox != nil && gh.Repository == "":
 		// The sandbox's GitHub emulator holds the scenario's Terraform; nothing leaves the machine.
