@@ -79,6 +79,7 @@ github:
   tokenFile: %[3]s
   labels: [zerodrift]
   reviewers: [alice]
+  writeInterval: 0s
 iac:
   roots: [envs/prod, envs/dev]
 exemptions:

@@ -95,6 +95,7 @@ github:
   repository: acme/infra
   apiURL: http://%s/api/v3/
   tokenEnv: ZERODRIFT_TEST_GITHUB_TOKEN
+  writeInterval: 0s
 iac:
   roots: [envs/prod, envs/dev]
 `, addr, filepath.Join(dir, "ledger.db"), addr)), 0o600)
