@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// FuzzDecodeCAI: any input either decodes or fails with a DecodeError naming the input; it
-// never panics, and with SkipInvalid a JSON-lines input never fails on a bad record.
+// FuzzDecodeCAI: any input either decodes or fails with a DecodeError naming the input (and,
+// unless it is compressed, the line); it never panics, and with SkipInvalid a JSON-lines input never fails on a bad record.
 func FuzzDecodeCAI(f *testing.F) {
 	f.Add([]byte(exportLine + "\n" + policyLine + "\n"))
 	f.Add([]byte("[" + exportLine + "," + policyLine + "]"))
@@ -29,6 +29,11 @@ func FuzzDecodeCAI(f *testing.F) {
 			var de *DecodeError
 			if !errors.As(err, &de) || !strings.HasPrefix(err.Error(), "fuzz.json") {
 				t.Fatalf("error %v does not name the input", err)
+			}
+			// Uncompressed input is read from memory, which cannot fail: the error is the
+			// input's, and names the line of the record at fault.
+			if !bytes.HasPrefix(in, []byte{0x1f, 0x8b}) && (de.Line < 1 || de.Line > bytes.Count(in, []byte("\n"))+1) {
+				t.Fatalf("error %v names line %d of an input of %d lines", err, de.Line, bytes.Count(in, []byte("\n"))+1)
 			}
 		}
 	})

@@ -133,23 +133,23 @@ func (p *refWirePolicy) policy() *Policy {
 // (and a UTF-8 byte order mark) before it, and counts the newlines it consumed.
 func skipLeadingSpace(br *bufio.Reader) (c byte, newlines int, err error) {
 	for {
-		c, err = br.ReadByte()
+		b, err := br.Peek(1)
 		if err != nil {
 			return 0, newlines, err
 		}
-		switch c {
+		switch c = b[0]; c {
 		case '\n':
 			newlines++
-			continue
 		case ' ', '\t', '\r':
-			continue
 		case 0xEF: // a UTF-8 byte order mark, as some editors write
-			if bom, _ := br.Peek(2); bytes.Equal(bom, []byte{0xBB, 0xBF}) {
-				_, _ = br.Discard(2)
-				continue
+			if bom, _ := br.Peek(3); !bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
+				return c, newlines, nil
 			}
+			_, _ = br.Discard(2) // and the byte itself below
+		default:
+			return c, newlines, nil
 		}
-		return c, newlines, br.UnreadByte()
+		_, _ = br.Discard(1)
 	}
 }
 
