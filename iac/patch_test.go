@@ -406,7 +406,10 @@ func checkPatchBlocks(t testing.TB, p *Patch, maxBlocks int) {
 	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
 		r := b.Range()
 		text := string(p.Before[r.Start.Byte:r.End.Byte])
-		wasAligned[b.Type+" "+strings.Join(b.Labels, ".")] = canonical(text) == text
+		key := b.Type + " " + strings.Join(b.Labels, ".")
+		// Blocks that share an address (a file Terraform rejects) count as aligned when all were.
+		aligned, seen := wasAligned[key]
+		wasAligned[key] = (aligned || !seen) && canonical(text) == text
 	}
 	fa, diags := hclsyntax.ParseConfig(p.After, p.File, hcl.InitialPos)
 	if !diags.HasErrors() {
@@ -600,4 +603,19 @@ func isModuleInputAddress(addr string) bool {
 	}
 	_, after, ok := strings.Cut(rest, ".")
 	return ok && !strings.HasPrefix(after, "google_") && !strings.HasPrefix(after, "module.")
+}
+
+// A module Terraform rejects for a block name that is not a Terraform name is not edited:
+// an edit that refers to that block would write a reference that does not parse as one.
+func TestPatchRefusesAModuleWithABadBlockName(t *testing.T) {
+	ix := loadOne(t, "main.tf", []byte("resource \"google_project\" \"0\" {\n  project_id = \"acme-sandbox\"\n}\n\n"+
+		"resource \"google_compute_firewall\" \"fw\" {\n  project       = \"acme-sandbox\"\n  name          = \"fw\"\n  source_ranges = [\"0.0.0.0/0\"]\n}\n"))
+	m := ix.Owner(inventory.TypeFirewall, fwName("acme-sandbox", "fw"), nil)
+	if m.Status != Managed {
+		t.Fatalf("owner: %s (%s)", m.Status, m.Why)
+	}
+	_, err := ix.Patch(m, EditReplaceWorldSourceRanges, iap(), nil)
+	if err == nil || !strings.Contains(err.Error(), `main.tf:1 names a resource block "0", which is not a Terraform name`) {
+		t.Errorf("got %v, want a refusal naming main.tf:1 and the block", err)
+	}
 }
