@@ -89,7 +89,7 @@ var bodyHeadings = []string{"#### Finding", "#### Evidence", "#### References", 
 	"#### Expected plan effect", "#### Risk", "#### How to roll back", "#### Reviewer checklist"}
 
 // bodyItems start the only list items RenderBody writes (syntax view).
-var bodyItems = []string{"- Rule: ", "- Severity: ", "- Resource: ", "- Project: ", "- Finding ID: ", "- CODE: CODE",
+var bodyItems = []string{"- Rule: ", "- Severity: ", "- Resource: ", "- Project: ", "- Finding ID: ", "- CODE: CODE", "- CODE: _(none)_",
 	"- _", "- Security Command Center category: ", "- CIS Google Cloud Foundations Benchmark", "- Address: ",
 	"- Declared in: ", "- [ ] "}
 
