@@ -142,6 +142,9 @@ func parseTarget(resource string) (target, error) {
 	switch {
 	case !ok, id == "", strings.Contains(id, "/"), kind != kindProject && kind != kindFolder && kind != kindOrganization:
 		return target{}, fmt.Errorf("%w: %q is not %s{projects,folders,organizations}/ID", remediators.ErrInvalidRequest, resource, crmPrefix)
+	case kind == kindProject && !gcputil.ValidProject(id), kind != kindProject && !gcputil.ValidNumber(id):
+		return target{}, fmt.Errorf("%w: %q is not a project ID or number, or a folder's or organization's number; zerodrift does not send it to the API",
+			remediators.ErrInvalidRequest, resource)
 	}
 	return target{kind: kind, name: rest}, nil
 }

@@ -61,8 +61,15 @@ func (r *Remediator) Actions() []remediators.Action { return []remediators.Actio
 // projects/P/serviceAccounts/SA/keys/K, where SA is the account's email or unique ID.
 func keyName(resource string) (string, error) {
 	rest, ok := strings.CutPrefix(resource, iamPrefix)
-	if _, _, valid := rules.ParseKeyName(rest); !ok || !valid {
+	account, key, valid := rules.ParseKeyName(rest)
+	if !ok || !valid {
 		return "", fmt.Errorf("%w: %q is not %sprojects/P/serviceAccounts/ACCOUNT/keys/KEY", remediators.ErrInvalidRequest, resource, iamPrefix)
+	}
+	project := strings.TrimPrefix(rest, "projects/")
+	project = project[:strings.IndexByte(project, '/')]
+	if !gcputil.ValidServiceAccountKey(project, account, key) {
+		return "", fmt.Errorf("%w: %q holds a project, account or key ID that IAM could not have given; zerodrift does not send it to the API",
+			remediators.ErrInvalidRequest, resource)
 	}
 	return rest, nil
 }

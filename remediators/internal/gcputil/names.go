@@ -2,6 +2,7 @@ package gcputil
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/zerodrift/zerodrift/remediators"
 )
@@ -22,9 +23,9 @@ func validName(s string) bool {
 	return true
 }
 
-// validProject accepts a project ID (lowercase letters, digits and "-"), a project number,
+// ValidProject accepts a project ID (lowercase letters, digits and "-"), a project number,
 // and the legacy domain-scoped form example.com:project.
-func validProject(s string) bool {
+func ValidProject(s string) bool {
 	if len(s) == 0 || len(s) > 100 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= '0' && s[0] <= '9') {
 		return false
 	}
@@ -39,7 +40,7 @@ func validProject(s string) bool {
 // checkNames returns an ErrInvalidRequest naming the first of project and names that
 // Compute Engine could not have given a resource.
 func checkNames(full, project string, names ...string) error {
-	if !validProject(project) {
+	if !ValidProject(project) {
 		return fmt.Errorf("%w: the project %q in %q is not a project ID; zerodrift does not send it to the API",
 			remediators.ErrInvalidRequest, project, full)
 	}
@@ -51,3 +52,44 @@ func checkNames(full, project string, names ...string) error {
 	}
 	return nil
 }
+
+// ValidNumber accepts a folder's or an organization's number.
+func ValidNumber(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidServiceAccountKey accepts the parts of a key's name, projects/P/serviceAccounts/A/keys/K:
+// P a project (or "-", any project), A an account's e-mail address or unique ID, and K a key
+// ID, all in lower case as IAM gives them.
+func ValidServiceAccountKey(project, account, key string) bool {
+	if project != "-" && !ValidProject(project) {
+		return false
+	}
+	if len(account) == 0 || len(account) > 256 || !isLowerAlnum(account[0]) || strings.Contains(account, "..") {
+		return false
+	}
+	for i := 0; i < len(account); i++ {
+		if c := account[i]; !isLowerAlnum(c) && !strings.ContainsRune("@._-", rune(c)) {
+			return false
+		}
+	}
+	if len(key) == 0 || len(key) > 128 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if !isLowerAlnum(key[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
