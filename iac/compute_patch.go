@@ -773,7 +773,7 @@ func (p *patcher) addEgressDeny(params map[string]any) error {
 // (at column 0), after a blank line. fmtBlock aligns it.
 func blockText(typ, label, provider string, attrs [][2]string, nested string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "resource %q %q {\n", typ, label)
+	fmt.Fprintf(&b, "resource %s %s {\n", quote(typ), quote(label))
 	if provider != "" {
 		b.WriteString("  provider = " + provider + "\n\n")
 	}

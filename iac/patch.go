@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -145,7 +146,7 @@ func (ix *Index) patch(m Match, edit string, params, evidence map[string]any) (*
 		return nil, errors.New("iac: the match was not made by this index")
 	}
 	for _, b := range t.in.mod.blocks {
-		if !hclsyntax.ValidIdentifier(b.name) {
+		if !utf8.ValidString(b.name) || !hclsyntax.ValidIdentifier(b.name) {
 			return nil, fmt.Errorf("iac: %s:%d names a %s block %s, which is not a Terraform name (a letter or \"_\" first, then letters, digits, \"_\" and \"-\"); Terraform rejects the module, so zerodrift does not edit it",
 				b.file.path, b.b.TypeRange.Start.Line, b.kind, quote(b.name))
 		}
@@ -1249,7 +1250,7 @@ func (p *patcher) addDeny(params, evidence map[string]any) error {
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "# Added by zerodrift: denies from the internet what %s admits.\n", t.b.addr())
-		fmt.Fprintf(&b, "resource %q %q {\n", t.b.typ, label)
+		fmt.Fprintf(&b, "resource %s %s {\n", quote(t.b.typ), quote(label))
 		attrs := [][2]string{{"name", quote(name)}}
 		for _, n := range []string{"project", "network"} {
 			if s := copyAttr(n); s != "" && !strings.Contains(s, "\n") {

@@ -193,6 +193,10 @@ func rewriteSeq(src []byte, open, close int, items []seqItem, op seqEdit) string
 			break
 		}
 		regions[i] = region{leadStart(src, lineStart(src, it.start), prev), end}
+		if !onlyTrivia(src[prev:regions[i].start]) {
+			multi = false // a comma on a line of its own: the layout is not one item a line
+			break
+		}
 		comma[i] = c
 		prev = end
 	}
@@ -492,4 +496,18 @@ func insertBlockAfter(ed *editor, b *hclsyntax.Block, text string) {
 		out += "\n"
 	}
 	ed.replace(pos, pos, out)
+}
+
+// onlyTrivia reports whether b holds nothing but white space, newlines and comments.
+func onlyTrivia(b []byte) bool {
+	toks, diags := hclsyntax.LexConfig(b, "", hcl.InitialPos)
+	if diags.HasErrors() {
+		return false
+	}
+	for _, t := range toks {
+		if t.Type != hclsyntax.TokenComment && t.Type != hclsyntax.TokenNewline && t.Type != hclsyntax.TokenEOF {
+			return false
+		}
+	}
+	return true
 }
