@@ -70,6 +70,7 @@ github:
   repository: acme/infra
   baseBranch: main
   apiURL: %[1]s/api/v3/
+  writeInterval: 0s
 %[2]sledger: sqlite://%[3]s
 `, sandboxURL, github, ledgerPath)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
