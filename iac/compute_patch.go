@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/zerodrift/zerodrift/inventory"
 )
 
 // This file holds the Terraform edits of subnetworks (enable-subnet-flow-logs,
@@ -676,14 +678,11 @@ func removeNested(ed *editor, b *hclsyntax.Block, gone []*hclsyntax.Block) error
 // the project; the Terraform cannot tell what is free, so it always names the network.
 func egressDenyName(network string) (string, error) {
 	const prefix = "zerodrift-deny-all-egress-"
-	if !gcpNameRe.MatchString(network) {
+	if !inventory.IsComputeName(network) {
 		return "", fmt.Errorf("iac: the network name %s is not a valid GCP name; cannot derive a firewall rule's name", quote(network))
 	}
 	return strings.TrimRight(truncate(prefix+network, 63), "-"), nil
 }
-
-// gcpNameRe is a Compute Engine resource name (RFC 1035).
-var gcpNameRe = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
 func truncate(s string, n int) string {
 	if len(s) > n {
@@ -709,7 +708,7 @@ func (p *patcher) addEgressDeny(params map[string]any) error {
 		return err
 	}
 	if v, ok := params["name"]; ok && v != nil {
-		if name, ok = v.(string); !ok || !gcpNameRe.MatchString(name) {
+		if name, ok = v.(string); !ok || !inventory.IsComputeName(name) {
 			return errors.New("iac: parameter name: want a firewall rule name: lower-case letters, digits and hyphens, starting with a letter, at most 63 characters")
 		}
 	}

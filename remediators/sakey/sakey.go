@@ -65,8 +65,7 @@ func keyName(resource string) (string, error) {
 	if !ok || !valid {
 		return "", fmt.Errorf("%w: %q is not %sprojects/P/serviceAccounts/ACCOUNT/keys/KEY", remediators.ErrInvalidRequest, resource, iamPrefix)
 	}
-	project := strings.TrimPrefix(rest, "projects/")
-	project = project[:strings.IndexByte(project, '/')]
+	project, _, _ := strings.Cut(strings.TrimPrefix(rest, "projects/"), "/")
 	if !gcputil.ValidServiceAccountKey(project, account, key) {
 		return "", fmt.Errorf("%w: %q holds a project, account or key ID that IAM could not have given; zerodrift does not send it to the API",
 			remediators.ErrInvalidRequest, resource)

@@ -4,24 +4,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/zerodrift/zerodrift/inventory"
 	"github.com/zerodrift/zerodrift/remediators"
 )
-
-// Compute Engine names its resources by RFC 1035: 1 to 63 characters of a-z, 0-9 and "-",
-// starting with a letter and not ending with "-". A name from the cloud that is not one
-// (CAI hands over whatever it holds, and a hostile one may hold "..", "/" or a newline) is
-// refused before it is put in a URL, so that no request goes where the name steers it.
-func validName(s string) bool {
-	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
 
 // ValidProject accepts a project ID (lowercase letters, digits and "-"), a project number,
 // and the legacy domain-scoped form example.com:project.
@@ -38,14 +23,16 @@ func ValidProject(s string) bool {
 }
 
 // checkNames returns an ErrInvalidRequest naming the first of project and names that
-// Compute Engine could not have given a resource.
+// Compute Engine could not have given a resource. CAI hands over whatever it holds, and a
+// hostile name may hold "..", "/" or a newline: it is refused before it is put in a URL, so
+// that no request goes where the name steers it.
 func checkNames(full, project string, names ...string) error {
 	if !ValidProject(project) {
 		return fmt.Errorf("%w: the project %q in %q is not a project ID; zerodrift does not send it to the API",
 			remediators.ErrInvalidRequest, project, full)
 	}
 	for _, n := range names {
-		if !validName(n) {
+		if !inventory.IsComputeName(n) {
 			return fmt.Errorf("%w: %q in %q is not a Compute Engine name (1 to 63 of a-z, 0-9 and \"-\", starting with a letter); zerodrift does not send it to the API",
 				remediators.ErrInvalidRequest, n, full)
 		}
@@ -55,15 +42,7 @@ func checkNames(full, project string, names ...string) error {
 
 // ValidNumber accepts a folder's or an organization's number.
 func ValidNumber(s string) bool {
-	if len(s) == 0 || len(s) > 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return s != "" && len(s) <= 32 && strings.Trim(s, "0123456789") == ""
 }
 
 // ValidServiceAccountKey accepts the parts of a key's name, projects/P/serviceAccounts/A/keys/K:
