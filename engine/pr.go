@@ -243,7 +243,7 @@ func (e *Engine) ensurePR(ctx context.Context, log *zap.Logger, runID string, st
 		CoolOffNote: fmt.Sprintf("%d days have passed", *cfg.GitHub.CoolOffDays),
 	})
 	out, err := e.d.PRs.Ensure(ctx, pullrequest.Proposal{FindingID: f.ID, Rule: f.Rule, Resource: f.Resource, Project: f.Project,
-		Title: pullrequest.Title(f.Title, f.Rule, titleSubject(f.Resource, m.Address)), Body: body, Files: map[string][]byte{patch.File: patch.After}, BaseSHA: st.baseSHA, Resume: resume})
+		Title: pullrequest.Title(f.Title, f.Rule, pullrequest.TitleSubject(f.Resource, m.Address)), Body: body, Files: map[string][]byte{patch.File: patch.After}, BaseSHA: st.baseSHA, Resume: resume})
 	if err != nil {
 		d.Action, d.Reason = ActionReport, fmt.Sprintf("declared in Terraform at %s:%d, but the pull request could not be opened: %v", m.File, m.Line, err)
 		return
@@ -344,26 +344,4 @@ func (e *Engine) closeObsolete(ctx context.Context, log *zap.Logger, findings []
 		return fmt.Errorf("closing obsolete pull requests: %w", err)
 	}
 	return err
-}
-
-// titleSubject names the resource in a pull request title: its short name when that is a
-// plain cloud name (letters, digits and ".", "_", "-", ":", "@" inside, as project numbers
-// and service account e-mails are), else the Terraform address the repository gives it. A
-// title renders "#12" as a link to an issue and "@team" as a mention, and a name from the
-// cloud is not trusted to say either.
-func titleSubject(resource, address string) string {
-	short := resource[strings.LastIndexByte(resource, '/')+1:]
-	if len(short) == 0 || len(short) > 100 || !isAlnum(short[0]) {
-		return address
-	}
-	for i := 0; i < len(short); i++ {
-		if c := short[i]; !isAlnum(c) && !strings.ContainsRune("._-:@", rune(c)) {
-			return address
-		}
-	}
-	return short
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }

@@ -93,13 +93,7 @@ func sanitizeSegment(s string, maxRunes int) string {
 // SanitizeTitle makes a one-line pull request title: control, format and separator
 // characters become spaces, white space is collapsed, and the result is bounded.
 func SanitizeTitle(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, " "))
-	s = strings.Join(strings.Fields(s), " ")
+	s = titleLine(s)
 	if utf8.RuneCountInString(s) > maxTitleRunes {
 		s = string([]rune(s)[:maxTitleRunes-1]) + "…"
 	}
@@ -109,18 +103,48 @@ func SanitizeTitle(s string) string {
 	return s
 }
 
+// titleLine turns control, format and separator characters into spaces and collapses
+// white space.
+func titleLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, " "))
+	return strings.Join(strings.Fields(s), " ")
+}
+
 // Title is the pull request title of a finding: "zerodrift: <finding title> (<rule>
 // <subject>)", sanitized as SanitizeTitle does. When it is too long, the finding's title is
 // shortened rather than the end cut off, so that pull requests for one rule still say which
 // resource each is about.
 func Title(findingTitle, rule, subject string) string {
 	const prefix = "zerodrift: "
-	suffix := " (" + SanitizeTitle(rule) + " " + SanitizeTitle(subject) + ")"
-	findingTitle = SanitizeTitle(findingTitle)
+	suffix := " (" + titleLine(rule) + " " + titleLine(subject) + ")"
+	findingTitle = titleLine(findingTitle)
 	if room := maxTitleRunes - utf8.RuneCountInString(prefix+suffix); utf8.RuneCountInString(findingTitle) > room {
 		findingTitle = string([]rune(findingTitle)[:max(room-1, 0)]) + "…"
 	}
 	return SanitizeTitle(prefix + findingTitle + suffix)
+}
+
+// TitleSubject names a resource in a pull request title: its short name (the last segment
+// of resource) when that is a plain cloud name (letters and digits, with ".", "_", "-", ":"
+// and "@" inside, as project numbers and service account e-mails are), else address, the
+// Terraform address the repository gives it. A title renders "#12" as a link to an issue
+// and "@team" as a mention, and a name from the cloud is not trusted to say either.
+func TitleSubject(resource, address string) string {
+	short := resource[strings.LastIndexByte(resource, '/')+1:]
+	if short == "" || len(short) > 100 || strings.ContainsRune("._-:@", rune(short[0])) {
+		return address
+	}
+	for _, c := range short {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-:@", c)) {
+			return address
+		}
+	}
+	return short
 }
 
 // RenderMarker renders the hidden marker line. JSON encoding escapes <, > and &, so the

@@ -230,3 +230,24 @@ func TestProse(t *testing.T) {
 		t.Errorf("prose = %q, want %q", got, want)
 	}
 }
+
+// A plain cloud name titles its pull request; anything GitHub might link or mention gives
+// way to the Terraform address.
+func TestTitleSubject(t *testing.T) {
+	for resource, want := range map[string]string{
+		"//compute.googleapis.com/projects/p/global/firewalls/allow-ssh":                   "allow-ssh",
+		"//cloudresourcemanager.googleapis.com/projects/100000000001":                      "100000000001",
+		"//iam.googleapis.com/projects/p/serviceAccounts/ci@p.iam.gserviceaccount.com":     "ci@p.iam.gserviceaccount.com",
+		"//compute.googleapis.com/projects/p/global/firewalls/fixes #1":                    "google_x.y",
+		"//compute.googleapis.com/projects/p/global/firewalls/@octocat":                    "google_x.y",
+		"//compute.googleapis.com/projects/p/global/firewalls/..":                          "google_x.y",
+		"//compute.googleapis.com/projects/p/global/firewalls/<b>x</b>":                    "google_x.y",
+		"//compute.googleapis.com/projects/p/global/firewalls/é":                           "google_x.y",
+		"//compute.googleapis.com/projects/p/global/firewalls/" + strings.Repeat("a", 101): "google_x.y",
+		"//compute.googleapis.com/projects/p/global/firewalls/":                            "google_x.y",
+	} {
+		if got := TitleSubject(resource, "google_x.y"); got != want {
+			t.Errorf("TitleSubject(%q) = %q, want %q", resource, got, want)
+		}
+	}
+}
