@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -76,6 +77,9 @@ type modDir struct {
 	jsonVars           map[*srcFile]map[string]*val
 	// instances counts how many module instances evaluate this directory.
 	instances int
+	// badName is the first resource, data or module block whose name is not a Terraform
+	// name: Terraform rejects the module, and Patch does not edit it.
+	badName *tfBlock
 }
 
 // tfBlock is a resource, data or module block.
@@ -392,7 +396,7 @@ func (ix *Index) collect(m *modDir, f *srcFile) {
 			}
 		case "resource", "data":
 			if len(b.Labels) == 2 {
-				m.blocks = append(m.blocks, &tfBlock{kind: b.Type, typ: b.Labels[0], name: b.Labels[1], file: f, b: b})
+				m.add(&tfBlock{kind: b.Type, typ: b.Labels[0], name: b.Labels[1], file: f, b: b})
 			} else {
 				ix.problem(f.path, line, fmt.Sprintf("%s block with %d labels", b.Type, len(b.Labels)))
 			}
@@ -403,10 +407,19 @@ func (ix *Index) collect(m *modDir, f *srcFile) {
 					mb.source, _ = (&scope{}).eval(a.Expr).str()
 				}
 				mb.shape = moduleShapeOf(mb.source)
-				m.blocks = append(m.blocks, mb)
+				m.add(mb)
 			}
 		}
 	}
+}
+
+// add records a block of the module, and the first whose name Terraform rejects (not UTF-8,
+// or not an identifier: a letter or "_" first, then letters, digits, "_" and "-").
+func (m *modDir) add(b *tfBlock) {
+	if m.badName == nil && (!utf8.ValidString(b.name) || !hclsyntax.ValidIdentifier(b.name)) {
+		m.badName = b
+	}
+	m.blocks = append(m.blocks, b)
 }
 
 // moduleSource returns a module call's source, when it is a literal string.

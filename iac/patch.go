@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -145,11 +144,9 @@ func (ix *Index) patch(m Match, edit string, params, evidence map[string]any) (*
 	if t == nil || t.in == nil || t.in.ix != ix {
 		return nil, errors.New("iac: the match was not made by this index")
 	}
-	for _, b := range t.in.mod.blocks {
-		if !utf8.ValidString(b.name) || !hclsyntax.ValidIdentifier(b.name) {
-			return nil, fmt.Errorf("iac: %s:%d names a %s block %s, which is not a Terraform name (a letter or \"_\" first, then letters, digits, \"_\" and \"-\"); Terraform rejects the module, so zerodrift does not edit it",
-				b.file.path, b.b.TypeRange.Start.Line, b.kind, quote(b.name))
-		}
+	if b := t.in.mod.badName; b != nil {
+		return nil, fmt.Errorf("iac: %s:%d names a %s block %s, which is not a Terraform name (a letter or \"_\" first, then letters, digits, \"_\" and \"-\"); Terraform rejects the module, so zerodrift does not edit it",
+			b.file.path, b.b.TypeRange.Start.Line, b.kind, quote(b.name))
 	}
 	p := &patcher{ix: ix, t: t, m: m}
 	var err error
