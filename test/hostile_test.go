@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,26 +21,13 @@ const hostileMember = "user:eve\"${file(\"/etc/passwd\")}<img src=x onerror=aler
 // acme-prod's policy and declared in its Terraform.
 func copyScenario(t *testing.T, dir string) {
 	t.Helper()
-	err := filepath.WalkDir(scenarioDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(scenarioDir, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if rel == "assets.json" {
-			b = addHostileBinding(t, b)
-		}
-		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
-	})
+	copyTree(t, scenarioDir, dir)
+	assets := filepath.Join(dir, "assets.json")
+	b, err := os.ReadFile(assets)
 	if err != nil {
 		t.Fatal(err)
 	}
+	writeFile(t, assets, string(addHostileBinding(t, b)))
 	hclMember := strings.NewReplacer(`"`, `\"`, "${", "$${").Replace(hostileMember)
 	tf := fmt.Sprintf(`
 # Eve mints tokens for the nightly job.
