@@ -89,6 +89,21 @@ func checkRejection(t testing.TB, m Match, edit string, err error) {
 	}
 }
 
+// checkPatchRequest makes req's edit of the Managed match m: whenever Patch succeeds, the
+// output parses, every other block is byte for byte the same and the edit is in place (see
+// checkPatch and checkIntent); whenever it refuses, the error names the place and the
+// reason (see checkRejection).
+func checkPatchRequest(t *testing.T, ix *Index, m Match, req patchRequest) {
+	t.Helper()
+	p, err := ix.Patch(m, req.edit, req.params, req.evidence)
+	if err != nil {
+		checkRejection(t, m, req.edit, err)
+		return
+	}
+	checkPatch(t, p)
+	checkIntent(t, m, req, p)
+}
+
 // FuzzPatchReplaceWorld patches generated firewalls with generated trusted ranges: whenever
 // Patch succeeds, the output parses, every other block is byte for byte the same, and the
 // firewall's source ranges are what the edit promises (see checkIntent): the world ranges
@@ -123,13 +138,7 @@ func FuzzPatchReplaceWorld(f *testing.F) {
 		if m.Status != Managed {
 			t.Fatalf("owner of %q: %s (%s)\n%s", name, m.Status, m.Why, src)
 		}
-		p, err := ix.Patch(m, req.edit, req.params, req.evidence)
-		if err != nil {
-			checkRejection(t, m, req.edit, err)
-			return
-		}
-		checkPatch(t, p)
-		checkIntent(t, m, req, p)
+		checkPatchRequest(t, ix, m, req)
 	})
 }
 
@@ -202,13 +211,7 @@ func FuzzPatchAnyFile(f *testing.F) {
 				if m.Status != Managed {
 					continue
 				}
-				p, err := ix.Patch(m, req.edit, req.params, req.evidence)
-				if err != nil {
-					checkRejection(t, m, req.edit, err)
-					continue
-				}
-				checkPatch(t, p)
-				checkIntent(t, m, req, p)
+				checkPatchRequest(t, ix, m, req)
 			}
 		}
 		for _, project := range []string{"p", "acme-prod"} {
@@ -225,13 +228,7 @@ func FuzzPatchAnyFile(f *testing.F) {
 					req := patchRequest{assetType: inventory.TypeFirewall, resource: fwName(project, name), edit: edit,
 						params:   map[string]any{"ranges": []string{"10.0.0.0/8"}, "metadata": "EXCLUDE_ALL_METADATA", "ports": []string{"22", "udp:53"}},
 						evidence: map[string]any{"worldRanges": world}}
-					p, err := ix.Patch(m, edit, req.params, req.evidence)
-					if err != nil {
-						checkRejection(t, m, edit, err)
-						continue
-					}
-					checkPatch(t, p)
-					checkIntent(t, m, req, p)
+					checkPatchRequest(t, ix, m, req)
 				}
 			}
 		}
